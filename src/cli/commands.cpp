@@ -1,0 +1,238 @@
+#include "cli/commands.h"
+
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "demo_config.h"
+#include "engine/pipeline.h"
+#include "engine/pipeline_config.h"
+#include "engine/runtime.h"
+#include "sinks/event_json.h"
+#include "sinks/sinks.h"
+#include "sources/file_source.h"
+
+namespace edgeflow::cli {
+
+const std::string& DemoConfig() {
+  static const std::string text(kDemoConfigYaml);
+  return text;
+}
+
+namespace {
+
+bool Load(const std::string& path, PipelineConfig* cfg, std::ostream& err) {
+  config::Diagnostics diag(path.empty() ? "<built-in demo>" : path);
+  bool ok = path.empty() ? ParsePipelineConfig(DemoConfig(), cfg, diag) : LoadPipelineConfig(path, cfg, diag);
+  if (!ok) {
+    err << diag.Format();
+    err << diag.size() << (diag.size() == 1 ? " error" : " errors") << " in " << diag.file() << "\n";
+  }
+  return ok;
+}
+
+void SetupLogging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("edgeflow");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+}  // namespace
+
+int Check(const std::string& path, std::ostream& out, std::ostream& err) {
+  PipelineConfig cfg;
+  if (!Load(path, &cfg, err)) return kExitInvalidConfig;
+  size_t n[3] = {0, 0, 0};
+  for (const auto& c : cfg.components) ++n[static_cast<int>(c.kind)];
+  out << path << ": ok (" << n[0] << " sources, " << n[1] << " processors, " << n[2] << " sinks)\n";
+  return kExitOk;
+}
+
+int Replay(const ReplayOptions& opt, std::ostream& err) {
+  PipelineConfig cfg;
+  if (!Load(opt.config_path, &cfg, err)) return kExitInvalidConfig;
+  // The recording replaces every source; whatever read from a source reads from it.
+  std::set<std::string> source_ids;
+  for (const auto& c : cfg.components)
+    if (c.kind == Kind::kSource) source_ids.insert(c.id);
+  PipelineConfig r;
+  r.file = cfg.file;
+  r.node = cfg.node;
+  ComponentDecl src;
+  src.kind = Kind::kSource;
+  src.id = "replay";
+  while (cfg.Find(src.id)) src.id += "_";
+  src.type = "file";
+  src.ctype = FindComponentType(Kind::kSource, "file");
+  src.batch_size = 1024;
+  FileSourceConfig fcfg;
+  FileSourceSchema().SetDefaults(fcfg);
+  fcfg.path = opt.input_path;
+  src.options = fcfg;
+  r.components.push_back(src);
+  ComponentDecl out;
+  out.kind = Kind::kSink;
+  out.id = "replay_stdout";
+  while (cfg.Find(out.id)) out.id += "_";
+  out.type = "file";
+  out.ctype = FindComponentType(Kind::kSink, "file");
+  FileSinkConfig scfg;
+  FileSinkSchema().SetDefaults(scfg);
+  scfg.path = "-";
+  if (!opt.emit_readings) scfg.include = {"aggregates", "alerts", "dead_letters"};
+  out.options = scfg;
+  std::set<std::string> out_inputs;
+  for (auto c : cfg.components) {
+    if (c.kind == Kind::kSource) continue;
+    std::vector<std::string> inputs;
+    for (const auto& in : c.inputs) {
+      std::string id = source_ids.count(in) ? src.id : in;
+      if (std::find(inputs.begin(), inputs.end(), id) == inputs.end()) inputs.push_back(id);
+    }
+    c.inputs = inputs;
+    if (c.kind == Kind::kSink) {
+      out_inputs.insert(inputs.begin(), inputs.end());
+      if (!opt.with_sinks) continue;
+    }
+    r.components.push_back(std::move(c));
+  }
+  out.inputs.assign(out_inputs.begin(), out_inputs.end());
+  r.components.push_back(out);
+
+  BuildContext ctx;
+  ctx.as_fast_as_possible = true;
+  ctx.node_id = r.node.id;
+  ctx.data_dir = r.node.data_dir;
+  auto built = Pipeline::Build(r, ctx);
+  if (!built.ok()) {
+    err << "replay: " << built.status().ToString() << "\n";
+    return kExitError;
+  }
+  Pipeline& p = **built;
+  uint64_t readings = 0, alerts = 0, opened = 0;
+  Status sink_error;
+  auto deliver = [&](size_t sink, const Batch& b) {
+    if (p.sink_decl(sink).id == out.id) {
+      for (const auto& a : b.alerts) opened += a.state == AlertState::kOpen;
+      alerts += b.alerts.size();
+    }
+    Status st = p.sink(sink).Write(b);
+    if (!st.ok() && sink_error.ok()) sink_error = st;
+  };
+  StopToken stop;
+  SourceContext sctx;
+  sctx.clock = &SystemClock::Instance();
+  sctx.stop = &stop;
+  sctx.batch_size = 1024;
+  sctx.emit = [&](Batch& b) {
+    readings += b.readings.size();
+    p.Process(0, b, deliver);
+    b.clear();
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  Status st = p.source(0).Run(sctx);
+  p.Flush(deliver);
+  for (size_t i = 0; i < p.num_sinks(); ++i) {
+    Status f = p.sink(i).Flush();
+    if (!f.ok() && sink_error.ok()) sink_error = f;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!st.ok()) {
+    err << "replay: " << st.ToString() << "\n";
+    return kExitError;
+  }
+  if (!sink_error.ok()) {
+    err << "replay: sink error: " << sink_error.ToString() << "\n";
+    return kExitError;
+  }
+  nlohmann::json summary = {{"summary",
+                             {{"readings", readings},
+                              {"alerts", alerts},
+                              {"alerts_opened", opened},
+                              {"seconds", secs},
+                              {"readings_per_s", secs > 0 ? static_cast<double>(readings) / secs : 0.0}}}};
+  std::fflush(stdout);
+  std::cout << summary.dump() << std::endl;
+  return kExitOk;
+}
+
+int Run(const std::string& config_path, const std::string& log_level) {
+  PipelineConfig cfg;
+  if (!Load(config_path, &cfg, std::cerr)) return kExitInvalidConfig;
+  SetupLogging(log_level.empty() ? cfg.node.log_level : log_level);
+
+  // Signals are taken synchronously by this thread; all others block them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  spdlog::info("edgeflow starting: node '{}', config {}", cfg.node.id, config_path.empty() ? "<built-in demo>" : config_path);
+  auto runtime = std::make_unique<Runtime>(cfg, SystemClock::Instance());
+  Status st = runtime->Start();
+  if (!st.ok()) {
+    spdlog::critical("cannot start: {}", st.ToString());
+    return kExitError;
+  }
+  auto last_report = std::chrono::steady_clock::now();
+  for (;;) {
+    timespec timeout{0, 200'000'000};
+    int sig = sigtimedwait(&set, nullptr, &timeout);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+    if (sig == SIGHUP) {
+      if (config_path.empty()) {
+        spdlog::warn("SIGHUP: running the built-in demo config, nothing to reload");
+        continue;
+      }
+      PipelineConfig next;
+      config::Diagnostics diag(config_path);
+      if (!LoadPipelineConfig(config_path, &next, diag)) {
+        spdlog::error("SIGHUP: new configuration rejected, keeping the running one:\n{}", diag.Format());
+        continue;
+      }
+      spdlog::info("SIGHUP: configuration valid, draining the running pipeline");
+      runtime->Stop();  // drains queues and flushes windows and sinks: nothing buffered is lost
+      auto fresh = std::make_unique<Runtime>(next, SystemClock::Instance());
+      Status s = fresh->Start();
+      if (!s.ok()) {
+        spdlog::error("SIGHUP: new configuration failed to start ({}), restarting the previous one", s.ToString());
+        fresh = std::make_unique<Runtime>(runtime->config(), SystemClock::Instance());
+        s = fresh->Start();
+        if (!s.ok()) {
+          spdlog::critical("cannot restart the previous configuration: {}", s.ToString());
+          return kExitError;
+        }
+      } else {
+        spdlog::info("SIGHUP: configuration reloaded");
+      }
+      runtime = std::move(fresh);
+      continue;
+    }
+    if (runtime->WaitFinished(std::chrono::milliseconds(0))) {
+      spdlog::info("all sources finished");
+      break;
+    }
+    if (std::chrono::steady_clock::now() - last_report > std::chrono::seconds(10)) {
+      last_report = std::chrono::steady_clock::now();
+      spdlog::info("status: {}", runtime->Stats()["components"].dump());
+    }
+  }
+  runtime->Stop();
+  spdlog::info("final status: {}", runtime->Stats()["components"].dump());
+  return kExitOk;
+}
+
+}  // namespace edgeflow::cli

@@ -1,0 +1,39 @@
+#pragma once
+// Config diagnostics: every problem found is collected with its location, so
+// `edgeflow check` reports all of them at once as FILE:LINE:COL: message.
+#include <string>
+#include <vector>
+
+namespace YAML { class Node; }
+
+namespace edgeflow::config {
+
+struct Location {
+  int line = 0;  // 1-based; 0 when unknown
+  int col = 0;
+};
+Location LocationOf(const YAML::Node& node);
+
+struct Diagnostic {
+  Location loc;
+  std::string message;
+};
+
+class Diagnostics {
+ public:
+  explicit Diagnostics(std::string file = "<config>") : file_(std::move(file)) {}
+  void Error(Location loc, std::string message);
+  void Error(const YAML::Node& at, std::string message);
+  bool ok() const { return errors_.empty(); }
+  size_t size() const { return errors_.size(); }
+  const std::vector<Diagnostic>& errors() const { return errors_; }
+  const std::string& file() const { return file_; }
+  // One line per error, ordered by position: "FILE:LINE:COL: message".
+  std::string Format() const;
+
+ private:
+  std::string file_;
+  std::vector<Diagnostic> errors_;
+};
+
+}  // namespace edgeflow::config

@@ -1,0 +1,97 @@
+#pragma once
+// Bounded batch queue with a declared when_full policy.
+//
+// Slots are preallocated Batches; push() and pop() swap buffers in and out, so
+// a producer gets back an empty batch with capacity and nothing is allocated
+// in the steady state. One or more producers, one consumer.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string_view>
+#include <vector>
+
+#include "core/reading.h"
+
+namespace edgeflow {
+
+enum class WhenFull : uint8_t {
+  kBlock,       // producer waits for space (back-pressure; nothing dropped)
+  kDropOldest,  // the oldest queued batch is discarded
+  kDropNewest,  // the batch being pushed is discarded
+};
+const char* WhenFullName(WhenFull w);
+bool ParseWhenFull(std::string_view s, WhenFull* out);
+
+struct QueueStats {
+  uint64_t pushed_batches = 0;
+  uint64_t pushed_events = 0;
+  uint64_t dropped_batches = 0;
+  uint64_t dropped_events = 0;
+  uint64_t blocked = 0;  // pushes that had to wait
+  size_t depth = 0;
+  size_t capacity = 0;
+  size_t high_water = 0;
+};
+
+// Lets one consumer wait on several queues.
+class Notifier {
+ public:
+  void notify() {
+    { std::lock_guard l(mu_); ++gen_; }
+    cv_.notify_all();
+  }
+  uint64_t generation() {
+    std::lock_guard l(mu_);
+    return gen_;
+  }
+  // Waits until the generation differs from `seen` or the timeout passes.
+  template <class Dur>
+  void wait(uint64_t seen, Dur timeout) {
+    std::unique_lock l(mu_);
+    cv_.wait_for(l, timeout, [&] { return gen_ != seen; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t gen_ = 0;
+};
+
+class BatchQueue {
+ public:
+  BatchQueue(size_t capacity, WhenFull policy, Notifier* consumer = nullptr);
+  BatchQueue(const BatchQueue&) = delete;
+  BatchQueue& operator=(const BatchQueue&) = delete;
+
+  // Moves the content of `b` into the queue and hands back an empty batch in
+  // `b`. With kBlock waits for space; returns false (and leaves `b` cleared)
+  // when the queue is closed or the batch was dropped by policy.
+  bool push(Batch& b);
+  // Swaps the oldest batch into `out` (whose previous content is discarded).
+  bool try_pop(Batch& out);
+  // Pops with a bounded wait. Returns false on timeout or when closed and empty.
+  bool pop_for(Batch& out, std::chrono::milliseconds timeout);
+  // After close(), pushes fail and blocked producers wake; pops drain what is left.
+  void close();
+  bool closed() const;
+  QueueStats stats() const;
+  size_t depth() const;
+  WhenFull policy() const { return policy_; }
+
+ private:
+  void take_locked(Batch& out);
+
+  mutable std::mutex mu_;
+  std::condition_variable not_full_;
+  std::condition_variable not_empty_;
+  std::vector<Batch> slots_;
+  size_t head_ = 0;  // index of the oldest
+  size_t size_ = 0;
+  bool closed_ = false;
+  WhenFull policy_;
+  Notifier* consumer_;
+  QueueStats stats_;
+};
+
+}  // namespace edgeflow

@@ -1,0 +1,40 @@
+#include "core/reading.h"
+
+#include <string_view>
+
+namespace edgeflow {
+
+const char* QualityName(Quality q) {
+  switch (q) {
+    case Quality::kGood: return "good";
+    case Quality::kUncertain: return "uncertain";
+    case Quality::kBad: return "bad";
+  }
+  return "bad";
+}
+
+static constexpr const char* kAggNames[kNumAggFields] = {"count", "mean", "min",  "max", "stddev",
+                                                         "p50",   "p95",  "rate", "last"};
+
+const char* AggFieldName(AggField f) { return kAggNames[static_cast<size_t>(f)]; }
+
+bool ParseAggField(std::string_view name, AggField* out) {
+  for (size_t i = 0; i < kNumAggFields; ++i) {
+    if (name == kAggNames[i]) {
+      *out = static_cast<AggField>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* SeverityName(Severity s) {
+  switch (s) {
+    case Severity::kInfo: return "info";
+    case Severity::kWarning: return "warning";
+    case Severity::kCritical: return "critical";
+  }
+  return "warning";
+}
+
+}  // namespace edgeflow

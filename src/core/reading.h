@@ -1,0 +1,106 @@
+#pragma once
+// The data model that flows through pipelines.
+//
+// Stages exchange Batches, never single readings. A Batch owns vectors that
+// are cleared, not freed, between uses, so steady-state processing does not
+// allocate per reading. Everything in Reading/Aggregate/AlertEvent is POD.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/symbols.h"
+
+namespace edgeflow {
+
+enum class Quality : uint8_t { kGood = 0, kUncertain = 1, kBad = 2 };
+const char* QualityName(Quality q);
+
+struct Reading {
+  TimeUs ts = 0;          // event time
+  double value = 0;
+  uint64_t seq = 0;       // per-source sequence number, assigned by the source
+  Symbol sensor = kNoSymbol;
+  Symbol metric = kNoSymbol;
+  Quality quality = Quality::kGood;
+};
+
+// Fields of a window aggregate, addressable by index so rule expressions
+// compile to array lookups.
+enum class AggField : uint8_t { kCount, kMean, kMin, kMax, kStddev, kP50, kP95, kRate, kLast, kNumFields };
+inline constexpr size_t kNumAggFields = static_cast<size_t>(AggField::kNumFields);
+const char* AggFieldName(AggField f);
+bool ParseAggField(std::string_view name, AggField* out);
+
+struct Aggregate {
+  TimeUs start = 0;  // window [start, end) in event time
+  TimeUs end = 0;
+  Symbol sensor = kNoSymbol;
+  Symbol metric = kNoSymbol;
+  Symbol window = kNoSymbol;  // id of the window processor
+  std::array<double, kNumAggFields> f{};
+  double field(AggField a) const { return f[static_cast<size_t>(a)]; }
+};
+
+enum class Severity : uint8_t { kInfo, kWarning, kCritical };
+const char* SeverityName(Severity s);
+
+enum class AlertState : uint8_t { kOpen, kClear };
+
+struct AlertEvent {
+  TimeUs ts = 0;           // event time of the reading/aggregate that changed the state
+  TimeUs opened_at = 0;    // for clear events: when the alert opened
+  double value = 0;        // the value that triggered (or cleared) the alert
+  Symbol rule = kNoSymbol;
+  Symbol sensor = kNoSymbol;
+  Symbol metric = kNoSymbol;
+  Symbol origin = kNoSymbol;  // id of the emitting processor
+  AlertState state = AlertState::kOpen;
+  Severity severity = Severity::kWarning;
+};
+
+// Why a reading was rejected. Static strings: rejecting does not allocate.
+struct DeadLetter {
+  Reading reading;
+  Symbol origin = kNoSymbol;  // component that rejected it
+  const char* reason = "";    // short machine-readable reason, e.g. "out_of_range"
+  std::string detail;         // human-readable detail (raw input for parse errors)
+};
+
+struct Batch {
+  std::vector<Reading> readings;
+  std::vector<Aggregate> aggregates;
+  std::vector<AlertEvent> alerts;
+  std::vector<DeadLetter> dead_letters;
+
+  void clear() {
+    readings.clear();
+    aggregates.clear();
+    alerts.clear();
+    dead_letters.clear();
+  }
+  bool empty() const {
+    return readings.empty() && aggregates.empty() && alerts.empty() && dead_letters.empty();
+  }
+  size_t events() const {
+    return readings.size() + aggregates.size() + alerts.size() + dead_letters.size();
+  }
+  // Copies the non-reading events of `in` (processors forward what they do not consume).
+  void forward_events(const Batch& in) {
+    aggregates.insert(aggregates.end(), in.aggregates.begin(), in.aggregates.end());
+    alerts.insert(alerts.end(), in.alerts.begin(), in.alerts.end());
+    dead_letters.insert(dead_letters.end(), in.dead_letters.begin(), in.dead_letters.end());
+  }
+  void append(const Batch& in) {
+    readings.insert(readings.end(), in.readings.begin(), in.readings.end());
+    forward_events(in);
+  }
+};
+
+// A key identifying one series (sensor, metric) for per-series state.
+inline uint64_t SeriesKey(Symbol sensor, Symbol metric) {
+  return (static_cast<uint64_t>(sensor) << 32) | metric;
+}
+
+}  // namespace edgeflow

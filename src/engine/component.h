@@ -1,0 +1,73 @@
+#pragma once
+// The three component roles and what the engine promises them.
+//
+// Lifecycle: a component's options are parsed and validated from YAML with no
+// side effects (config::Schema); then Create() builds the runtime object, which
+// may open files or devices. Errors at Create() are returned as Status.
+//
+// Threads: a Source's Run() is called on a thread of its own (or inline by
+// `edgeflow replay`). All Processors of a pipeline run on one engine thread, so
+// they keep per-series state without locks. Each Sink is called from its own
+// thread. No component calls another directly: batches flow through the engine.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/clock.h"
+#include "core/reading.h"
+#include "core/status.h"
+
+namespace edgeflow {
+
+struct BuildContext {
+  Clock* clock = &SystemClock::Instance();
+  std::string node_id = "edgeflow";
+  std::string data_dir = "data";
+  std::string component_id;
+  Symbol component = kNoSymbol;
+  // When set (by `edgeflow replay`), sources read as fast as possible.
+  bool as_fast_as_possible = false;
+};
+
+// Given to Source::Run. emit() hands a filled batch to the engine and returns
+// an empty batch (with capacity) in its place; it may block under back-pressure.
+struct SourceContext {
+  Clock* clock = nullptr;
+  StopToken* stop = nullptr;
+  size_t batch_size = 512;
+  std::function<void(Batch&)> emit;
+  bool stopping() const { return stop->stop_requested(); }
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  // Produces readings until the input is exhausted (finite sources) or stop is
+  // requested. Returns a non-OK status only for errors that end the source.
+  virtual Status Run(SourceContext& ctx) = 0;
+};
+
+class Processor {
+ public:
+  virtual ~Processor() = default;
+  // Transforms `in` into `out` (appending; `out` arrives cleared). Events the
+  // processor does not consume are forwarded unchanged.
+  virtual void Process(const Batch& in, Batch& out) = 0;
+  // Emits state held back (open windows, pending aggregates). Called on
+  // shutdown and before a reload replaces the pipeline.
+  virtual void Flush(Batch& /*out*/) {}
+};
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // Writes a batch. A retryable error makes the engine retry the same batch.
+  virtual Status Write(const Batch& batch) = 0;
+  // Called about once per second of processing time, e.g. for retention.
+  virtual Status Tick(TimeUs /*now*/) { return Status::Ok(); }
+  // Makes everything written durable; called at shutdown.
+  virtual Status Flush() { return Status::Ok(); }
+};
+
+}  // namespace edgeflow

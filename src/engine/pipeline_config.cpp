@@ -1,0 +1,272 @@
+#include "engine/pipeline_config.h"
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <regex>
+#include <sstream>
+
+namespace edgeflow {
+
+using config::Diagnostics;
+using config::Schema;
+
+const ComponentDecl* PipelineConfig::Find(const std::string& id) const {
+  for (const auto& c : components)
+    if (c.id == id) return &c;
+  return nullptr;
+}
+
+namespace {
+
+const Schema<NodeSection>& NodeSchema() {
+  static const auto* s = [] {
+    auto* s = new Schema<NodeSection>("node", "Settings of this edge node.");
+    s->String("id", &NodeSection::id, "edgeflow", "Name of this node; used in logs and, later, in uplink topics.")
+        .String("data_dir", &NodeSection::data_dir, "data",
+                "Directory for the local store and other state. Relative paths are relative to the working directory.")
+        .String("log_level", &NodeSection::log_level, "info", "One of trace, debug, info, warn, error.")
+        .Check([](const NodeSection& n, const YAML::Node& node, Diagnostics& d) {
+          static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
+          if (!levels.count(n.log_level)) d.Error(node["log_level"], "'log_level' must be one of trace, debug, info, warn, error, off");
+          static const std::regex id_re("^[A-Za-z0-9_.-]{1,64}$");
+          if (!std::regex_match(n.id, id_re)) d.Error(node["id"], "'id' must be 1-64 characters of A-Z a-z 0-9 _ . -");
+        });
+    return s;
+  }();
+  return *s;
+}
+
+const Schema<QueueConfig>& QueueSchema() {
+  static const auto* s = [] {
+    auto* s = new Schema<QueueConfig>("queue", "Bounded queue in front of a sink or behind a source.");
+    s->Number<int64_t>("capacity", &QueueConfig::capacity, 64, "batches", "Maximum number of batches held.", 1, 1'000'000)
+        .Enum<WhenFull>("when_full", &QueueConfig::when_full, WhenFull::kBlock,
+                        {{"block", WhenFull::kBlock}, {"drop_oldest", WhenFull::kDropOldest}, {"drop_newest", WhenFull::kDropNewest}},
+                        "What happens when the queue is full: block the producer (back-pressure), or drop the oldest or the newest batch (counted).");
+    return s;
+  }();
+  return *s;
+}
+
+const Schema<ComponentDecl>& CommonSchema(Kind kind) {
+  static const auto make = [](Kind k) {
+    auto* s = new Schema<ComponentDecl>(std::string(KindName(k)) + " (common options)",
+                                        "Options every component of this role accepts.");
+    s->String("id", &ComponentDecl::id, "", "Unique id of the component; other components name it in `inputs`.", true)
+        .String("type", &ComponentDecl::type, "", "Component type (see below).", true);
+    if (k != Kind::kSource) s->StringList("inputs", &ComponentDecl::inputs, "Ids of the sources or processors this one reads from.", true);
+    if (k != Kind::kProcessor) s->Object("queue", &ComponentDecl::queue, QueueSchema(), "Queue settings.");
+    if (k == Kind::kSource)
+      s->Number<int64_t>("batch_size", &ComponentDecl::batch_size, 512, "readings", "Readings per batch handed to the engine.", 1, 65536);
+    return s;
+  };
+  static const Schema<ComponentDecl>* src = make(Kind::kSource);
+  static const Schema<ComponentDecl>* proc = make(Kind::kProcessor);
+  static const Schema<ComponentDecl>* sink = make(Kind::kSink);
+  return kind == Kind::kSource ? *src : kind == Kind::kProcessor ? *proc : *sink;
+}
+
+void ParseComponents(const YAML::Node& list, Kind kind, PipelineConfig* out, Diagnostics& d) {
+  if (!list.IsSequence()) {
+    d.Error(list, std::string("'") + KindName(kind) + "s' must be a list of components");
+    return;
+  }
+  const auto& common = CommonSchema(kind);
+  std::set<std::string> common_names;
+  for (const auto& n : common.option_names()) common_names.insert(n);
+  for (const auto& item : list) {
+    ComponentDecl decl;
+    decl.kind = kind;
+    decl.loc = config::LocationOf(item);
+    if (!item.IsMap()) {
+      d.Error(item, std::string("each ") + KindName(kind) + " must be a mapping with 'id' and 'type'");
+      continue;
+    }
+    std::set<std::string> others;
+    for (auto it = item.begin(); it != item.end(); ++it)
+      if (!common_names.count(it->first.Scalar())) others.insert(it->first.Scalar());
+    common.Parse(item, decl, d, others);
+    if (!decl.type.empty()) {
+      decl.ctype = FindComponentType(kind, decl.type);
+      if (!decl.ctype) {
+        std::vector<std::string> names;
+        std::string list_names;
+        for (const auto& t : ComponentTypes()) {
+          if (t.kind != kind) continue;
+          names.push_back(t.name);
+          list_names += (list_names.empty() ? "" : ", ") + t.name;
+        }
+        std::string msg = std::string("unknown ") + KindName(kind) + " type '" + decl.type + "' (known: " + list_names + ")";
+        d.Error(item["type"], msg);
+      } else {
+        decl.options = decl.ctype->parse(item, d, common_names);
+      }
+    }
+    out->components.push_back(std::move(decl));
+  }
+}
+
+void CheckGraph(const YAML::Node& root, PipelineConfig* cfg, Diagnostics& d) {
+  static const std::regex id_re("^[A-Za-z0-9_.-]{1,64}$");
+  std::map<std::string, const ComponentDecl*> by_id;
+  for (const auto& c : cfg->components) {
+    if (c.id.empty()) continue;
+    if (!std::regex_match(c.id, id_re)) {
+      d.Error(c.loc, "component id '" + c.id + "' must be 1-64 characters of A-Z a-z 0-9 _ . -");
+    }
+    auto [it, inserted] = by_id.emplace(c.id, &c);
+    if (!inserted) {
+      d.Error(c.loc, "duplicate id '" + c.id + "' (first declared at line " + std::to_string(it->second->loc.line) + ")");
+    }
+  }
+  // Locate each `inputs` entry for precise messages.
+  auto input_node = [&](const ComponentDecl& c, size_t i) -> config::Location {
+    for (const char* section : {"processors", "sinks"}) {
+      const YAML::Node list = root[section];
+      if (!list.IsSequence()) continue;
+      for (const auto& item : list) {
+        if (config::LocationOf(item).line != c.loc.line || config::LocationOf(item).col != c.loc.col) continue;
+        YAML::Node in = item["inputs"];
+        if (in.IsSequence() && i < in.size()) return config::LocationOf(in[i]);
+        return config::LocationOf(in);
+      }
+    }
+    return c.loc;
+  };
+  for (const auto& c : cfg->components) {
+    std::set<std::string> seen;
+    for (size_t i = 0; i < c.inputs.size(); ++i) {
+      const std::string& in = c.inputs[i];
+      if (!seen.insert(in).second) {
+        d.Error(input_node(c, i), "'" + c.id + "' lists input '" + in + "' twice");
+        continue;
+      }
+      auto it = by_id.find(in);
+      if (it == by_id.end()) {
+        d.Error(input_node(c, i), "'" + c.id + "' reads from unknown component '" + in + "'");
+      } else if (it->second->kind == Kind::kSink) {
+        d.Error(input_node(c, i), "'" + c.id + "' reads from sink '" + in + "'; sinks produce no output");
+      } else if (in == c.id) {
+        d.Error(input_node(c, i), "'" + c.id + "' reads from itself");
+      }
+    }
+  }
+  // Cycles among processors: depth-first search with colours.
+  std::map<std::string, int> colour;  // 0 white, 1 grey, 2 black
+  std::set<std::string> reported;
+  std::function<void(const ComponentDecl&, std::vector<std::string>&)> visit =
+      [&](const ComponentDecl& c, std::vector<std::string>& path) {
+        colour[c.id] = 1;
+        path.push_back(c.id);
+        for (const auto& in : c.inputs) {
+          auto it = by_id.find(in);
+          if (it == by_id.end() || it->second->kind != Kind::kProcessor || in == c.id) continue;
+          if (colour[in] == 1) {
+            std::string cycle;
+            bool on = false;
+            for (const auto& p : path) {
+              if (p == in) on = true;
+              if (on) cycle += p + " <- ";
+            }
+            cycle += in;
+            if (reported.insert(in).second) d.Error(c.loc, "cycle in pipeline: " + cycle);
+          } else if (colour[in] == 0) {
+            visit(*it->second, path);
+          }
+        }
+        path.pop_back();
+        colour[c.id] = 2;
+      };
+  for (const auto& c : cfg->components) {
+    if (c.kind == Kind::kProcessor && colour[c.id] == 0) {
+      std::vector<std::string> path;
+      visit(c, path);
+    }
+  }
+  bool has_source = false, has_sink = false;
+  for (const auto& c : cfg->components) {
+    has_source |= c.kind == Kind::kSource;
+    has_sink |= c.kind == Kind::kSink;
+  }
+  if (!has_source) d.Error(root, "the pipeline has no sources");
+  if (!has_sink) d.Error(root, "the pipeline has no sinks");
+}
+
+}  // namespace
+
+bool ParsePipelineConfig(const std::string& text, PipelineConfig* out, Diagnostics& d) {
+  size_t before = d.size();
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    d.Error(config::Location{e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
+    return false;
+  }
+  out->file = d.file();
+  if (!root.IsMap()) {
+    d.Error(root, "the configuration must be a mapping with 'sources', 'processors' and 'sinks'");
+    return false;
+  }
+  static const std::vector<std::string> top = {"node", "sources", "processors", "sinks"};
+  std::set<std::string> seen;
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    if (!seen.insert(key).second) {
+      d.Error(it->first, "duplicate key '" + key + "'");
+      continue;
+    }
+    if (std::find(top.begin(), top.end(), key) == top.end()) {
+      std::string msg = "unknown top-level key '" + key + "'";
+      std::string s = config::Suggest(key, top);
+      if (!s.empty()) msg += " (did you mean '" + s + "'?)";
+      d.Error(it->first, msg);
+    }
+  }
+  if (root["node"]) NodeSchema().Parse(root["node"], out->node, d);
+  else NodeSchema().SetDefaults(out->node);
+  if (root["sources"]) ParseComponents(root["sources"], Kind::kSource, out, d);
+  if (root["processors"] && !root["processors"].IsNull()) ParseComponents(root["processors"], Kind::kProcessor, out, d);
+  if (root["sinks"]) ParseComponents(root["sinks"], Kind::kSink, out, d);
+  CheckGraph(root, out, d);
+  return d.size() == before;
+}
+
+bool LoadPipelineConfig(const std::string& path, PipelineConfig* out, Diagnostics& d) {
+  std::ifstream in(path);
+  if (!in) {
+    d.Error(config::Location{}, "cannot open configuration file");
+    return false;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParsePipelineConfig(ss.str(), out, d);
+}
+
+std::string ConfigurationReference() {
+  std::string out;
+  out += "# Configuration reference\n\n";
+  out += "<!-- Generated by `edgeflow docs` from the option declarations in src/. Do not edit by hand;\n";
+  out += "     `make docs` regenerates it and `make test` fails when it is out of date. -->\n\n";
+  out += "An edgeflow configuration is one YAML file with four top-level keys: `node`, `sources`,\n";
+  out += "`processors` and `sinks`. Components form a graph: every processor and sink names the\n";
+  out += "components it reads from in `inputs`. `edgeflow check FILE` validates a file and lists every\n";
+  out += "error as `FILE:LINE:COL: message`; unknown keys are errors. Durations are in seconds and\n";
+  out += "carry the unit in their name (`_secs`).\n\n";
+  out += "## node\n\n" + NodeSchema().doc() + "\n\n";
+  NodeSchema().Document(out, 3);
+  for (Kind k : {Kind::kSource, Kind::kProcessor, Kind::kSink}) {
+    out += std::string("## ") + KindName(k) + "s\n\n";
+    out += "### Common options\n\n";
+    CommonSchema(k).Document(out, 4);
+    for (const auto& t : ComponentTypes()) {
+      if (t.kind != k) continue;
+      out += "### " + std::string(KindName(k)) + " `" + t.name + "`\n\n" + t.doc + "\n\n";
+      t.schema->Document(out, 4);
+    }
+  }
+  return out;
+}
+
+}  // namespace edgeflow

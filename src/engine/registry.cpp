@@ -1,0 +1,67 @@
+#include "engine/registry.h"
+
+#include "processors/filters.h"
+#include "processors/rules.h"
+#include "processors/validate.h"
+#include "processors/window.h"
+#include "sinks/sinks.h"
+#include "sources/file_source.h"
+#include "sources/simulator.h"
+
+namespace edgeflow {
+
+const char* KindName(Kind k) {
+  switch (k) {
+    case Kind::kSource: return "source";
+    case Kind::kProcessor: return "processor";
+    case Kind::kSink: return "sink";
+  }
+  return "component";
+}
+
+const std::vector<ComponentType>& ComponentTypes() {
+  static const std::vector<ComponentType> types = {
+      MakeSourceType<SimulatorSource>("simulator",
+                                      "Deterministic simulated plant: temperature, humidity, vibration, power and motion "
+                                      "sensors with daily cycles, noise, drift and injected faults.",
+                                      SimulatorSchema()),
+      MakeSourceType<FileSource>("file",
+                                 "Replays a CSV (`timestamp,value` or `timestamp,sensor,metric,value[,quality]`, optional "
+                                 "header) or JSONL recording in event time. Unparsable lines become dead letters.",
+                                 FileSourceSchema()),
+      MakeProcessorType<ValidateProcessor>("validate",
+                                           "Sends NaN/Inf, out-of-range, bad-quality and implausibly stamped readings to "
+                                           "dead letters with a reason.",
+                                           ValidateSchema()),
+      MakeProcessorType<DeadbandProcessor>("deadband", "Report by exception: passes a reading only when it moved enough.",
+                                           DeadbandSchema()),
+      MakeProcessorType<DownsampleProcessor>("downsample", "At most one reading per series per event-time interval.",
+                                             DownsampleSchema()),
+      MakeProcessorType<ScaleProcessor>("scale", "Linear scaling and unit conversion.", ScaleSchema()),
+      MakeProcessorType<WindowProcessor>("window",
+                                         "Event-time tumbling or sliding windows per series with allowed lateness; emits "
+                                         "count, mean, min, max, stddev, p50, p95, rate and last.",
+                                         WindowSchema()),
+      MakeProcessorType<RulesProcessor>("rules",
+                                        "Alert rules with hysteresis, minimum duration, cooldown and severity over "
+                                        "readings or window aggregates; emits alert open and clear events.",
+                                        RulesSchema()),
+      MakeProcessorType<AnomalyProcessor>("anomaly", "Streaming per-series EWMA z-score anomaly detector.",
+                                          AnomalySchema()),
+      MakeSinkType<SqliteSink>("sqlite",
+                               "Local store in SQLite (WAL): readings, aggregates, alerts, dead letters; batched "
+                               "inserts; retention by age and size.",
+                               SqliteSinkSchema()),
+      MakeSinkType<FileSink>("file", "Writes events as JSON lines (or readings as CSV) to a file or standard output.",
+                             FileSinkSchema()),
+  };
+  return types;
+}
+
+const ComponentType* FindComponentType(Kind kind, const std::string& name) {
+  for (const auto& t : ComponentTypes())
+    if (t.kind == kind && t.name == name) return &t;
+  return nullptr;
+}
+
+}  // namespace edgeflow

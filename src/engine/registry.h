@@ -1,0 +1,70 @@
+#pragma once
+// The catalogue of component types. Types are registered statically in
+// registry.cpp (no dynamic plugins): adding a component is one line there.
+#include <any>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/schema.h"
+#include "engine/component.h"
+
+namespace edgeflow {
+
+enum class Kind { kSource, kProcessor, kSink };
+const char* KindName(Kind k);
+
+struct ComponentType {
+  Kind kind;
+  std::string name;
+  std::string doc;
+  const config::SchemaBase* schema;
+  // Parses the type-specific options (all keys but `common`). Never throws.
+  std::function<std::any(const YAML::Node&, config::Diagnostics&, const std::set<std::string>& common)> parse;
+  std::function<Result<std::unique_ptr<Source>>(const std::any&, const BuildContext&)> make_source;
+  std::function<Result<std::unique_ptr<Processor>>(const std::any&, const BuildContext&)> make_processor;
+  std::function<Result<std::unique_ptr<Sink>>(const std::any&, const BuildContext&)> make_sink;
+};
+
+const std::vector<ComponentType>& ComponentTypes();
+const ComponentType* FindComponentType(Kind kind, const std::string& name);
+
+template <class Cfg>
+std::function<std::any(const YAML::Node&, config::Diagnostics&, const std::set<std::string>&)> ParserFor(
+    const config::Schema<Cfg>& schema) {
+  return [&schema](const YAML::Node& n, config::Diagnostics& d, const std::set<std::string>& common) -> std::any {
+    Cfg cfg{};
+    schema.Parse(n, cfg, d, common);
+    return cfg;
+  };
+}
+
+template <class Impl, class Cfg>
+ComponentType MakeSourceType(std::string name, std::string doc, const config::Schema<Cfg>& schema) {
+  ComponentType t{Kind::kSource, std::move(name), std::move(doc), &schema, ParserFor(schema), {}, {}, {}};
+  t.make_source = [](const std::any& a, const BuildContext& ctx) -> Result<std::unique_ptr<Source>> {
+    return Impl::Create(std::any_cast<const Cfg&>(a), ctx);
+  };
+  return t;
+}
+
+template <class Impl, class Cfg>
+ComponentType MakeProcessorType(std::string name, std::string doc, const config::Schema<Cfg>& schema) {
+  ComponentType t{Kind::kProcessor, std::move(name), std::move(doc), &schema, ParserFor(schema), {}, {}, {}};
+  t.make_processor = [](const std::any& a, const BuildContext& ctx) -> Result<std::unique_ptr<Processor>> {
+    return Impl::Create(std::any_cast<const Cfg&>(a), ctx);
+  };
+  return t;
+}
+
+template <class Impl, class Cfg>
+ComponentType MakeSinkType(std::string name, std::string doc, const config::Schema<Cfg>& schema) {
+  ComponentType t{Kind::kSink, std::move(name), std::move(doc), &schema, ParserFor(schema), {}, {}, {}};
+  t.make_sink = [](const std::any& a, const BuildContext& ctx) -> Result<std::unique_ptr<Sink>> {
+    return Impl::Create(std::any_cast<const Cfg&>(a), ctx);
+  };
+  return t;
+}
+
+}  // namespace edgeflow

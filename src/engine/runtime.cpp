@@ -1,0 +1,212 @@
+#include "engine/runtime.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+namespace edgeflow {
+
+struct Runtime::SinkWorker {
+  size_t index = 0;
+  std::unique_ptr<BatchQueue> queue;
+  std::thread thread;
+  std::atomic<uint64_t> written_events{0};
+  std::atomic<uint64_t> write_errors{0};
+  std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> lost_events{0};
+};
+
+Runtime::Runtime(PipelineConfig cfg, Clock& clock) : cfg_(std::move(cfg)), clock_(clock) {}
+
+Runtime::~Runtime() { Stop(); }
+
+Status Runtime::Start() {
+  BuildContext ctx;
+  ctx.clock = &clock_;
+  ctx.node_id = cfg_.node.id;
+  ctx.data_dir = cfg_.node.data_dir;
+  auto built = Pipeline::Build(cfg_, ctx);
+  if (!built.ok()) return built.status();
+  pipeline_ = std::move(built).value();
+  started_at_ = clock_.now();
+
+  for (size_t i = 0; i < pipeline_->num_sinks(); ++i) {
+    auto w = std::make_unique<SinkWorker>();
+    w->index = i;
+    const auto& q = pipeline_->sink_decl(i).queue;
+    w->queue = std::make_unique<BatchQueue>(static_cast<size_t>(q.capacity), q.when_full);
+    sinks_.push_back(std::move(w));
+  }
+  for (auto& w : sinks_) {
+    SinkWorker* wp = w.get();
+    w->thread = std::thread([this, wp] { SinkLoop(*wp); });
+  }
+  for (size_t i = 0; i < pipeline_->num_sources(); ++i) {
+    const auto& decl = pipeline_->source_decl(i);
+    source_queues_.push_back(
+        std::make_unique<BatchQueue>(static_cast<size_t>(decl.queue.capacity), decl.queue.when_full, &engine_wake_));
+  }
+  sources_running_ = pipeline_->num_sources();
+  engine_thread_ = std::thread([this] { EngineLoop(); });
+  for (size_t i = 0; i < pipeline_->num_sources(); ++i) {
+    source_threads_.emplace_back([this, i] {
+      const auto& decl = pipeline_->source_decl(i);
+      SourceContext sctx;
+      sctx.clock = &clock_;
+      sctx.stop = &source_stop_;
+      sctx.batch_size = static_cast<size_t>(decl.batch_size);
+      BatchQueue* q = source_queues_[i].get();
+      sctx.emit = [q](Batch& b) { q->push(b); };
+      Status st = pipeline_->source(i).Run(sctx);
+      if (!st.ok()) spdlog::error("source '{}' stopped: {}", decl.id, st.ToString());
+      else spdlog::info("source '{}' finished", decl.id);
+      q->close();
+      sources_running_.fetch_sub(1);
+      engine_wake_.notify();
+    });
+  }
+  started_ = true;
+  spdlog::info("pipeline started: {} sources, {} sinks", pipeline_->num_sources(), pipeline_->num_sinks());
+  return Status::Ok();
+}
+
+void Runtime::EngineLoop() {
+  Batch batch;
+  // One reusable batch per sink copy; the queue swaps buffers back.
+  std::vector<Batch> outgoing(sinks_.size());
+  auto deliver = [&](size_t sink, const Batch& b) {
+    Batch& o = outgoing[sink];
+    o.clear();
+    o.append(b);
+    sinks_[sink]->queue->push(o);
+  };
+  for (;;) {
+    uint64_t gen = engine_wake_.generation();
+    bool any = false;
+    for (size_t i = 0; i < source_queues_.size(); ++i) {
+      // Bounded burst per queue so one busy source cannot starve the others.
+      for (int k = 0; k < 16 && source_queues_[i]->try_pop(batch); ++k) {
+        pipeline_->Process(i, batch, deliver);
+        any = true;
+      }
+    }
+    if (any) continue;
+    if (sources_running_.load() == 0) {
+      bool empty = true;
+      for (auto& q : source_queues_) empty &= q->depth() == 0;
+      if (empty) break;
+      continue;
+    }
+    engine_wake_.wait(gen, std::chrono::milliseconds(200));
+  }
+  pipeline_->Flush(deliver);
+  for (auto& w : sinks_) w->queue->close();
+}
+
+void Runtime::SinkLoop(SinkWorker& w) {
+  Sink& sink = pipeline_->sink(w.index);
+  const std::string& id = pipeline_->sink_decl(w.index).id;
+  Batch batch;
+  TimeUs next_tick = clock_.now() + kUsPerSec;
+  for (;;) {
+    bool got = w.queue->pop_for(batch, std::chrono::milliseconds(100));
+    if (got) {
+      int attempt = 0;
+      for (;;) {
+        Status st = sink.Write(batch);
+        if (st.ok()) {
+          w.written_events.fetch_add(batch.events(), std::memory_order_relaxed);
+          break;
+        }
+        w.write_errors.fetch_add(1);
+        // Retry retryable errors with backoff; at shutdown give up after a few tries.
+        bool shutting_down = w.queue->closed();
+        if (!st.retryable() || (shutting_down && attempt >= 3) || attempt >= 1000) {
+          spdlog::error("sink '{}': write failed, {} events lost: {}", id, batch.events(), st.ToString());
+          w.lost_events.fetch_add(batch.events());
+          break;
+        }
+        ++attempt;
+        w.retries.fetch_add(1);
+        spdlog::warn("sink '{}': write failed (attempt {}), retrying: {}", id, attempt, st.ToString());
+        auto backoff = std::min<int64_t>(5'000'000, 50'000LL << std::min(attempt, 7));
+        clock_.sleep_until(clock_.now() + backoff, sink_stop_);
+      }
+    } else if (w.queue->closed() && w.queue->depth() == 0) {
+      break;
+    }
+    TimeUs now = clock_.now();
+    if (now >= next_tick) {
+      next_tick = now + kUsPerSec;
+      Status st = sink.Tick(now);
+      if (!st.ok()) spdlog::warn("sink '{}': {}", id, st.ToString());
+    }
+  }
+  Status st = sink.Flush();
+  if (!st.ok()) spdlog::error("sink '{}': flush failed: {}", id, st.ToString());
+  {
+    std::lock_guard l(done_mu_);
+    ++sinks_done_;
+  }
+  done_cv_.notify_all();
+}
+
+void Runtime::RequestStop() { source_stop_.request_stop(); }
+
+bool Runtime::WaitFinished(std::chrono::milliseconds timeout) {
+  if (!started_) return true;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock l(done_mu_);
+  return done_cv_.wait_until(l, deadline, [&] { return sinks_done_ == sinks_.size(); });
+}
+
+void Runtime::Stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  source_stop_.request_stop();
+  for (auto& t : source_threads_) t.join();
+  engine_thread_.join();
+  for (auto& w : sinks_) w->thread.join();
+  spdlog::info("pipeline stopped");
+}
+
+nlohmann::json Runtime::Stats() const {
+  nlohmann::json j;
+  j["node"] = cfg_.node.id;
+  j["uptime_secs"] = static_cast<double>(clock_.now() - started_at_) / 1e6;
+  nlohmann::json comps = nlohmann::json::object();
+  if (!pipeline_) return j;
+  for (const auto& n : pipeline_->nodes()) {
+    nlohmann::json c;
+    c["kind"] = KindName(n.decl->kind);
+    c["type"] = n.decl->type;
+    c["in_events"] = n.counters->in_events.load();
+    c["out_events"] = n.counters->out_events.load();
+    c["batches"] = n.counters->batches.load();
+    comps[n.decl->id] = c;
+  }
+  auto queue_json = [](const QueueStats& s) {
+    return nlohmann::json{{"depth", s.depth},           {"capacity", s.capacity},
+                          {"high_water", s.high_water}, {"pushed_events", s.pushed_events},
+                          {"dropped_batches", s.dropped_batches}, {"dropped_events", s.dropped_events},
+                          {"blocked", s.blocked}};
+  };
+  for (size_t i = 0; i < source_queues_.size(); ++i) {
+    auto& c = comps[pipeline_->source_decl(i).id];
+    c["queue"] = queue_json(source_queues_[i]->stats());
+    c["queue"]["when_full"] = WhenFullName(source_queues_[i]->policy());
+  }
+  for (const auto& w : sinks_) {
+    auto& c = comps[pipeline_->sink_decl(w->index).id];
+    c["queue"] = queue_json(w->queue->stats());
+    c["queue"]["when_full"] = WhenFullName(w->queue->policy());
+    c["written_events"] = w->written_events.load();
+    c["write_errors"] = w->write_errors.load();
+    c["retries"] = w->retries.load();
+    c["lost_events"] = w->lost_events.load();
+  }
+  j["components"] = comps;
+  return j;
+}
+
+}  // namespace edgeflow

@@ -1,0 +1,66 @@
+#pragma once
+// The running daemon's engine: threads and queues around a Pipeline.
+//
+// Threads:
+//   - one per source: Source::Run(), pushing batches into the source's queue;
+//   - one engine thread: pops source queues, runs all processors, copies the
+//     results into each sink's queue;
+//   - one per sink: pops its queue and calls Sink::Write (retrying retryable
+//     errors), Tick about once a second, Flush at the end.
+// Every queue is a BatchQueue with the component's declared when_full policy.
+//
+// Stop() is graceful: sources stop, everything already queued is processed,
+// processors are flushed (open windows are emitted), sinks drain and flush.
+#include <nlohmann/json_fwd.hpp>
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "core/queue.h"
+#include "engine/pipeline.h"
+
+namespace edgeflow {
+
+class Runtime {
+ public:
+  Runtime(PipelineConfig cfg, Clock& clock);
+  ~Runtime();
+
+  Status Start();
+  // Asks sources to stop; returns at once. Wait()/Stop() finish the shutdown.
+  void RequestStop();
+  // Blocks until every source has finished and every sink has drained and
+  // flushed, or `timeout` passes; returns true in the first case.
+  bool WaitFinished(std::chrono::milliseconds timeout);
+  // Graceful stop; safe to call more than once.
+  void Stop();
+
+  nlohmann::json Stats() const;
+  const PipelineConfig& config() const { return cfg_; }
+
+ private:
+  struct SinkWorker;
+  void EngineLoop();
+  void SinkLoop(SinkWorker& w);
+
+  PipelineConfig cfg_;
+  Clock& clock_;
+  std::unique_ptr<Pipeline> pipeline_;
+  StopToken source_stop_;
+  StopToken sink_stop_;  // only for abandoning retries at shutdown
+  Notifier engine_wake_;
+  std::vector<std::unique_ptr<BatchQueue>> source_queues_;
+  std::vector<std::thread> source_threads_;
+  std::vector<std::unique_ptr<SinkWorker>> sinks_;
+  std::thread engine_thread_;
+  std::atomic<size_t> sources_running_{0};
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  size_t sinks_done_ = 0;  // guarded by done_mu_
+  bool started_ = false;
+  bool stopped_ = false;
+  TimeUs started_at_ = 0;
+};
+
+}  // namespace edgeflow

@@ -1,0 +1,262 @@
+#include "processors/rules.h"
+
+#include <cmath>
+
+namespace edgeflow {
+
+using config::Diagnostics;
+using config::Schema;
+
+const std::vector<std::string>& RuleFields(RuleInput in) {
+  static const std::vector<std::string> readings = {"value", "quality"};
+  static const std::vector<std::string> aggregates = [] {
+    std::vector<std::string> v;
+    for (size_t i = 0; i < kNumAggFields; ++i) v.push_back(AggFieldName(static_cast<AggField>(i)));
+    return v;
+  }();
+  return in == RuleInput::kReadings ? readings : aggregates;
+}
+
+static const std::vector<std::pair<std::string, Severity>> kSeverities = {
+    {"info", Severity::kInfo}, {"warning", Severity::kWarning}, {"critical", Severity::kCritical}};
+
+static const Schema<RuleConfig>& RuleSchema() {
+  static const auto* s = [] {
+    auto* s = new Schema<RuleConfig>(
+        "rule", "One alert rule. Expressions use `value` and `quality` (0 good, 1 uncertain, 2 bad) on readings, or "
+                "`count`, `mean`, `min`, `max`, `stddev`, `p50`, `p95`, `rate`, `last` on aggregates; operators "
+                "`+ - * /`, `< <= > >= == !=`, `and or not` (or `&& || !`), `abs()`, `min(,)`, `max(,)`.");
+    s->String("id", &RuleConfig::id, "", "Rule name, carried by its alerts.", true)
+        .Enum<RuleInput>("on", &RuleConfig::on, RuleInput::kReadings,
+                         {{"readings", RuleInput::kReadings}, {"aggregates", RuleInput::kAggregates}},
+                         "Evaluate on each reading or on each window aggregate.")
+        .StringList("sensors", &RuleConfig::sensors, "Sensor globs; empty matches all.")
+        .StringList("metrics", &RuleConfig::metrics, "Metric globs; empty matches all.")
+        .String("window", &RuleConfig::window, "", "For `on: aggregates`: only aggregates of this window processor id.")
+        .String("when", &RuleConfig::when, "", "Condition that raises the alert, e.g. `value > 80`.", true)
+        .String("clear_when", &RuleConfig::clear_when, "",
+                "Condition that clears it (hysteresis), e.g. `value < 75`; empty: when `when` no longer holds.")
+        .Number<double>("for_secs", &RuleConfig::for_secs, 0, "s", "`when` must hold this long before the alert opens.", 0, 1e9)
+        .Number<double>("clear_for_secs", &RuleConfig::clear_for_secs, 0, "s", "The clear condition must hold this long.", 0, 1e9)
+        .Number<double>("cooldown_secs", &RuleConfig::cooldown_secs, 0, "s",
+                        "Minimum time after a clear before the same series can alert again.", 0, 1e9)
+        .Enum<Severity>("severity", &RuleConfig::severity, Severity::kWarning, kSeverities, "Severity of the alert.")
+        .Check([](const RuleConfig& r, const YAML::Node& n, Diagnostics& d) {
+          auto when = Expr::Compile(r.when, RuleFields(r.on));
+          if (!when.ok()) d.Error(n["when"], "rule '" + r.id + "': " + when.status().message());
+          if (!r.clear_when.empty()) {
+            auto clear = Expr::Compile(r.clear_when, RuleFields(r.on));
+            if (!clear.ok()) d.Error(n["clear_when"], "rule '" + r.id + "': " + clear.status().message());
+          }
+          if (!r.window.empty() && r.on != RuleInput::kAggregates)
+            d.Error(n["window"], "rule '" + r.id + "': 'window' needs 'on: aggregates'");
+        });
+    return s;
+  }();
+  return *s;
+}
+
+const Schema<RulesConfig>& RulesSchema() {
+  static const auto* s = [] {
+    auto* s = new Schema<RulesConfig>("rules", "");
+    s->ObjectList("rules", &RulesConfig::rules, RuleSchema(), "The rules, evaluated in order.", true)
+        .Check([](const RulesConfig& c, const YAML::Node& n, Diagnostics& d) {
+          std::set<std::string> ids;
+          for (size_t i = 0; i < c.rules.size(); ++i)
+            if (!ids.insert(c.rules[i].id).second) d.Error(n["rules"][i]["id"], "duplicate rule id '" + c.rules[i].id + "'");
+        });
+    return s;
+  }();
+  return *s;
+}
+
+int RuleState::Step(const Params& p, TimeUs ts, bool when, bool clear) {
+  switch (phase_) {
+    case Phase::kIdle:
+    case Phase::kPending:
+      if (!when) {
+        phase_ = Phase::kIdle;
+        return 0;
+      }
+      if (phase_ == Phase::kIdle) {
+        phase_ = Phase::kPending;
+        since_ = ts;
+      }
+      if (ts - since_ >= p.for_us && (cleared_at_ == INT64_MIN || ts - cleared_at_ >= p.cooldown_us)) {
+        phase_ = Phase::kOpen;
+        opened_at_ = ts;
+        return +1;
+      }
+      return 0;
+    case Phase::kOpen:
+    case Phase::kClearing:
+      if (!clear) {
+        phase_ = Phase::kOpen;
+        return 0;
+      }
+      if (phase_ == Phase::kOpen) {
+        phase_ = Phase::kClearing;
+        since_ = ts;
+      }
+      if (ts - since_ >= p.clear_for_us) {
+        phase_ = Phase::kIdle;
+        cleared_at_ = ts;
+        return -1;
+      }
+      return 0;
+  }
+  return 0;
+}
+
+Result<std::unique_ptr<Processor>> RulesProcessor::Create(const RulesConfig& cfg, const BuildContext& ctx) {
+  auto p = std::make_unique<RulesProcessor>();
+  p->origin_ = ctx.component;
+  for (const auto& rc : cfg.rules) {
+    auto when = Expr::Compile(rc.when, RuleFields(rc.on));
+    if (!when.ok()) return when.status();
+    Expr clear;
+    if (!rc.clear_when.empty()) {
+      auto c = Expr::Compile(rc.clear_when, RuleFields(rc.on));
+      if (!c.ok()) return c.status();
+      clear = std::move(c).value();
+    }
+    Rule r{Intern(rc.id), rc.on, Selector(rc.sensors, rc.metrics),
+           rc.window.empty() ? kNoSymbol : Intern(rc.window), std::move(when).value(), std::move(clear),
+           !rc.clear_when.empty(),
+           RuleState::Params{SecondsToUs(rc.for_secs), SecondsToUs(rc.clear_for_secs), SecondsToUs(rc.cooldown_secs)},
+           rc.severity, {}};
+    p->rules_.push_back(std::move(r));
+  }
+  return std::unique_ptr<Processor>(std::move(p));
+}
+
+void RulesProcessor::Evaluate(Rule& rule, TimeUs ts, Symbol sensor, Symbol metric, const double* vars, Batch& out) {
+  const bool when = rule.when.Test(vars);
+  const bool clear = rule.has_clear ? rule.clear.Test(vars) : !when;
+  RuleState& st = rule.states[SeriesKey(sensor, metric)];
+  const int change = st.Step(rule.params, ts, when, clear);
+  if (change == 0) return;
+  AlertEvent a;
+  a.ts = ts;
+  a.opened_at = st.opened_at();
+  a.value = rule.when.first_field() >= 0 ? vars[rule.when.first_field()] : 0.0;
+  a.rule = rule.id;
+  a.sensor = sensor;
+  a.metric = metric;
+  a.origin = origin_;
+  a.state = change > 0 ? AlertState::kOpen : AlertState::kClear;
+  a.severity = rule.severity;
+  out.alerts.push_back(a);
+}
+
+void RulesProcessor::Process(const Batch& in, Batch& out) {
+  out.readings.insert(out.readings.end(), in.readings.begin(), in.readings.end());
+  out.forward_events(in);
+  for (Rule& rule : rules_) {
+    if (rule.on == RuleInput::kReadings) {
+      for (const Reading& r : in.readings) {
+        if (!rule.sel.Matches(r.sensor, r.metric)) continue;
+        const double vars[2] = {r.value, static_cast<double>(r.quality)};
+        Evaluate(rule, r.ts, r.sensor, r.metric, vars, out);
+      }
+    } else {
+      for (const Aggregate& a : in.aggregates) {
+        if (rule.window != kNoSymbol && a.window != rule.window) continue;
+        if (!rule.sel.Matches(a.sensor, a.metric)) continue;
+        Evaluate(rule, a.end, a.sensor, a.metric, a.f.data(), out);
+      }
+    }
+  }
+}
+
+// ---- anomaly ----------------------------------------------------------------
+
+const Schema<AnomalyConfig>& AnomalySchema() {
+  static const auto* s = [] {
+    auto* s = new Schema<AnomalyConfig>("anomaly", "");
+    s->StringList("sensors", &AnomalyConfig::sensors, "Sensor globs; empty matches all.")
+        .StringList("metrics", &AnomalyConfig::metrics, "Metric globs; empty matches all.")
+        .Number<double>("alpha", &AnomalyConfig::alpha, 0.05, "", "EWMA weight of each new reading.", 0.0001, 1)
+        .Number<double>("threshold", &AnomalyConfig::threshold, 4, "sigma", "z-score that opens an alert.", 0.1, 1000)
+        .Number<double>("clear_threshold", &AnomalyConfig::clear_threshold, 2, "sigma", "z-score below which it clears.", 0, 1000)
+        .Number<int64_t>("warmup", &AnomalyConfig::warmup, 30, "readings", "Readings per series before alerts can open.", 1, 100000000)
+        .Bool("emit_scores", &AnomalyConfig::emit_scores, false,
+              "Also emit a reading `<metric>_anomaly` with the score in [0,1] for every input reading.")
+        .Enum<Severity>("severity", &AnomalyConfig::severity, Severity::kWarning, kSeverities, "Severity of the alerts.")
+        .Check([](const AnomalyConfig& c, const YAML::Node& n, Diagnostics& d) {
+          if (c.clear_threshold > c.threshold) d.Error(n["clear_threshold"], "anomaly: 'clear_threshold' must not exceed 'threshold'");
+        });
+    return s;
+  }();
+  return *s;
+}
+
+Result<std::unique_ptr<Processor>> AnomalyProcessor::Create(const AnomalyConfig& cfg, const BuildContext& ctx) {
+  auto p = std::make_unique<AnomalyProcessor>();
+  p->cfg_ = cfg;
+  p->sel_ = Selector(cfg.sensors, cfg.metrics);
+  p->origin_ = ctx.component;
+  return std::unique_ptr<Processor>(std::move(p));
+}
+
+double AnomalyProcessor::Update(Baseline& b, double x, double alpha, double threshold) {
+  if (b.n == 0) {
+    b.mean = x;
+    b.var = 0;
+    b.n = 1;
+    return 0;
+  }
+  const double sd = std::sqrt(b.var);
+  const double d = x - b.mean;
+  // A floor on the deviation keeps a perfectly flat signal from turning
+  // rounding noise into infinite z-scores.
+  const double floor = 1e-9 + 1e-6 * std::fabs(b.mean);
+  const double z = std::fabs(d) / std::max(sd, floor);
+  const double a = z >= threshold ? alpha * 0.1 : alpha;
+  b.mean += a * d;
+  b.var = (1 - a) * (b.var + a * d * d);
+  ++b.n;
+  return z;
+}
+
+void AnomalyProcessor::Process(const Batch& in, Batch& out) {
+  out.readings.insert(out.readings.end(), in.readings.begin(), in.readings.end());
+  out.forward_events(in);
+  for (const Reading& r : in.readings) {
+    if (!sel_.Matches(r.sensor, r.metric)) continue;
+    auto [it, fresh] = series_.try_emplace(SeriesKey(r.sensor, r.metric));
+    Baseline& b = it->second;
+    if (fresh && cfg_.emit_scores) b.score_metric = Intern(std::string(SymName(r.metric)) + "_anomaly");
+    const bool warm = b.n >= cfg_.warmup;
+    const double z = Update(b, r.value, cfg_.alpha, cfg_.threshold);
+    if (cfg_.emit_scores) {
+      Reading s = r;
+      s.metric = b.score_metric;
+      s.value = warm ? 1.0 - std::exp2(-(z / cfg_.threshold) * (z / cfg_.threshold)) : 0.0;
+      out.readings.push_back(s);
+    }
+    if (!warm) continue;
+    AlertEvent a;
+    a.ts = r.ts;
+    a.value = r.value;
+    a.rule = origin_;
+    a.sensor = r.sensor;
+    a.metric = r.metric;
+    a.origin = origin_;
+    a.severity = cfg_.severity;
+    if (!b.open && z >= cfg_.threshold) {
+      b.open = true;
+      b.opened_at = r.ts;
+      a.state = AlertState::kOpen;
+      a.opened_at = r.ts;
+      out.alerts.push_back(a);
+    } else if (b.open && z < cfg_.clear_threshold) {
+      b.open = false;
+      a.state = AlertState::kClear;
+      a.opened_at = b.opened_at;
+      out.alerts.push_back(a);
+    }
+  }
+}
+
+}  // namespace edgeflow

@@ -1,0 +1,171 @@
+#include "processors/window.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace edgeflow {
+
+using config::Diagnostics;
+using config::Schema;
+
+const Schema<WindowConfig>& WindowSchema() {
+  static const auto* s = [] {
+    auto* s = new Schema<WindowConfig>("window", "");
+    s->StringList("sensors", &WindowConfig::sensors, "Sensor globs; empty matches all.")
+        .StringList("metrics", &WindowConfig::metrics, "Metric globs; empty matches all.")
+        .Number<double>("size_secs", &WindowConfig::size_secs, 60, "s", "Window length.", 0.001, 86400.0 * 366)
+        .Number<double>("slide_secs", &WindowConfig::slide_secs, 0, "s",
+                        "Distance between window starts; 0 or equal to size gives tumbling windows.", 0, 86400.0 * 366)
+        .Number<double>("allowed_lateness_secs", &WindowConfig::allowed_lateness_secs, 0, "s",
+                        "How long after a window's end out-of-order readings are still accepted.", 0, 86400.0 * 30)
+        .Bool("forward_readings", &WindowConfig::forward_readings, true,
+              "Pass the raw readings downstream besides the aggregates.")
+        .Check([](const WindowConfig& c, const YAML::Node& n, Diagnostics& d) {
+          if (c.slide_secs > c.size_secs) d.Error(n["slide_secs"], "window: 'slide_secs' must not exceed 'size_secs' (gaps would drop readings)");
+          if (c.slide_secs > 0 && c.size_secs / c.slide_secs > 10000)
+            d.Error(n["slide_secs"], "window: more than 10000 overlapping windows per reading; increase 'slide_secs'");
+        });
+    return s;
+  }();
+  return *s;
+}
+
+Result<std::unique_ptr<Processor>> WindowProcessor::Create(const WindowConfig& cfg, const BuildContext& ctx) {
+  auto p = std::make_unique<WindowProcessor>();
+  p->cfg_ = cfg;
+  p->sel_ = Selector(cfg.sensors, cfg.metrics);
+  p->size_ = std::max<TimeUs>(1, SecondsToUs(cfg.size_secs));
+  p->slide_ = cfg.slide_secs > 0 ? std::max<TimeUs>(1, SecondsToUs(cfg.slide_secs)) : p->size_;
+  p->lateness_ = SecondsToUs(cfg.allowed_lateness_secs);
+  p->origin_ = ctx.component;
+  return std::unique_ptr<Processor>(std::move(p));
+}
+
+static TimeUs FloorTo(TimeUs t, TimeUs step) { return t - (((t % step) + step) % step); }
+
+TimeUs WindowProcessor::FirstWindowContaining(TimeUs ts) const {
+  // Smallest aligned start s with s > ts - size, i.e. s + size > ts.
+  return FloorTo(ts - size_, slide_) + slide_;
+}
+
+void WindowProcessor::Process(const Batch& in, Batch& out) {
+  out.forward_events(in);
+  for (const Reading& r : in.readings) {
+    if (!sel_.Matches(r.sensor, r.metric)) {
+      out.readings.push_back(r);
+      continue;
+    }
+    auto [it, fresh] = series_.try_emplace(SeriesKey(r.sensor, r.metric));
+    Series& s = it->second;
+    if (fresh) {
+      s.sensor = r.sensor;
+      s.metric = r.metric;
+      s.next_start = FirstWindowContaining(r.ts);
+    }
+    if (r.ts < s.next_start) {
+      out.dead_letters.push_back({r, origin_, "late", {}});
+      continue;
+    }
+    if (cfg_.forward_readings) out.readings.push_back(r);
+    Add(s, r, out);
+  }
+}
+
+void WindowProcessor::Add(Series& s, const Reading& r, Batch& out) {
+  // Insert in timestamp order; in-order data appends.
+  if (s.buf.size() == s.head || s.buf.back().ts <= r.ts) {
+    s.buf.push_back({r.ts, r.value});
+  } else {
+    auto pos = std::upper_bound(s.buf.begin() + static_cast<std::ptrdiff_t>(s.head), s.buf.end(), r.ts,
+                                [](TimeUs t, const Point& p) { return t < p.ts; });
+    s.buf.insert(pos, {r.ts, r.value});
+  }
+  if (r.ts > s.max_ts) {
+    s.max_ts = r.ts;
+    CloseUpTo(s, s.max_ts - lateness_, out);
+  }
+}
+
+void WindowProcessor::CloseUpTo(Series& s, TimeUs watermark, Batch& out) {
+  while (s.next_start + size_ <= watermark) {
+    if (s.head == s.buf.size()) {
+      // Nothing buffered: skip straight to the first window that can hold new data.
+      s.next_start = std::max(s.next_start, FloorTo(watermark - size_, slide_) + slide_);
+      break;
+    }
+    // Skip empty windows across gaps in the data.
+    const TimeUs first_ts = s.buf[s.head].ts;
+    if (s.next_start + size_ <= first_ts) s.next_start = std::max(s.next_start, FirstWindowContaining(first_ts));
+    if (s.next_start + size_ > watermark) break;
+    EmitWindow(s, s.next_start, out);
+    s.next_start += slide_;
+    while (s.head < s.buf.size() && s.buf[s.head].ts < s.next_start) ++s.head;
+  }
+  if (s.head > 4096 && s.head * 2 > s.buf.size()) {
+    s.buf.erase(s.buf.begin(), s.buf.begin() + static_cast<std::ptrdiff_t>(s.head));
+    s.head = 0;
+  }
+}
+
+static double Percentile(std::vector<double>& v, double q) {
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(pos);
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(lo), v.end());
+  const double a = v[lo];
+  if (lo + 1 >= v.size()) return a;
+  const double b = *std::min_element(v.begin() + static_cast<std::ptrdiff_t>(lo) + 1, v.end());
+  return a + (b - a) * (pos - static_cast<double>(lo));
+}
+
+void WindowProcessor::EmitWindow(Series& s, TimeUs start, Batch& out) {
+  const TimeUs end = start + size_;
+  scratch_.clear();
+  double mean = 0, m2 = 0, mn = INFINITY, mx = -INFINITY;
+  TimeUs first_ts = 0, last_ts = 0;
+  double first_v = 0, last_v = 0;
+  for (size_t i = s.head; i < s.buf.size() && s.buf[i].ts < end; ++i) {
+    const Point& p = s.buf[i];
+    if (p.ts < start) continue;
+    if (scratch_.empty()) {
+      first_ts = p.ts;
+      first_v = p.value;
+    }
+    scratch_.push_back(p.value);
+    last_ts = p.ts;
+    last_v = p.value;
+    const double delta = p.value - mean;
+    mean += delta / static_cast<double>(scratch_.size());
+    m2 += delta * (p.value - mean);
+    mn = std::min(mn, p.value);
+    mx = std::max(mx, p.value);
+  }
+  if (scratch_.empty()) return;
+  Aggregate a;
+  a.start = start;
+  a.end = end;
+  a.sensor = s.sensor;
+  a.metric = s.metric;
+  a.window = origin_;
+  const double n = static_cast<double>(scratch_.size());
+  auto set = [&](AggField f, double v) { a.f[static_cast<size_t>(f)] = v; };
+  set(AggField::kCount, n);
+  set(AggField::kMean, mean);
+  set(AggField::kMin, mn);
+  set(AggField::kMax, mx);
+  set(AggField::kStddev, std::sqrt(std::max(0.0, m2 / n)));
+  set(AggField::kRate, last_ts > first_ts ? (last_v - first_v) / (static_cast<double>(last_ts - first_ts) / 1e6) : 0.0);
+  set(AggField::kLast, last_v);
+  set(AggField::kP95, Percentile(scratch_, 0.95));
+  set(AggField::kP50, Percentile(scratch_, 0.50));
+  out.aggregates.push_back(a);
+}
+
+void WindowProcessor::Flush(Batch& out) {
+  for (auto& [k, s] : series_) {
+    if (s.max_ts == INT64_MIN) continue;
+    // Close every window that holds buffered data, including the open ones.
+    CloseUpTo(s, FloorTo(s.max_ts, slide_) + size_, out);
+  }
+}
+
+}  // namespace edgeflow

@@ -1,0 +1,365 @@
+#include "store/store.h"
+
+#include <filesystem>
+#include <set>
+
+namespace edgeflow {
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS series(
+  id INTEGER PRIMARY KEY,
+  sensor TEXT NOT NULL,
+  metric TEXT NOT NULL,
+  UNIQUE(sensor, metric));
+CREATE TABLE IF NOT EXISTS readings(
+  series INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  value REAL NOT NULL,
+  quality INTEGER NOT NULL,
+  seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS readings_by_series_ts ON readings(series, ts);
+CREATE TABLE IF NOT EXISTS aggregates(
+  series INTEGER NOT NULL,
+  window TEXT NOT NULL,
+  start INTEGER NOT NULL,
+  end INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  mean REAL, min REAL, max REAL, stddev REAL, p50 REAL, p95 REAL, rate REAL, last REAL);
+CREATE INDEX IF NOT EXISTS aggregates_by_series_start ON aggregates(series, start);
+CREATE TABLE IF NOT EXISTS alerts(
+  id INTEGER PRIMARY KEY,
+  rule TEXT NOT NULL,
+  series INTEGER NOT NULL,
+  origin TEXT NOT NULL,
+  state TEXT NOT NULL CHECK(state IN ('open','clear')),
+  severity TEXT NOT NULL,
+  ts INTEGER NOT NULL,
+  opened_at INTEGER NOT NULL,
+  value REAL);
+CREATE INDEX IF NOT EXISTS alerts_by_ts ON alerts(ts);
+CREATE TABLE IF NOT EXISTS dead_letters(
+  id INTEGER PRIMARY KEY,
+  received_at INTEGER NOT NULL,
+  origin TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  sensor TEXT NOT NULL,
+  metric TEXT NOT NULL,
+  ts INTEGER,
+  value REAL,
+  detail TEXT NOT NULL);
+)sql";
+
+std::string Text(sqlite3_stmt* st, int col) {
+  const unsigned char* t = sqlite3_column_text(st, col);
+  return t ? reinterpret_cast<const char*>(t) : "";
+}
+
+struct StmtGuard {
+  sqlite3_stmt* st;
+  ~StmtGuard() { sqlite3_finalize(st); }
+};
+
+}  // namespace
+
+Status Store::Err(const char* what) {
+  int code = sqlite3_errcode(db_);
+  std::string msg = std::string(what) + ": " + sqlite3_errmsg(db_);
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_IOERR || code == SQLITE_FULL)
+    return Status(code == SQLITE_FULL ? StatusCode::kResourceExhausted : StatusCode::kUnavailable, msg);
+  return Status(StatusCode::kIoError, msg);
+}
+
+Status Store::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string m = err ? err : "unknown error";
+    sqlite3_free(err);
+    return Status::Io(std::string("sqlite: ") + m);
+  }
+  return Status::Ok();
+}
+
+Status Store::Prepare(const char* sql, sqlite3_stmt** st) {
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, st, nullptr) != SQLITE_OK) return Err("prepare");
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Sync sync) {
+  std::unique_ptr<Store> s(new Store());
+  std::error_code ec;
+  auto dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  if (sqlite3_open_v2(path.c_str(), &s->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+      SQLITE_OK) {
+    std::string m = s->db_ ? sqlite3_errmsg(s->db_) : "out of memory";
+    return Status::Io("cannot open store " + path + ": " + m);
+  }
+  sqlite3_busy_timeout(s->db_, 5000);
+  // auto_vacuum must be chosen before the first table exists.
+  EF_RETURN_IF_ERROR(s->Exec("PRAGMA auto_vacuum=INCREMENTAL"));
+  EF_RETURN_IF_ERROR(s->Exec("PRAGMA journal_mode=WAL"));
+  const char* sync_sql = sync == Sync::kOff ? "PRAGMA synchronous=OFF" : sync == Sync::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+  EF_RETURN_IF_ERROR(s->Exec(sync_sql));
+  EF_RETURN_IF_ERROR(s->Exec("PRAGMA cache_size=-8192"));  // 8 MiB page cache
+  EF_RETURN_IF_ERROR(s->Exec(kSchema));
+  {
+    sqlite3_stmt* st;
+    EF_RETURN_IF_ERROR(s->Prepare("SELECT value FROM meta WHERE key='schema_version'", &st));
+    StmtGuard g{st};
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      int v = std::stoi(Text(st, 0));
+      if (v != kSchemaVersion)
+        return Status::FailedPrecondition("store " + path + " has schema version " + std::to_string(v) + ", expected " +
+                                          std::to_string(kSchemaVersion));
+    } else {
+      EF_RETURN_IF_ERROR(s->Exec("INSERT INTO meta(key, value) VALUES('schema_version', '1')"));
+    }
+  }
+  EF_RETURN_IF_ERROR(s->Prepare("INSERT INTO readings(series, ts, value, quality, seq) VALUES(?,?,?,?,?)", &s->ins_reading_));
+  EF_RETURN_IF_ERROR(s->Prepare(
+      "INSERT INTO aggregates(series, window, start, end, count, mean, min, max, stddev, p50, p95, rate, last) "
+      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", &s->ins_aggregate_));
+  EF_RETURN_IF_ERROR(s->Prepare(
+      "INSERT INTO alerts(rule, series, origin, state, severity, ts, opened_at, value) VALUES(?,?,?,?,?,?,?,?)", &s->ins_alert_));
+  EF_RETURN_IF_ERROR(s->Prepare(
+      "INSERT INTO dead_letters(received_at, origin, reason, sensor, metric, ts, value, detail) VALUES(?,?,?,?,?,?,?,?)",
+      &s->ins_dead_));
+  EF_RETURN_IF_ERROR(s->Prepare("INSERT OR IGNORE INTO series(sensor, metric) VALUES(?,?)", &s->ins_series_));
+  EF_RETURN_IF_ERROR(s->Prepare("SELECT id FROM series WHERE sensor=? AND metric=?", &s->get_series_));
+  return s;
+}
+
+Store::~Store() {
+  for (auto* st : {ins_reading_, ins_aggregate_, ins_alert_, ins_dead_, ins_series_, get_series_}) sqlite3_finalize(st);
+  if (db_) sqlite3_close(db_);
+}
+
+Result<int64_t> Store::SeriesId(Symbol sensor, Symbol metric) {
+  uint64_t key = SeriesKey(sensor, metric);
+  auto it = series_.find(key);
+  if (it != series_.end()) return it->second;
+  std::string_view s = SymName(sensor), m = SymName(metric);
+  sqlite3_bind_text(ins_series_, 1, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+  sqlite3_bind_text(ins_series_, 2, m.data(), static_cast<int>(m.size()), SQLITE_STATIC);
+  int rc = sqlite3_step(ins_series_);
+  sqlite3_reset(ins_series_);
+  if (rc != SQLITE_DONE) return Err("insert series");
+  sqlite3_bind_text(get_series_, 1, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+  sqlite3_bind_text(get_series_, 2, m.data(), static_cast<int>(m.size()), SQLITE_STATIC);
+  rc = sqlite3_step(get_series_);
+  if (rc != SQLITE_ROW) {
+    sqlite3_reset(get_series_);
+    return Err("select series");
+  }
+  int64_t id = sqlite3_column_int64(get_series_, 0);
+  sqlite3_reset(get_series_);
+  series_.emplace(key, id);
+  return id;
+}
+
+Status Store::Write(const Batch& b, const StoreWhat& what, TimeUs received_at) {
+  EF_RETURN_IF_ERROR(Exec("BEGIN"));
+  auto fail = [&](const char* what_failed) {
+    Status st = Err(what_failed);
+    (void)Exec("ROLLBACK");
+    series_.clear();  // ids inserted in the rolled-back transaction are gone
+    return st;
+  };
+  auto step = [](sqlite3_stmt* st) {
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE;
+  };
+  if (what.readings) {
+    for (const Reading& r : b.readings) {
+      auto sid = SeriesId(r.sensor, r.metric);
+      if (!sid.ok()) return fail("series");
+      sqlite3_bind_int64(ins_reading_, 1, *sid);
+      sqlite3_bind_int64(ins_reading_, 2, r.ts);
+      sqlite3_bind_double(ins_reading_, 3, r.value);
+      sqlite3_bind_int(ins_reading_, 4, static_cast<int>(r.quality));
+      sqlite3_bind_int64(ins_reading_, 5, static_cast<int64_t>(r.seq));
+      if (!step(ins_reading_)) return fail("insert reading");
+    }
+  }
+  if (what.aggregates) {
+    for (const Aggregate& a : b.aggregates) {
+      auto sid = SeriesId(a.sensor, a.metric);
+      if (!sid.ok()) return fail("series");
+      std::string_view w = SymName(a.window);
+      sqlite3_bind_int64(ins_aggregate_, 1, *sid);
+      sqlite3_bind_text(ins_aggregate_, 2, w.data(), static_cast<int>(w.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(ins_aggregate_, 3, a.start);
+      sqlite3_bind_int64(ins_aggregate_, 4, a.end);
+      sqlite3_bind_int64(ins_aggregate_, 5, static_cast<int64_t>(a.field(AggField::kCount)));
+      for (int i = 1; i < static_cast<int>(kNumAggFields); ++i) sqlite3_bind_double(ins_aggregate_, 5 + i, a.f[static_cast<size_t>(i)]);
+      if (!step(ins_aggregate_)) return fail("insert aggregate");
+    }
+  }
+  if (what.alerts) {
+    for (const AlertEvent& a : b.alerts) {
+      auto sid = SeriesId(a.sensor, a.metric);
+      if (!sid.ok()) return fail("series");
+      std::string_view rule = SymName(a.rule), origin = SymName(a.origin);
+      sqlite3_bind_text(ins_alert_, 1, rule.data(), static_cast<int>(rule.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(ins_alert_, 2, *sid);
+      sqlite3_bind_text(ins_alert_, 3, origin.data(), static_cast<int>(origin.size()), SQLITE_STATIC);
+      sqlite3_bind_text(ins_alert_, 4, a.state == AlertState::kOpen ? "open" : "clear", -1, SQLITE_STATIC);
+      sqlite3_bind_text(ins_alert_, 5, SeverityName(a.severity), -1, SQLITE_STATIC);
+      sqlite3_bind_int64(ins_alert_, 6, a.ts);
+      sqlite3_bind_int64(ins_alert_, 7, a.opened_at);
+      sqlite3_bind_double(ins_alert_, 8, a.value);
+      if (!step(ins_alert_)) return fail("insert alert");
+    }
+  }
+  if (what.dead_letters) {
+    for (const DeadLetter& d : b.dead_letters) {
+      std::string_view origin = SymName(d.origin), s = SymName(d.reading.sensor), m = SymName(d.reading.metric);
+      sqlite3_bind_int64(ins_dead_, 1, received_at);
+      sqlite3_bind_text(ins_dead_, 2, origin.data(), static_cast<int>(origin.size()), SQLITE_STATIC);
+      sqlite3_bind_text(ins_dead_, 3, d.reason, -1, SQLITE_STATIC);
+      sqlite3_bind_text(ins_dead_, 4, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+      sqlite3_bind_text(ins_dead_, 5, m.data(), static_cast<int>(m.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(ins_dead_, 6, d.reading.ts);
+      sqlite3_bind_double(ins_dead_, 7, d.reading.value);  // NaN binds as NULL
+      sqlite3_bind_text(ins_dead_, 8, d.detail.data(), static_cast<int>(d.detail.size()), SQLITE_STATIC);
+      if (!step(ins_dead_)) return fail("insert dead letter");
+    }
+  }
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return fail("commit");
+  return Status::Ok();
+}
+
+int64_t Store::SizeBytes() {
+  auto pragma = [&](const char* sql) -> int64_t {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK) return 0;
+    StmtGuard g{st};
+    return sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+  };
+  return (pragma("PRAGMA page_count") - pragma("PRAGMA freelist_count")) * pragma("PRAGMA page_size");
+}
+
+Status Store::EnforceRetention(TimeUs now, TimeUs max_age, TimeUs event_max_age, int64_t max_bytes) {
+  auto exec_bound = [&](const char* sql, int64_t v) -> Status {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK) return Err("retention");
+    StmtGuard g{st};
+    sqlite3_bind_int64(st, 1, v);
+    if (sqlite3_step(st) != SQLITE_DONE) return Err("retention");
+    return Status::Ok();
+  };
+  bool deleted = false;
+  if (max_age > 0) {
+    EF_RETURN_IF_ERROR(exec_bound("DELETE FROM readings WHERE ts < ?", now - max_age));
+    deleted |= sqlite3_changes(db_) > 0;
+    EF_RETURN_IF_ERROR(exec_bound("DELETE FROM aggregates WHERE end < ?", now - max_age));
+    deleted |= sqlite3_changes(db_) > 0;
+  }
+  if (event_max_age > 0) {
+    EF_RETURN_IF_ERROR(exec_bound("DELETE FROM alerts WHERE ts < ?", now - event_max_age));
+    deleted |= sqlite3_changes(db_) > 0;
+    EF_RETURN_IF_ERROR(exec_bound("DELETE FROM dead_letters WHERE received_at < ?", now - event_max_age));
+    deleted |= sqlite3_changes(db_) > 0;
+  }
+  if (max_bytes > 0) {
+    // Delete the oldest tenth of the readings (and aggregates) per round until under the limit.
+    for (int round = 0; round < 50 && SizeBytes() > max_bytes; ++round) {
+      auto n = Count("readings");
+      if (!n.ok() || *n == 0) break;
+      const int64_t chunk = std::max<int64_t>(1, *n / 10);
+      EF_RETURN_IF_ERROR(exec_bound("DELETE FROM readings WHERE rowid IN (SELECT rowid FROM readings ORDER BY rowid LIMIT ?)", chunk));
+      auto na = Count("aggregates");
+      if (na.ok() && *na > 0)
+        EF_RETURN_IF_ERROR(exec_bound("DELETE FROM aggregates WHERE rowid IN (SELECT rowid FROM aggregates ORDER BY rowid LIMIT ?)",
+                                      std::max<int64_t>(1, *na / 10)));
+      deleted = true;
+    }
+  }
+  if (deleted) {
+    EF_RETURN_IF_ERROR(Exec("PRAGMA incremental_vacuum"));
+    EF_RETURN_IF_ERROR(Checkpoint());
+  }
+  return Status::Ok();
+}
+
+Status Store::Checkpoint() {
+  if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr) != SQLITE_OK)
+    return Err("checkpoint");
+  return Status::Ok();
+}
+
+Result<int64_t> Store::Count(const std::string& table) {
+  static const std::set<std::string> tables{"readings", "aggregates", "alerts", "dead_letters", "series"};
+  if (!tables.count(table)) return Status::Invalid("unknown table " + table);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, ("SELECT count(*) FROM " + table).c_str(), -1, &st, nullptr) != SQLITE_OK) return Err("count");
+  StmtGuard g{st};
+  if (sqlite3_step(st) != SQLITE_ROW) return Err("count");
+  return sqlite3_column_int64(st, 0);
+}
+
+Result<std::vector<ReadingRow>> Store::Readings(const std::string& sensor, const std::string& metric, TimeUs from,
+                                                TimeUs to, int64_t limit) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT s.sensor, s.metric, r.ts, r.value, r.quality, r.seq FROM readings r JOIN series s ON s.id = r.series "
+                         "WHERE (?1 = '' OR s.sensor = ?1) AND (?2 = '' OR s.metric = ?2) AND r.ts >= ?3 AND r.ts < ?4 "
+                         "ORDER BY r.ts, r.rowid LIMIT ?5",
+                         -1, &st, nullptr) != SQLITE_OK)
+    return Err("query readings");
+  StmtGuard g{st};
+  sqlite3_bind_text(st, 1, sensor.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, metric.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 3, from);
+  sqlite3_bind_int64(st, 4, to);
+  sqlite3_bind_int64(st, 5, limit);
+  std::vector<ReadingRow> out;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    out.push_back({Text(st, 0), Text(st, 1), sqlite3_column_int64(st, 2), sqlite3_column_double(st, 3),
+                   sqlite3_column_int(st, 4), sqlite3_column_int64(st, 5)});
+  }
+  if (rc != SQLITE_DONE) return Err("query readings");
+  return out;
+}
+
+Result<std::vector<AlertRow>> Store::Alerts(int64_t limit) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT a.id, a.rule, s.sensor, s.metric, a.origin, a.state, a.severity, a.ts, a.opened_at, a.value "
+                         "FROM alerts a JOIN series s ON s.id = a.series ORDER BY a.id LIMIT ?",
+                         -1, &st, nullptr) != SQLITE_OK)
+    return Err("query alerts");
+  StmtGuard g{st};
+  sqlite3_bind_int64(st, 1, limit);
+  std::vector<AlertRow> out;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    out.push_back({sqlite3_column_int64(st, 0), Text(st, 1), Text(st, 2), Text(st, 3), Text(st, 4), Text(st, 5),
+                   Text(st, 6), sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8), sqlite3_column_double(st, 9)});
+  }
+  return out;
+}
+
+Result<std::vector<DeadLetterRow>> Store::DeadLetters(int64_t limit) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT origin, reason, sensor, metric, detail, ts, received_at, value FROM dead_letters ORDER BY id LIMIT ?",
+                         -1, &st, nullptr) != SQLITE_OK)
+    return Err("query dead letters");
+  StmtGuard g{st};
+  sqlite3_bind_int64(st, 1, limit);
+  std::vector<DeadLetterRow> out;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    out.push_back({Text(st, 0), Text(st, 1), Text(st, 2), Text(st, 3), Text(st, 4), sqlite3_column_int64(st, 5),
+                   sqlite3_column_int64(st, 6), sqlite3_column_double(st, 7)});
+  }
+  return out;
+}
+
+}  // namespace edgeflow

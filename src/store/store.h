@@ -1,0 +1,84 @@
+#pragma once
+// The local store: one SQLite database in WAL mode holding raw readings,
+// window aggregates, the alert log and dead letters. Schema in docs/store.md.
+//
+// Thread safety: a Store is used by one thread at a time (the sqlite sink's
+// thread, or a reader with its own Store on the same file: WAL lets readers
+// run beside the writer).
+#include <sqlite3.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/reading.h"
+#include "core/status.h"
+
+namespace edgeflow {
+
+struct StoreWhat {
+  bool readings = true, aggregates = true, alerts = true, dead_letters = true;
+};
+
+struct ReadingRow {
+  std::string sensor, metric;
+  TimeUs ts;
+  double value;
+  int quality;
+  int64_t seq;
+};
+struct AlertRow {
+  int64_t id;
+  std::string rule, sensor, metric, origin, state, severity;
+  TimeUs ts, opened_at;
+  double value;
+};
+struct DeadLetterRow {
+  std::string origin, reason, sensor, metric, detail;
+  TimeUs ts, received_at;
+  double value;
+};
+
+class Store {
+ public:
+  enum class Sync { kOff, kNormal, kFull };
+  static Result<std::unique_ptr<Store>> Open(const std::string& path, Sync sync = Sync::kNormal);
+  ~Store();
+
+  // Writes everything in the batch selected by `what` in one transaction.
+  Status Write(const Batch& b, const StoreWhat& what, TimeUs received_at);
+  // Deletes readings/aggregates older than `max_age` and alerts/dead letters
+  // older than `event_max_age` (0: keep), then the oldest readings and
+  // aggregates until the database is under `max_bytes` (0: no limit).
+  Status EnforceRetention(TimeUs now, TimeUs max_age, TimeUs event_max_age, int64_t max_bytes);
+  Status Checkpoint();
+
+  // Bytes in use (pages not on the free list).
+  int64_t SizeBytes();
+  Result<int64_t> Count(const std::string& table);
+  Result<std::vector<ReadingRow>> Readings(const std::string& sensor, const std::string& metric, TimeUs from, TimeUs to,
+                                           int64_t limit = 1000000);
+  Result<std::vector<AlertRow>> Alerts(int64_t limit = 1000);
+  Result<std::vector<DeadLetterRow>> DeadLetters(int64_t limit = 1000);
+
+  sqlite3* db() { return db_; }
+
+ private:
+  Store() = default;
+  Status Exec(const char* sql);
+  Result<int64_t> SeriesId(Symbol sensor, Symbol metric);
+  Status Prepare(const char* sql, sqlite3_stmt** st);
+  Status Err(const char* what);
+
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* ins_reading_ = nullptr;
+  sqlite3_stmt* ins_aggregate_ = nullptr;
+  sqlite3_stmt* ins_alert_ = nullptr;
+  sqlite3_stmt* ins_dead_ = nullptr;
+  sqlite3_stmt* ins_series_ = nullptr;
+  sqlite3_stmt* get_series_ = nullptr;
+  std::unordered_map<uint64_t, int64_t> series_;
+};
+
+}  // namespace edgeflow
