@@ -1,11 +1,13 @@
 #include "config/schema.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 namespace edgeflow::config {
 
 std::string FormatNumber(double v) {
+  if (std::isnan(v)) return "unset";
   if (v == std::numeric_limits<double>::max() || v >= 9.2e18) return "inf";
   if (v == std::numeric_limits<double>::lowest() || v <= -9.2e18) return "-inf";
   char buf[64];
@@ -31,6 +33,8 @@ std::string Suggest(const std::string& key, const std::vector<std::string>& name
   size_t best_d = 3;
   for (const auto& n : names) {
     size_t d = EditDistance(key, n);
+    // A key that is a prefix of a declared name ("retention" for "retention_secs").
+    if (n.size() > key.size() && n.compare(0, key.size(), key) == 0 && key.size() >= 3) d = std::min<size_t>(d, 1);
     if (d < best_d) {
       best_d = d;
       best = n;

@@ -111,7 +111,11 @@ class ExprParser {
       size_t start = pos_;
       while (pos_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '_')) ++pos_;
       std::string name = s_.substr(start, pos_ - start);
-      if (name == "abs" || name == "min" || name == "max") {
+      size_t after = pos_;
+      while (after < s_.size() && std::isspace(static_cast<unsigned char>(s_[after]))) ++after;
+      const bool call = after < s_.size() && s_[after] == '(';
+      // `min`/`max` are functions when called and aggregate fields otherwise.
+      if (call && (name == "abs" || name == "min" || name == "max")) {
         if (!Eat("(")) return Fail("expected '(' after " + name);
         int a = ParseOr(e);
         int b = -1;

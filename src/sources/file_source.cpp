@@ -248,7 +248,9 @@ Status FileSource::Run(SourceContext& ctx) {
         }
         if (layout.sensor >= 0) r.sensor = names.Get(Trim(cols[layout.sensor]));
         if (layout.metric >= 0) r.metric = names.Get(Trim(cols[layout.metric]));
-        if (layout.quality >= 0 && !ParseQuality(cols[layout.quality], &r.quality)) {
+        // Headerless sensor/metric files may carry a fifth column, quality, on some lines only.
+        const int qcol = layout.quality >= 0 ? layout.quality : (layout.sensor == 1 && n >= 5 ? 4 : -1);
+        if (qcol >= 0 && !ParseQuality(cols[qcol], &r.quality)) {
           dead(r, "bad_quality", "line " + std::to_string(reader.line_no()) + ": " + std::string(line.substr(0, 200)));
           continue;
         }

@@ -100,8 +100,9 @@ const Schema<SimulatorConfig>& SimulatorSchema() {
           std::set<std::string> ids;
           size_t i = 0;
           for (const auto& sc : c.sensors) {
-            if (!ids.insert(sc.id + "/" + sc.metric).second)
-              d.Error(node["sensors"][i], "duplicate simulated sensor '" + sc.id + "'");
+            const std::string metric = sc.metric.empty() ? DefaultsFor(sc.kind).metric : sc.metric;
+            if (!ids.insert(sc.id + "/" + metric).second)
+              d.Error(node["sensors"][i], "duplicate simulated series '" + sc.id + "/" + metric + "'");
             ++i;
           }
         });

@@ -1,0 +1,183 @@
+#include "processors/rules.h"
+
+#include <gtest/gtest.h>
+
+#include "core/testing.h"
+
+namespace edgeflow {
+namespace {
+
+using testing::At;
+using testing::R;
+
+std::unique_ptr<Processor> MakeRules(std::vector<RuleConfig> rules) {
+  RulesConfig c;
+  c.rules = std::move(rules);
+  BuildContext ctx;
+  ctx.component = Intern("rules");
+  auto p = RulesProcessor::Create(c, ctx);
+  EXPECT_TRUE(p.ok()) << p.status().ToString();
+  return std::move(p).value();
+}
+
+RuleConfig Rule(const std::string& when, const std::string& clear = "") {
+  RuleConfig r;
+  r.id = "hot";
+  r.when = when;
+  r.clear_when = clear;
+  return r;
+}
+
+// Feeds one reading per element (1 s apart) and returns +1/-1/0 per step.
+std::string Trace(Processor& p, const std::vector<double>& values, double step = 1) {
+  std::string s;
+  for (size_t i = 0; i < values.size(); ++i) {
+    Batch in, out;
+    in.readings.push_back(R("oven", "temp", At(static_cast<double>(i) * step), values[i]));
+    p.Process(in, out);
+    if (out.alerts.empty()) s += '.';
+    for (auto& a : out.alerts) s += a.state == AlertState::kOpen ? 'O' : 'C';
+  }
+  return s;
+}
+
+TEST(Expr, EvaluatesWithPrecedence) {
+  auto e = Expr::Compile("mean > 2 * 3 and not (max - min > 10) || abs(rate) >= max(1, 2)", {"mean", "max", "min", "rate"});
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  double v1[] = {7, 10, 5, 0};
+  EXPECT_TRUE(e->Test(v1));
+  double v2[] = {7, 30, 5, 0};
+  EXPECT_FALSE(e->Test(v2));
+  double v3[] = {0, 30, 5, -2};
+  EXPECT_TRUE(e->Test(v3));
+  EXPECT_EQ(e->first_field(), 0);
+}
+
+TEST(Expr, ErrorsNameTheProblem) {
+  auto e = Expr::Compile("value > tempreature", {"value"});
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("unknown field 'tempreature'"), std::string::npos);
+  EXPECT_NE(e.status().message().find("column 9"), std::string::npos) << e.status().message();
+  EXPECT_FALSE(Expr::Compile("(value > 3", {"value"}).ok());
+  EXPECT_FALSE(Expr::Compile("value >", {"value"}).ok());
+  EXPECT_FALSE(Expr::Compile("value > 3 3", {"value"}).ok());
+}
+
+TEST(Rules, ThresholdWithHysteresis) {
+  auto p = MakeRules({Rule("value > 80", "value < 75")});
+  // 81 opens; 78 is between: stays open; 74 clears; 79 does not reopen.
+  EXPECT_EQ(Trace(*p, {70, 81, 85, 78, 76, 74, 79, 81}), ".O...C.O");
+}
+
+TEST(Rules, DefaultClearIsNegationOfWhen) {
+  auto p = MakeRules({Rule("value > 80")});
+  EXPECT_EQ(Trace(*p, {81, 80, 81}), "OCO");
+}
+
+TEST(Rules, MinimumDuration) {
+  RuleConfig r = Rule("value > 80");
+  r.for_secs = 3;
+  auto p = MakeRules({r});
+  // Above at t=1,2 then dips: no alert. Above from t=4: opens at t=7 (3 s later).
+  EXPECT_EQ(Trace(*p, {70, 90, 90, 70, 90, 90, 90, 90, 70}), ".......OC");
+}
+
+TEST(Rules, ClearDuration) {
+  RuleConfig r = Rule("value > 80");
+  r.clear_for_secs = 2;
+  auto p = MakeRules({r});
+  EXPECT_EQ(Trace(*p, {90, 70, 90, 70, 70, 70}), "O....C");
+}
+
+TEST(Rules, Cooldown) {
+  RuleConfig r = Rule("value > 80");
+  r.cooldown_secs = 5;
+  auto p = MakeRules({r});
+  // Clears at t=1; above again at t=2..: may reopen only at t>=6.
+  EXPECT_EQ(Trace(*p, {90, 70, 90, 90, 90, 90, 90, 90}), "OC....O.");
+}
+
+TEST(Rules, StatePerSeries) {
+  auto p = MakeRules({Rule("value > 80")});
+  Batch in, out;
+  in.readings = {R("a", "t", At(0), 90), R("b", "t", At(0), 90), R("a", "t", At(1), 90)};
+  p->Process(in, out);
+  ASSERT_EQ(out.alerts.size(), 2u);
+  EXPECT_EQ(out.alerts[0].sensor, Intern("a"));
+  EXPECT_EQ(out.alerts[1].sensor, Intern("b"));
+  EXPECT_EQ(out.alerts[0].severity, Severity::kWarning);
+  EXPECT_EQ(out.alerts[0].value, 90);
+  EXPECT_EQ(out.readings.size(), 3u);
+}
+
+TEST(Rules, OnAggregatesWithWindowFilter) {
+  RuleConfig r = Rule("mean > 50 and stddev < 1");
+  r.on = RuleInput::kAggregates;
+  r.window = "w1";
+  r.severity = Severity::kCritical;
+  auto p = MakeRules({r});
+  Batch in, out;
+  Aggregate a;
+  a.sensor = Intern("s");
+  a.metric = Intern("m");
+  a.window = Intern("w1");
+  a.end = At(10);
+  a.f[static_cast<size_t>(AggField::kMean)] = 60;
+  a.f[static_cast<size_t>(AggField::kStddev)] = 0.5;
+  Aggregate other = a;
+  other.window = Intern("w2");
+  in.aggregates = {other, a};
+  p->Process(in, out);
+  ASSERT_EQ(out.alerts.size(), 1u);
+  EXPECT_EQ(out.alerts[0].ts, At(10));
+  EXPECT_EQ(out.alerts[0].value, 60) << "the first field of the expression";
+  EXPECT_EQ(out.alerts[0].severity, Severity::kCritical);
+  EXPECT_EQ(out.aggregates.size(), 2u);
+}
+
+TEST(Anomaly, FlagsSpikeAfterWarmupAndClears) {
+  AnomalyConfig c;
+  AnomalySchema().SetDefaults(c);
+  c.warmup = 50;
+  c.emit_scores = true;
+  BuildContext ctx;
+  ctx.component = Intern("anom");
+  auto p = std::move(AnomalyProcessor::Create(c, ctx)).value();
+  Batch in, out;
+  for (int i = 0; i < 200; ++i) in.readings.push_back(R("m", "v", At(i), 10 + 0.5 * std::sin(i)));
+  in.readings.push_back(R("m", "v", At(200), 30));  // spike
+  for (int i = 201; i < 210; ++i) in.readings.push_back(R("m", "v", At(i), 10 + 0.5 * std::sin(i)));
+  p->Process(in, out);
+  ASSERT_EQ(out.alerts.size(), 2u);
+  EXPECT_EQ(out.alerts[0].state, AlertState::kOpen);
+  EXPECT_EQ(out.alerts[0].ts, At(200));
+  EXPECT_EQ(out.alerts[1].state, AlertState::kClear);
+  // Scores are emitted beside the readings and peak at the spike.
+  double max_score = 0, max_at = 0;
+  for (auto& r : out.readings) {
+    if (r.metric != Intern("v_anomaly")) continue;
+    EXPECT_GE(r.value, 0);
+    EXPECT_LE(r.value, 1);
+    if (r.value > max_score) {
+      max_score = r.value;
+      max_at = static_cast<double>(r.ts);
+    }
+  }
+  EXPECT_EQ(max_at, static_cast<double>(At(200)));
+  EXPECT_GT(max_score, 0.9);
+}
+
+TEST(Anomaly, NoAlertsDuringWarmupOrOnSteadySignal) {
+  AnomalyConfig c;
+  AnomalySchema().SetDefaults(c);
+  auto p = std::move(AnomalyProcessor::Create(c, BuildContext{})).value();
+  Batch in, out;
+  in.readings.push_back(R("m", "v", At(0), 10));
+  in.readings.push_back(R("m", "v", At(1), 1000));  // inside warmup
+  for (int i = 2; i < 500; ++i) in.readings.push_back(R("m", "v", At(i), 10));
+  p->Process(in, out);
+  EXPECT_TRUE(out.alerts.empty());
+}
+
+}  // namespace
+}  // namespace edgeflow

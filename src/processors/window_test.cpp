@@ -1,0 +1,127 @@
+#include "processors/window.h"
+
+#include <gtest/gtest.h>
+
+#include "core/testing.h"
+
+namespace edgeflow {
+namespace {
+
+using testing::At;
+using testing::R;
+
+std::unique_ptr<Processor> Make(double size, double slide = 0, double lateness = 0) {
+  WindowConfig c;
+  WindowSchema().SetDefaults(c);
+  c.size_secs = size;
+  c.slide_secs = slide;
+  c.allowed_lateness_secs = lateness;
+  BuildContext ctx;
+  ctx.component = Intern("w");
+  return std::move(WindowProcessor::Create(c, ctx)).value();
+}
+
+Batch Feed(Processor& p, std::vector<Reading> rs) {
+  Batch in, out;
+  in.readings = std::move(rs);
+  p.Process(in, out);
+  return out;
+}
+
+double F(const Aggregate& a, AggField f) { return a.field(f); }
+
+TEST(Window, TumblingBoundariesAreHalfOpen) {
+  auto p = Make(10);
+  // kT0 is a multiple of 10 s, so windows are [At(0), At(10)), [At(10), At(20)).
+  Batch out = Feed(*p, {R("s", "m", At(0), 1), R("s", "m", At(9.999), 3), R("s", "m", At(10), 100)});
+  ASSERT_EQ(out.aggregates.size(), 1u) << "the reading at exactly 10 s closes [0,10) and opens [10,20)";
+  const Aggregate& a = out.aggregates[0];
+  EXPECT_EQ(a.start, At(0));
+  EXPECT_EQ(a.end, At(10));
+  EXPECT_EQ(F(a, AggField::kCount), 2);
+  EXPECT_EQ(F(a, AggField::kMean), 2);
+  EXPECT_EQ(F(a, AggField::kMin), 1);
+  EXPECT_EQ(F(a, AggField::kMax), 3);
+  EXPECT_EQ(F(a, AggField::kLast), 3);
+  EXPECT_NEAR(F(a, AggField::kRate), 2 / 9.999, 1e-9);
+  EXPECT_EQ(out.readings.size(), 3u) << "readings are forwarded by default";
+}
+
+TEST(Window, StatisticsMatchDefinitions) {
+  auto p = Make(100);
+  std::vector<Reading> rs;
+  for (int i = 1; i <= 20; ++i) rs.push_back(R("s", "m", At(i), i));  // 1..20
+  rs.push_back(R("s", "m", At(100), 0));  // closes the window
+  Batch out = Feed(*p, rs);
+  ASSERT_EQ(out.aggregates.size(), 1u);
+  const Aggregate& a = out.aggregates[0];
+  EXPECT_EQ(F(a, AggField::kCount), 20);
+  EXPECT_DOUBLE_EQ(F(a, AggField::kMean), 10.5);
+  EXPECT_NEAR(F(a, AggField::kStddev), std::sqrt((20.0 * 20 - 1) / 12), 1e-12);  // population sd of 1..n
+  EXPECT_DOUBLE_EQ(F(a, AggField::kP50), 10.5);
+  EXPECT_DOUBLE_EQ(F(a, AggField::kP95), 19.05);  // linear interpolation: 1 + 0.95*19
+  EXPECT_DOUBLE_EQ(F(a, AggField::kRate), 1.0);
+}
+
+TEST(Window, OutOfOrderWithinLatenessIsIncludedLateIsDeadLettered) {
+  auto p = Make(10, 0, 5);
+  Batch out = Feed(*p, {R("s", "m", At(1), 1), R("s", "m", At(12), 5), R("s", "m", At(8), 3)});
+  EXPECT_TRUE(out.aggregates.empty()) << "watermark 12-5=7 has not passed the end 10";
+  out = Feed(*p, {R("s", "m", At(15), 7)});
+  ASSERT_EQ(out.aggregates.size(), 1u);
+  EXPECT_EQ(F(out.aggregates[0], AggField::kCount), 2) << "the out-of-order reading at 8 s counts";
+  EXPECT_EQ(F(out.aggregates[0], AggField::kLast), 3) << "last is by event time, not arrival";
+  out = Feed(*p, {R("s", "m", At(9), 99)});
+  ASSERT_EQ(out.dead_letters.size(), 1u);
+  EXPECT_STREQ(out.dead_letters[0].reason, "late");
+  EXPECT_TRUE(out.readings.empty());
+}
+
+TEST(Window, SlidingWindowsOverlap) {
+  auto p = Make(10, 5);
+  std::vector<Reading> rs;
+  for (int i = 0; i < 30; ++i) rs.push_back(R("s", "m", At(i), i));
+  Batch out = Feed(*p, rs);
+  // Windows ending at or before 29: [-5,5) [0,10) [5,15) [10,20) [15,25).
+  ASSERT_EQ(out.aggregates.size(), 5u);
+  EXPECT_EQ(out.aggregates[0].start, At(-5));
+  EXPECT_EQ(F(out.aggregates[0], AggField::kCount), 5);
+  EXPECT_EQ(out.aggregates[2].start, At(5));
+  EXPECT_EQ(F(out.aggregates[2], AggField::kCount), 10);
+  EXPECT_EQ(F(out.aggregates[2], AggField::kMean), 9.5);
+}
+
+TEST(Window, SeriesAreIndependentAndGapsSkipEmptyWindows) {
+  auto p = Make(10);
+  Batch out = Feed(*p, {R("a", "m", At(1), 1), R("b", "m", At(2), 2), R("a", "m", At(86400), 3)});
+  ASSERT_EQ(out.aggregates.size(), 1u) << "one window for a; none emitted for the empty day in between";
+  EXPECT_EQ(out.aggregates[0].sensor, Intern("a"));
+}
+
+TEST(Window, FlushEmitsOpenWindows) {
+  auto p = Make(10, 5);
+  Batch early = Feed(*p, {R("s", "m", At(1), 1), R("s", "m", At(7), 3)});
+  ASSERT_EQ(early.aggregates.size(), 1u) << "[-5,5) closed when the watermark reached 7";
+  Batch out;
+  p->Flush(out);
+  // Still open: [0,10) holds 1 and 3; [5,15) holds 3.
+  ASSERT_EQ(out.aggregates.size(), 2u);
+  double total = 0;
+  for (auto& a : out.aggregates) total += F(a, AggField::kCount);
+  EXPECT_EQ(total, 3);
+}
+
+TEST(Window, SelectorPassesOtherSeriesThrough) {
+  WindowConfig c;
+  WindowSchema().SetDefaults(c);
+  c.size_secs = 10;
+  c.forward_readings = false;
+  c.metrics = {"temp*"};
+  auto p = std::move(WindowProcessor::Create(c, BuildContext{})).value();
+  Batch out = Feed(*p, {R("s", "temperature", At(1), 1), R("s", "power", At(1), 2)});
+  ASSERT_EQ(out.readings.size(), 1u);
+  EXPECT_EQ(out.readings[0].metric, Intern("power"));
+}
+
+}  // namespace
+}  // namespace edgeflow

@@ -1,0 +1,133 @@
+#include "store/store.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/testing.h"
+
+namespace edgeflow {
+namespace {
+
+using testing::At;
+using testing::R;
+using testing::TempDir;
+
+Batch Readings(int n, TimeUs start, const char* sensor = "s") {
+  Batch b;
+  for (int i = 0; i < n; ++i) {
+    Reading r = R(sensor, "m", start + i * kUsPerSec, i);
+    r.seq = static_cast<uint64_t>(i + 1);
+    b.readings.push_back(r);
+  }
+  return b;
+}
+
+TEST(Store, WritesEveryEventKindAndKeepsThemAcrossReopen) {
+  TempDir dir;
+  const std::string path = dir / "sub/edge.db";
+  {
+    auto s = Store::Open(path);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    Batch b = Readings(100, At(0));
+    Aggregate a;
+    a.sensor = Intern("s");
+    a.metric = Intern("m");
+    a.window = Intern("w");
+    a.start = At(0);
+    a.end = At(60);
+    a.f[0] = 60;
+    b.aggregates.push_back(a);
+    AlertEvent al;
+    al.rule = Intern("hot");
+    al.sensor = Intern("s");
+    al.metric = Intern("m");
+    al.origin = Intern("rules");
+    al.ts = At(5);
+    al.opened_at = At(5);
+    al.value = 99;
+    al.severity = Severity::kCritical;
+    b.alerts.push_back(al);
+    b.dead_letters.push_back({R("s", "m", At(1), std::nan("")), Intern("v"), "nan", "detail"});
+    ASSERT_TRUE((*s)->Write(b, StoreWhat{}, At(100)).ok());
+  }
+  auto s = Store::Open(path);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(*(*s)->Count("readings"), 100);
+  EXPECT_EQ(*(*s)->Count("aggregates"), 1);
+  auto alerts = (*s)->Alerts();
+  ASSERT_TRUE(alerts.ok());
+  ASSERT_EQ(alerts->size(), 1u);
+  EXPECT_EQ((*alerts)[0].rule, "hot");
+  EXPECT_EQ((*alerts)[0].state, "open");
+  EXPECT_EQ((*alerts)[0].severity, "critical");
+  auto dl = (*s)->DeadLetters();
+  ASSERT_EQ(dl->size(), 1u);
+  EXPECT_EQ((*dl)[0].reason, "nan");
+  auto rows = (*s)->Readings("s", "m", At(10), At(20));
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 10u);
+  EXPECT_EQ((*rows)[0].value, 10);
+  EXPECT_EQ((*rows)[0].seq, 11);
+}
+
+TEST(Store, SelectsEventKinds) {
+  TempDir dir;
+  auto s = Store::Open(dir / "e.db");
+  ASSERT_TRUE(s.ok());
+  Batch b = Readings(5, At(0));
+  b.dead_letters.push_back({R("s", "m", At(1), 1), Intern("v"), "x", ""});
+  ASSERT_TRUE((*s)->Write(b, StoreWhat{false, true, true, true}, At(0)).ok());
+  EXPECT_EQ(*(*s)->Count("readings"), 0);
+  EXPECT_EQ(*(*s)->Count("dead_letters"), 1);
+}
+
+TEST(Store, RetentionByAge) {
+  TempDir dir;
+  auto s = Store::Open(dir / "e.db");
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->Write(Readings(100, At(0)), StoreWhat{}, At(0)).ok());
+  ASSERT_TRUE((*s)->EnforceRetention(At(150), SecondsToUs(100), 0, 0).ok());
+  // Kept: ts >= 50.
+  EXPECT_EQ(*(*s)->Count("readings"), 50);
+  auto rows = (*s)->Readings("", "", At(0), At(1000));
+  EXPECT_EQ(rows->front().value, 50);
+}
+
+TEST(Store, RetentionBySizeDeletesOldestFirstAndShrinksFile) {
+  TempDir dir;
+  const std::string path = dir / "e.db";
+  auto s = Store::Open(path);
+  ASSERT_TRUE(s.ok());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE((*s)->Write(Readings(5000, At(i * 5000)), StoreWhat{}, At(0)).ok());
+  const int64_t before = (*s)->SizeBytes();
+  ASSERT_GT(before, 2'000'000);
+  const int64_t cap = before / 4;
+  ASSERT_TRUE((*s)->EnforceRetention(At(0), 0, 0, cap).ok());
+  EXPECT_LE((*s)->SizeBytes(), cap);
+  EXPECT_LE(static_cast<int64_t>(std::filesystem::file_size(path)), cap + 64 * 1024)
+      << "incremental vacuum gives the pages back";
+  auto n = *(*s)->Count("readings");
+  EXPECT_GT(n, 0);
+  auto rows = (*s)->Readings("", "", At(0), At(1e9), 1);
+  EXPECT_EQ(rows->front().ts, At(100000 - static_cast<double>(n))) << "the newest readings are the ones kept";
+}
+
+TEST(Store, ConcurrentReaderSeesCommittedData) {
+  TempDir dir;
+  auto w = Store::Open(dir / "e.db");
+  auto r = Store::Open(dir / "e.db");
+  ASSERT_TRUE(w.ok() && r.ok());
+  ASSERT_TRUE((*w)->Write(Readings(10, At(0)), StoreWhat{}, At(0)).ok());
+  EXPECT_EQ(*(*r)->Count("readings"), 10);
+}
+
+TEST(Store, UnwritableLocationIsAnError) {
+  auto s = Store::Open("/proc/edgeflow-cannot-write/e.db");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("cannot open store"), std::string::npos) << s.status().ToString();
+}
+
+}  // namespace
+}  // namespace edgeflow
