@@ -19,7 +19,6 @@ run: build
 	$(BUILD_DIR)/edgeflow run -c $(CONFIG)
 
 test: build
-	@scripts/check-docs $(BUILD_DIR)/edgeflow
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
 test-asan:

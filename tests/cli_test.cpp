@@ -113,7 +113,8 @@ TEST(Cli, CheckHasNoSideEffects) {
 
 // Declarative pipeline tests: each folder under tests/pipelines holds a
 // config.yaml, an input recording and expected.jsonl (the events `replay`
-// must print, in order), plus expected_summary.json with the counts.
+// must print, in order), expected_summary.json with the counts, and
+// optionally `args` with extra replay flags.
 TEST(Cli, DeclarativePipelineCases) {
   int cases = 0;
   for (const auto& e : fs::directory_iterator(kSrc + "/tests/pipelines")) {
@@ -124,11 +125,11 @@ TEST(Cli, DeclarativePipelineCases) {
       if (fs::exists(e.path() / name)) input = (e.path() / name).string();
     ASSERT_FALSE(input.empty());
     TempDir dir;
+    std::vector<std::string> args = {kBin, "replay", "-c", (e.path() / "config.yaml").string(), "--input", input};
+    if (fs::exists(e.path() / "args"))  // optional extra flags, one per line
+      for (const auto& a : Lines(ReadFile((e.path() / "args").string()))) args.push_back(a);
     std::string out, err;
-    ASSERT_EQ(RunCommand({kBin, "replay", "-c", (e.path() / "config.yaml").string(), "--input", input}, &out, &err,
-                         dir.path()),
-              0)
-        << err;
+    ASSERT_EQ(RunCommand(args, &out, &err, dir.path()), 0) << err;
     auto got = Lines(out);
     ASSERT_FALSE(got.empty());
     auto summary = nlohmann::json::parse(got.back());

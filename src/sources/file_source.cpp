@@ -238,6 +238,9 @@ Status FileSource::Run(SourceContext& ctx) {
                                      std::to_string(layout.columns) + " columns: " + std::string(line.substr(0, 200)));
           continue;
         }
+        // Names first, so a dead letter says which series the bad line belonged to.
+        if (layout.sensor >= 0) r.sensor = names.Get(Trim(cols[layout.sensor]));
+        if (layout.metric >= 0) r.metric = names.Get(Trim(cols[layout.metric]));
         if (!ParseTimestamp(cols[layout.ts], &r.ts)) {
           dead(r, "bad_timestamp", "line " + std::to_string(reader.line_no()) + ": " + std::string(line.substr(0, 200)));
           continue;
@@ -246,8 +249,6 @@ Status FileSource::Run(SourceContext& ctx) {
           dead(r, "bad_value", "line " + std::to_string(reader.line_no()) + ": " + std::string(line.substr(0, 200)));
           continue;
         }
-        if (layout.sensor >= 0) r.sensor = names.Get(Trim(cols[layout.sensor]));
-        if (layout.metric >= 0) r.metric = names.Get(Trim(cols[layout.metric]));
         // Headerless sensor/metric files may carry a fifth column, quality, on some lines only.
         const int qcol = layout.quality >= 0 ? layout.quality : (layout.sensor == 1 && n >= 5 ? 4 : -1);
         if (qcol >= 0 && !ParseQuality(cols[qcol], &r.quality)) {
