@@ -247,7 +247,8 @@ TEST(Cli, ExamplesRunAndStoreData) {
         << c.err();
     c.Signal(SIGINT);
     ASSERT_EQ(c.Wait(std::chrono::seconds(30)), 0) << c.err();
-    EXPECT_EQ(c.err().find("error"), std::string::npos) << c.err();
+    EXPECT_EQ(c.err().find(" error "), std::string::npos) << c.err();
+    EXPECT_EQ(c.err().find(" critical "), std::string::npos) << c.err();
     EXPECT_EQ(CountRows(db, "SELECT count(*) FROM dead_letters"), 0) << "the simulated plant produces valid data";
   }
 }
