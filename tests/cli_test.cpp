@@ -193,9 +193,9 @@ TEST(Cli, RunStoresDataRaisesAlertsAndStopsCleanlyOnSigterm) {
   ASSERT_EQ(c.Wait(std::chrono::seconds(30)), 0) << c.err();
   EXPECT_NE(c.err().find("received SIGTERM, stopping"), std::string::npos);
   // Everything the simulator produced is stored: sequence numbers 1..N, no gaps.
-  const int64_t n = CountRows(db, "SELECT count(*) FROM readings");
+  const int64_t n = CountRows(db, "SELECT coalesce(sum(count), 0) FROM reading_blocks");
   EXPECT_GT(n, 50);
-  EXPECT_EQ(CountRows(db, "SELECT max(seq) FROM readings"), n);
+  EXPECT_EQ(CountRows(db, "SELECT max(last_seq) FROM reading_blocks"), n);
   // The open window was flushed at shutdown: every reading is in exactly one aggregate.
   EXPECT_EQ(CountRows(db, "SELECT sum(count) FROM aggregates"), n);
   EXPECT_EQ(CountRows(db, "SELECT count(*) FROM alerts WHERE state='open' AND rule='hot'"), 1);
@@ -208,7 +208,8 @@ TEST(Cli, SighupReloadsValidConfigKeepsRunningOnInvalidAndLosesNothing) {
   Child c({kBin, "run", "-c", cfg}, dir / "out", dir / "err");
   const std::string db = dir / "edgeflow.db";
   auto rows_for = [&](const std::string& sensor) {
-    return CountRows(db, "SELECT count(*) FROM readings r JOIN series s ON s.id=r.series WHERE s.sensor='" + sensor + "'");
+    return CountRows(db, "SELECT coalesce(sum(b.count), 0) FROM reading_blocks b JOIN series s ON s.id=b.series WHERE s.sensor='" +
+                             sensor + "'");
   };
   ASSERT_TRUE(testing::WaitFor([&] { return fs::exists(db) && rows_for("first") > 20; }, std::chrono::seconds(30))) << c.err();
 
@@ -228,10 +229,10 @@ TEST(Cli, SighupReloadsValidConfigKeepsRunningOnInvalidAndLosesNothing) {
   c.Signal(SIGINT);
   ASSERT_EQ(c.Wait(std::chrono::seconds(30)), 0) << c.err();
   // The first pipeline was drained at the reload: its readings are complete (1..N).
-  const std::string q = "FROM readings r JOIN series s ON s.id=r.series WHERE s.sensor='first'";
-  EXPECT_EQ(CountRows(db, "SELECT max(seq) " + q), CountRows(db, "SELECT count(*) " + q));
+  const std::string q = "FROM reading_blocks b JOIN series s ON s.id=b.series WHERE s.sensor='first'";
+  EXPECT_EQ(CountRows(db, "SELECT max(b.last_seq) " + q), CountRows(db, "SELECT sum(b.count) " + q));
   EXPECT_EQ(CountRows(db, "SELECT sum(a.count) FROM aggregates a JOIN series s ON s.id=a.series WHERE s.sensor='first'"),
-            CountRows(db, "SELECT count(*) " + q))
+            CountRows(db, "SELECT sum(b.count) " + q))
       << "its open windows were flushed";
 }
 
@@ -242,7 +243,7 @@ TEST(Cli, ExamplesRunAndStoreData) {
     TempDir dir;
     Child c({kBin, "run", "-c", kSrc + "/examples/" + name}, dir / "out", dir / "err", dir.path());
     const std::string db = dir / "data/edgeflow.db";
-    ASSERT_TRUE(testing::WaitFor([&] { return fs::exists(db) && CountRows(db, "SELECT count(*) FROM readings") > 10; },
+    ASSERT_TRUE(testing::WaitFor([&] { return fs::exists(db) && CountRows(db, "SELECT coalesce(sum(count), 0) FROM reading_blocks") > 10; },
                                  std::chrono::seconds(30)))
         << c.err();
     c.Signal(SIGINT);

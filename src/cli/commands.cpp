@@ -10,8 +10,10 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "demo_config.h"
+#include "core/queue.h"
 #include "engine/pipeline.h"
 #include "engine/pipeline_config.h"
 #include "engine/runtime.h"
@@ -127,18 +129,31 @@ int Replay(const ReplayOptions& opt, std::ostream& err) {
     Status st = p.sink(sink).Write(b);
     if (!st.ok() && sink_error.ok()) sink_error = st;
   };
+  // The recording is parsed on a second thread and handed over in batches
+  // through a bounded queue (as in the daemon); processors and sinks run here.
   StopToken stop;
+  BatchQueue queue(16, WhenFull::kBlock);
   SourceContext sctx;
   sctx.clock = &SystemClock::Instance();
   sctx.stop = &stop;
   sctx.batch_size = 1024;
-  sctx.emit = [&](Batch& b) {
-    readings += b.readings.size();
-    p.Process(0, b, deliver);
-    b.clear();
-  };
+  sctx.emit = [&](Batch& b) { queue.push(b); };
   const auto t0 = std::chrono::steady_clock::now();
-  Status st = p.source(0).Run(sctx);
+  Status st;
+  std::thread reader([&] {
+    st = p.source(0).Run(sctx);
+    queue.close();
+  });
+  Batch batch;
+  for (;;) {
+    if (queue.pop_for(batch, std::chrono::milliseconds(100))) {
+      readings += batch.readings.size();
+      p.Process(0, batch, deliver);
+    } else if (queue.closed() && queue.depth() == 0) {
+      break;
+    }
+  }
+  reader.join();
   p.Flush(deliver);
   for (size_t i = 0; i < p.num_sinks(); ++i) {
     Status f = p.sink(i).Flush();

@@ -40,29 +40,42 @@ class SymbolTable {
 inline Symbol Intern(std::string_view name) { return SymbolTable::Global().Intern(name); }
 inline std::string_view SymName(Symbol s) { return SymbolTable::Global().Name(s); }
 
-// Per-thread front cache for sources that intern names per record: a hit is a
-// hash lookup without locking or allocation.
+// Per-thread front cache for sources that intern names per record. A small
+// most-recently-used array is scanned first (no hashing, no lock: interned
+// strings are immutable and never move), then a private hash map, and only
+// then the shared table.
 class SymbolCache {
  public:
   Symbol Get(std::string_view name) {
-    if (name == last_name_) return last_;
-    auto it = cache_.find(name);
+    for (size_t i = 0; i < recent_size_; ++i) {
+      const Entry& e = recent_[i];
+      if (e.name.size() == name.size() && std::char_traits<char>::compare(e.name.data(), name.data(), name.size()) == 0)
+        return e.symbol;
+    }
     Symbol s;
+    auto it = cache_.find(name);
     if (it != cache_.end()) {
       s = it->second;
     } else {
       s = Intern(name);
       cache_.emplace(std::string(name), s);
     }
-    last_ = s;
-    last_name_ = SymName(s);
+    recent_[next_] = Entry{SymName(s), s};
+    next_ = (next_ + 1) % kRecent;
+    if (recent_size_ < kRecent) ++recent_size_;
     return s;
   }
 
  private:
+  static constexpr size_t kRecent = 16;
+  struct Entry {
+    std::string_view name;
+    Symbol symbol;
+  };
+  Entry recent_[kRecent] = {};
+  size_t recent_size_ = 0;
+  size_t next_ = 0;
   std::unordered_map<std::string, Symbol, StringHash, std::equal_to<>> cache_;
-  Symbol last_ = kNoSymbol;
-  std::string_view last_name_ = {};
 };
 
 }  // namespace edgeflow

@@ -107,10 +107,15 @@ void WindowProcessor::CloseUpTo(Series& s, TimeUs watermark, Batch& out) {
   }
 }
 
-static double Percentile(std::vector<double>& v, double q) {
+// Linear-interpolation percentile (as numpy's default). Elements before `from`
+// must already be <= the rest: pass the rank returned by the previous call
+// (smaller q) so it only partitions what is left.
+static double Percentile(std::vector<double>& v, size_t from, double q, size_t* rank) {
   const double pos = q * static_cast<double>(v.size() - 1);
-  const size_t lo = static_cast<size_t>(pos);
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(lo), v.end());
+  const size_t lo = std::max(from, static_cast<size_t>(pos));
+  auto first = v.begin() + static_cast<std::ptrdiff_t>(from);
+  std::nth_element(first, v.begin() + static_cast<std::ptrdiff_t>(lo), v.end());
+  *rank = lo;
   const double a = v[lo];
   if (lo + 1 >= v.size()) return a;
   const double b = *std::min_element(v.begin() + static_cast<std::ptrdiff_t>(lo) + 1, v.end());
@@ -155,8 +160,9 @@ void WindowProcessor::EmitWindow(Series& s, TimeUs start, Batch& out) {
   set(AggField::kStddev, std::sqrt(std::max(0.0, m2 / n)));
   set(AggField::kRate, last_ts > first_ts ? (last_v - first_v) / (static_cast<double>(last_ts - first_ts) / 1e6) : 0.0);
   set(AggField::kLast, last_v);
-  set(AggField::kP95, Percentile(scratch_, 0.95));
-  set(AggField::kP50, Percentile(scratch_, 0.50));
+  size_t rank = 0;
+  set(AggField::kP50, Percentile(scratch_, 0, 0.50, &rank));
+  set(AggField::kP95, Percentile(scratch_, rank, 0.95, &rank));
   out.aggregates.push_back(a);
 }
 

@@ -125,3 +125,18 @@ TEST(Window, SelectorPassesOtherSeriesThrough) {
 
 }  // namespace
 }  // namespace edgeflow
+
+namespace edgeflow {
+namespace {
+
+TEST(Window, PercentilesInterpolateForSmallWindows) {
+  auto p = Make(10);
+  Batch out = Feed(*p, {testing::R("s", "m", testing::At(1), 10), testing::R("s", "m", testing::At(2), 20),
+                        testing::R("s", "m", testing::At(10), 0)});
+  ASSERT_EQ(out.aggregates.size(), 1u);
+  EXPECT_DOUBLE_EQ(out.aggregates[0].field(AggField::kP50), 15);
+  EXPECT_DOUBLE_EQ(out.aggregates[0].field(AggField::kP95), 19.5);
+}
+
+}  // namespace
+}  // namespace edgeflow

@@ -132,17 +132,19 @@ struct CsvLayout {
 constexpr int kMaxCols = 8;
 
 int SplitCsv(std::string_view line, std::string_view* cols) {
+  // One pass over a short line beats a memchr call per column.
   int n = 0;
-  size_t start = 0;
-  while (n < kMaxCols) {
-    size_t c = line.find(',', start);
-    if (c == std::string_view::npos) {
-      cols[n++] = line.substr(start);
-      break;
+  const char* p = line.data();
+  const char* end = p + line.size();
+  const char* start = p;
+  for (; p < end; ++p) {
+    if (*p == ',') {
+      cols[n++] = std::string_view(start, static_cast<size_t>(p - start));
+      start = p + 1;
+      if (n == kMaxCols - 1) break;
     }
-    cols[n++] = line.substr(start, c - start);
-    start = c + 1;
   }
+  cols[n++] = std::string_view(start, static_cast<size_t>(end - start));
   return n;
 }
 
@@ -169,8 +171,10 @@ Status FileSource::Run(SourceContext& ctx) {
   Batch batch;
   batch.readings.reserve(ctx.batch_size);
   uint64_t seq = 0;
-  TimeUs first_ts = INT64_MIN, wall_start = 0, loop_shift = 0, last_ts = INT64_MIN;
+  TimeUs first_ts = INT64_MIN, wall_start = 0, loop_shift = 0;
   simdjson::ondemand::parser parser;
+  std::string last_ts_text;
+  TimeUs last_ts_value = 0;
 
   auto dead = [&](const Reading& r, const char* reason, std::string detail) {
     batch.dead_letters.push_back({r, origin_, reason, std::move(detail)});
@@ -178,7 +182,6 @@ Status FileSource::Run(SourceContext& ctx) {
   auto push = [&](Reading r) -> bool {
     r.ts += loop_shift;
     r.seq = ++seq;
-    last_ts = std::max(last_ts, r.ts);
     if (!fast_) {
       if (first_ts == INT64_MIN) {
         first_ts = r.ts;
@@ -241,7 +244,14 @@ Status FileSource::Run(SourceContext& ctx) {
         // Names first, so a dead letter says which series the bad line belonged to.
         if (layout.sensor >= 0) r.sensor = names.Get(Trim(cols[layout.sensor]));
         if (layout.metric >= 0) r.metric = names.Get(Trim(cols[layout.metric]));
-        if (!ParseTimestamp(cols[layout.ts], &r.ts)) {
+        // Recordings stamp many readings with the same time: reuse the last parse.
+        const std::string_view ts_text = cols[layout.ts];
+        if (ts_text == last_ts_text && !last_ts_text.empty()) {
+          r.ts = last_ts_value;
+        } else if (ParseTimestamp(ts_text, &r.ts)) {
+          last_ts_text.assign(ts_text);
+          last_ts_value = r.ts;
+        } else {
           dead(r, "bad_timestamp", "line " + std::to_string(reader.line_no()) + ": " + std::string(line.substr(0, 200)));
           continue;
         }

@@ -1,5 +1,8 @@
 #include "store/store.h"
 
+#include "store/block_codec.h"
+
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -16,13 +19,16 @@ CREATE TABLE IF NOT EXISTS series(
   sensor TEXT NOT NULL,
   metric TEXT NOT NULL,
   UNIQUE(sensor, metric));
-CREATE TABLE IF NOT EXISTS readings(
+CREATE TABLE IF NOT EXISTS reading_blocks(
+  id INTEGER PRIMARY KEY,
   series INTEGER NOT NULL,
-  ts INTEGER NOT NULL,
-  value REAL NOT NULL,
-  quality INTEGER NOT NULL,
-  seq INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS readings_by_series_ts ON readings(series, ts);
+  start_ts INTEGER NOT NULL,
+  end_ts INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS reading_blocks_by_series_end ON reading_blocks(series, end_ts);
 CREATE TABLE IF NOT EXISTS aggregates(
   series INTEGER NOT NULL,
   window TEXT NOT NULL,
@@ -120,7 +126,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Sync sync) {
       EF_RETURN_IF_ERROR(s->Exec("INSERT INTO meta(key, value) VALUES('schema_version', '1')"));
     }
   }
-  EF_RETURN_IF_ERROR(s->Prepare("INSERT INTO readings(series, ts, value, quality, seq) VALUES(?,?,?,?,?)", &s->ins_reading_));
+  EF_RETURN_IF_ERROR(s->Prepare(
+      "INSERT INTO reading_blocks(series, start_ts, end_ts, count, first_seq, last_seq, data) VALUES(?,?,?,?,?,?,?)",
+      &s->ins_reading_));
   EF_RETURN_IF_ERROR(s->Prepare(
       "INSERT INTO aggregates(series, window, start, end, count, mean, min, max, stddev, p50, p95, rate, last) "
       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", &s->ins_aggregate_));
@@ -175,16 +183,38 @@ Status Store::Write(const Batch& b, const StoreWhat& what, TimeUs received_at) {
     sqlite3_reset(st);
     return rc == SQLITE_DONE;
   };
-  if (what.readings) {
+  if (what.readings && !b.readings.empty()) {
+    // One block per series per batch (split at kMaxBlock): a row per reading
+    // would cost an index update per reading.
+    for (auto& [sid, pts] : pending_) pts.clear();
     for (const Reading& r : b.readings) {
       auto sid = SeriesId(r.sensor, r.metric);
       if (!sid.ok()) return fail("series");
-      sqlite3_bind_int64(ins_reading_, 1, *sid);
-      sqlite3_bind_int64(ins_reading_, 2, r.ts);
-      sqlite3_bind_double(ins_reading_, 3, r.value);
-      sqlite3_bind_int(ins_reading_, 4, static_cast<int>(r.quality));
-      sqlite3_bind_int64(ins_reading_, 5, static_cast<int64_t>(r.seq));
-      if (!step(ins_reading_)) return fail("insert reading");
+      pending_[*sid].push_back({r.ts, r.value, r.seq, r.quality});
+    }
+    for (auto& [sid, pts] : pending_) {
+      for (size_t from = 0; from < pts.size(); from += kMaxBlock) {
+        const size_t n = std::min(kMaxBlock, pts.size() - from);
+        const BlockPoint* p = pts.data() + from;
+        TimeUs lo = p[0].ts, hi = p[0].ts;
+        uint64_t slo = p[0].seq, shi = p[0].seq;
+        for (size_t i = 1; i < n; ++i) {
+          lo = std::min(lo, p[i].ts);
+          hi = std::max(hi, p[i].ts);
+          slo = std::min(slo, p[i].seq);
+          shi = std::max(shi, p[i].seq);
+        }
+        block_.clear();
+        EncodeBlock(p, n, block_);
+        sqlite3_bind_int64(ins_reading_, 1, sid);
+        sqlite3_bind_int64(ins_reading_, 2, lo);
+        sqlite3_bind_int64(ins_reading_, 3, hi);
+        sqlite3_bind_int64(ins_reading_, 4, static_cast<int64_t>(n));
+        sqlite3_bind_int64(ins_reading_, 5, static_cast<int64_t>(slo));
+        sqlite3_bind_int64(ins_reading_, 6, static_cast<int64_t>(shi));
+        sqlite3_bind_blob(ins_reading_, 7, block_.data(), static_cast<int>(block_.size()), SQLITE_STATIC);
+        if (!step(ins_reading_)) return fail("insert readings");
+      }
     }
   }
   if (what.aggregates) {
@@ -256,7 +286,8 @@ Status Store::EnforceRetention(TimeUs now, TimeUs max_age, TimeUs event_max_age,
   };
   bool deleted = false;
   if (max_age > 0) {
-    EF_RETURN_IF_ERROR(exec_bound("DELETE FROM readings WHERE ts < ?", now - max_age));
+    // Block granularity: a block is deleted once its newest reading is too old.
+    EF_RETURN_IF_ERROR(exec_bound("DELETE FROM reading_blocks WHERE end_ts < ?", now - max_age));
     deleted |= sqlite3_changes(db_) > 0;
     EF_RETURN_IF_ERROR(exec_bound("DELETE FROM aggregates WHERE end < ?", now - max_age));
     deleted |= sqlite3_changes(db_) > 0;
@@ -268,12 +299,12 @@ Status Store::EnforceRetention(TimeUs now, TimeUs max_age, TimeUs event_max_age,
     deleted |= sqlite3_changes(db_) > 0;
   }
   if (max_bytes > 0) {
-    // Delete the oldest tenth of the readings (and aggregates) per round until under the limit.
+    // Delete the oldest tenth of the reading blocks (and aggregates) per round until under the limit.
     for (int round = 0; round < 50 && SizeBytes() > max_bytes; ++round) {
-      auto n = Count("readings");
+      auto n = Count("reading_blocks");
       if (!n.ok() || *n == 0) break;
       const int64_t chunk = std::max<int64_t>(1, *n / 10);
-      EF_RETURN_IF_ERROR(exec_bound("DELETE FROM readings WHERE rowid IN (SELECT rowid FROM readings ORDER BY rowid LIMIT ?)", chunk));
+      EF_RETURN_IF_ERROR(exec_bound("DELETE FROM reading_blocks WHERE id IN (SELECT id FROM reading_blocks ORDER BY id LIMIT ?)", chunk));
       auto na = Count("aggregates");
       if (na.ok() && *na > 0)
         EF_RETURN_IF_ERROR(exec_bound("DELETE FROM aggregates WHERE rowid IN (SELECT rowid FROM aggregates ORDER BY rowid LIMIT ?)",
@@ -295,7 +326,15 @@ Status Store::Checkpoint() {
 }
 
 Result<int64_t> Store::Count(const std::string& table) {
-  static const std::set<std::string> tables{"readings", "aggregates", "alerts", "dead_letters", "series"};
+  if (table == "readings") {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, "SELECT coalesce(sum(count), 0) FROM reading_blocks", -1, &st, nullptr) != SQLITE_OK)
+      return Err("count");
+    StmtGuard g{st};
+    if (sqlite3_step(st) != SQLITE_ROW) return Err("count");
+    return sqlite3_column_int64(st, 0);
+  }
+  static const std::set<std::string> tables{"reading_blocks", "aggregates", "alerts", "dead_letters", "series"};
   if (!tables.count(table)) return Status::Invalid("unknown table " + table);
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_, ("SELECT count(*) FROM " + table).c_str(), -1, &st, nullptr) != SQLITE_OK) return Err("count");
@@ -308,9 +347,9 @@ Result<std::vector<ReadingRow>> Store::Readings(const std::string& sensor, const
                                                 TimeUs to, int64_t limit) {
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_,
-                         "SELECT s.sensor, s.metric, r.ts, r.value, r.quality, r.seq FROM readings r JOIN series s ON s.id = r.series "
-                         "WHERE (?1 = '' OR s.sensor = ?1) AND (?2 = '' OR s.metric = ?2) AND r.ts >= ?3 AND r.ts < ?4 "
-                         "ORDER BY r.ts, r.rowid LIMIT ?5",
+                         "SELECT s.sensor, s.metric, b.data FROM reading_blocks b JOIN series s ON s.id = b.series "
+                         "WHERE (?1 = '' OR s.sensor = ?1) AND (?2 = '' OR s.metric = ?2) AND b.end_ts >= ?3 AND b.start_ts < ?4 "
+                         "ORDER BY b.id",
                          -1, &st, nullptr) != SQLITE_OK)
     return Err("query readings");
   StmtGuard g{st};
@@ -318,14 +357,22 @@ Result<std::vector<ReadingRow>> Store::Readings(const std::string& sensor, const
   sqlite3_bind_text(st, 2, metric.c_str(), -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 3, from);
   sqlite3_bind_int64(st, 4, to);
-  sqlite3_bind_int64(st, 5, limit);
   std::vector<ReadingRow> out;
+  std::vector<BlockPoint> pts;
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    out.push_back({Text(st, 0), Text(st, 1), sqlite3_column_int64(st, 2), sqlite3_column_double(st, 3),
-                   sqlite3_column_int(st, 4), sqlite3_column_int64(st, 5)});
+    pts.clear();
+    const auto* data = static_cast<const uint8_t*>(sqlite3_column_blob(st, 2));
+    Status d = DecodeBlock(data, static_cast<size_t>(sqlite3_column_bytes(st, 2)), pts);
+    if (!d.ok()) return d;
+    const std::string s = Text(st, 0), m = Text(st, 1);
+    for (const auto& p : pts)
+      if (p.ts >= from && p.ts < to)
+        out.push_back({s, m, p.ts, p.value, static_cast<int>(p.quality), static_cast<int64_t>(p.seq)});
   }
   if (rc != SQLITE_DONE) return Err("query readings");
+  std::stable_sort(out.begin(), out.end(), [](const ReadingRow& a, const ReadingRow& b) { return a.ts < b.ts; });
+  if (static_cast<int64_t>(out.size()) > limit) out.resize(static_cast<size_t>(limit));
   return out;
 }
 

@@ -14,6 +14,7 @@
 
 #include "core/reading.h"
 #include "core/status.h"
+#include "store/block_codec.h"
 
 namespace edgeflow {
 
@@ -56,6 +57,7 @@ class Store {
 
   // Bytes in use (pages not on the free list).
   int64_t SizeBytes();
+  // Rows of a table; "readings" counts the readings inside the reading blocks.
   Result<int64_t> Count(const std::string& table);
   Result<std::vector<ReadingRow>> Readings(const std::string& sensor, const std::string& metric, TimeUs from, TimeUs to,
                                            int64_t limit = 1000000);
@@ -79,6 +81,9 @@ class Store {
   sqlite3_stmt* ins_series_ = nullptr;
   sqlite3_stmt* get_series_ = nullptr;
   std::unordered_map<uint64_t, int64_t> series_;
+  static constexpr size_t kMaxBlock = 4096;
+  std::unordered_map<int64_t, std::vector<BlockPoint>> pending_;  // readings of the batch by series id
+  std::string block_;
 };
 
 }  // namespace edgeflow

@@ -1,0 +1,107 @@
+#include "store/block_codec.h"
+
+#include <cstring>
+
+namespace edgeflow {
+
+namespace {
+
+inline void PutVarint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+inline uint64_t Zigzag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+inline int64_t Unzigzag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
+
+class Reader {
+ public:
+  Reader(const uint8_t* p, size_t n) : p_(p), end_(p + n) {}
+  bool Varint(uint64_t* v) {
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64 && p_ < end_; shift += 7) {
+      uint8_t b = *p_++;
+      r |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) {
+        *v = r;
+        return true;
+      }
+    }
+    return false;
+  }
+  bool Bytes(void* dst, size_t n) {
+    if (static_cast<size_t>(end_ - p_) < n) return false;
+    std::memcpy(dst, p_, n);
+    p_ += n;
+    return true;
+  }
+  bool done() const { return p_ == end_; }
+
+ private:
+  const uint8_t* p_;
+  const uint8_t* end_;
+};
+
+}  // namespace
+
+void EncodeBlock(const BlockPoint* pts, size_t n, std::string& out) {
+  out.push_back(1);
+  PutVarint(out, n);
+  int64_t prev = 0;
+  for (size_t i = 0; i < n; ++i) {
+    PutVarint(out, Zigzag(pts[i].ts - prev));
+    prev = pts[i].ts;
+  }
+  const size_t at = out.size();
+  out.resize(at + n * 8);
+  for (size_t i = 0; i < n; ++i) std::memcpy(&out[at + i * 8], &pts[i].value, 8);  // x86/ARM: little-endian
+  uint64_t prev_seq = 0;
+  for (size_t i = 0; i < n; ++i) {
+    PutVarint(out, Zigzag(static_cast<int64_t>(pts[i].seq - prev_seq)));
+    prev_seq = pts[i].seq;
+  }
+  bool all_good = true;
+  for (size_t i = 0; i < n && all_good; ++i) all_good = pts[i].quality == Quality::kGood;
+  out.push_back(all_good ? 0 : 1);
+  if (!all_good)
+    for (size_t i = 0; i < n; ++i) out.push_back(static_cast<char>(pts[i].quality));
+}
+
+Status DecodeBlock(const uint8_t* data, size_t size, std::vector<BlockPoint>& out) {
+  Reader r(data, size);
+  uint8_t version = 0;
+  uint64_t n = 0;
+  if (!r.Bytes(&version, 1) || version != 1) return Status::Invalid("reading block: unknown version");
+  if (!r.Varint(&n) || n > size * 8) return Status::Invalid("reading block: bad count");
+  const size_t base = out.size();
+  out.resize(base + n);
+  int64_t ts = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t v;
+    if (!r.Varint(&v)) return Status::Invalid("reading block: truncated timestamps");
+    ts += Unzigzag(v);
+    out[base + i].ts = ts;
+  }
+  for (uint64_t i = 0; i < n; ++i)
+    if (!r.Bytes(&out[base + i].value, 8)) return Status::Invalid("reading block: truncated values");
+  uint64_t seq = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t v;
+    if (!r.Varint(&v)) return Status::Invalid("reading block: truncated sequence numbers");
+    seq += static_cast<uint64_t>(Unzigzag(v));
+    out[base + i].seq = seq;
+  }
+  uint8_t mode = 0;
+  if (!r.Bytes(&mode, 1) || mode > 1) return Status::Invalid("reading block: bad quality mode");
+  for (uint64_t i = 0; i < n; ++i) {
+    uint8_t q = 0;
+    if (mode == 1 && (!r.Bytes(&q, 1) || q > 2)) return Status::Invalid("reading block: bad quality");
+    out[base + i].quality = static_cast<Quality>(q);
+  }
+  if (!r.done()) return Status::Invalid("reading block: trailing bytes");
+  return Status::Ok();
+}
+
+}  // namespace edgeflow
