@@ -2,21 +2,25 @@
 PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
-CONFIG ?= examples/demo.yaml
+CONFIG ?=
 
-.PHONY: all deps build run test test-asan bench docs clean
+.PHONY: all deps configure build run test test-asan bench docs clean
 
 all: build
 
 deps:
 	@scripts/install-deps
 
-build: deps
+configure: deps
 	@cmake --preset $(PRESET) >/dev/null
+
+build: configure
 	@cmake --build --preset $(PRESET) -j $(JOBS)
 
-run: build
-	$(BUILD_DIR)/edgeflow run -c $(CONFIG)
+# `make run` builds only the daemon; CONFIG=path runs another configuration.
+run: configure
+	@cmake --build --preset $(PRESET) -j $(JOBS) --target edgeflow
+	$(BUILD_DIR)/edgeflow run $(if $(CONFIG),-c $(CONFIG))
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300
