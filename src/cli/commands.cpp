@@ -219,6 +219,7 @@ int Run(const std::string& config_path, const std::string& log_level) {
         continue;
       }
       spdlog::info("SIGHUP: configuration valid, draining the running pipeline");
+      spdlog::set_level(spdlog::level::from_str(log_level.empty() ? next.node.log_level : log_level));
       runtime->Stop();  // drains queues and flushes windows and sinks: nothing buffered is lost
       auto fresh = std::make_unique<Runtime>(next, SystemClock::Instance());
       Status s = fresh->Start();
@@ -242,11 +243,14 @@ int Run(const std::string& config_path, const std::string& log_level) {
     }
     if (std::chrono::steady_clock::now() - last_report > std::chrono::seconds(10)) {
       last_report = std::chrono::steady_clock::now();
-      spdlog::info("status: {}", runtime->Stats()["components"].dump());
+      const auto t = runtime->Stats()["totals"];
+      spdlog::info("status: {} events from sources, {} alerts, {} dead letters, {} events written by sinks, {} dropped, {} lost",
+                   t["source_events"].get<uint64_t>(), t["alerts"].get<uint64_t>(), t["dead_letters"].get<uint64_t>(),
+                   t["sink_events"].get<uint64_t>(), t["dropped_events"].get<uint64_t>(), t["lost_events"].get<uint64_t>());
     }
   }
   runtime->Stop();
-  spdlog::info("final status: {}", runtime->Stats()["components"].dump());
+  spdlog::info("final status: {}", runtime->Stats().dump());
   return kExitOk;
 }
 

@@ -75,11 +75,20 @@ void Pipeline::Deliver(size_t node, const Batch& in, const SinkFn& deliver) {
   }
   n.out.clear();
   n.processor->Process(in, n.out);
+  CountCreated(n, in, n.out);
   Forward(n, n.out, deliver);
+}
+
+void Pipeline::CountCreated(Node& n, const Batch& in, const Batch& out) {
+  auto created = [](size_t o, size_t i) { return o > i ? o - i : 0; };
+  n.counters.aggregates.fetch_add(created(out.aggregates.size(), in.aggregates.size()), std::memory_order_relaxed);
+  n.counters.alerts.fetch_add(created(out.alerts.size(), in.alerts.size()), std::memory_order_relaxed);
+  n.counters.dead_letters.fetch_add(created(out.dead_letters.size(), in.dead_letters.size()), std::memory_order_relaxed);
 }
 
 void Pipeline::Process(size_t source_index, const Batch& batch, const SinkFn& deliver) {
   Node& n = *nodes_[sources_[source_index].node];
+  CountCreated(n, Batch{}, batch);
   n.counters.batches.fetch_add(1, std::memory_order_relaxed);
   Forward(n, batch, deliver);
 }
@@ -89,6 +98,7 @@ void Pipeline::Flush(const SinkFn& deliver) {
     Node& n = *nodes_[i];
     Batch out;
     n.processor->Flush(out);
+    CountCreated(n, Batch{}, out);
     Forward(n, out, deliver);
   }
 }

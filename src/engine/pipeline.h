@@ -19,6 +19,11 @@ struct NodeCounters {
   std::atomic<uint64_t> in_events{0};
   std::atomic<uint64_t> out_events{0};
   std::atomic<uint64_t> batches{0};
+  // Events this component created (processors forward what they receive, so
+  // these are output minus input per kind).
+  std::atomic<uint64_t> aggregates{0};
+  std::atomic<uint64_t> alerts{0};
+  std::atomic<uint64_t> dead_letters{0};
 };
 
 class Pipeline {
@@ -72,6 +77,7 @@ class Pipeline {
   explicit Pipeline(const PipelineConfig& cfg) : cfg_(cfg) {}
   void Deliver(size_t node, const Batch& in, const SinkFn& deliver);
   void Forward(Node& n, const Batch& out, const SinkFn& deliver);
+  static void CountCreated(Node& n, const Batch& in, const Batch& out);
 
   PipelineConfig cfg_;
   std::vector<std::unique_ptr<Node>> nodes_;

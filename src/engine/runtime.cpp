@@ -183,6 +183,11 @@ nlohmann::json Runtime::Stats() const {
     c["in_events"] = n.counters->in_events.load();
     c["out_events"] = n.counters->out_events.load();
     c["batches"] = n.counters->batches.load();
+    if (n.decl->kind != Kind::kSink) {
+      c["created"] = {{"aggregates", n.counters->aggregates.load()},
+                      {"alerts", n.counters->alerts.load()},
+                      {"dead_letters", n.counters->dead_letters.load()}};
+    }
     comps[n.decl->id] = c;
   }
   auto queue_json = [](const QueueStats& s) {
@@ -206,6 +211,21 @@ nlohmann::json Runtime::Stats() const {
     c["lost_events"] = w->lost_events.load();
   }
   j["components"] = comps;
+  // Totals for a one-line summary.
+  uint64_t readings = 0, alerts = 0, dead = 0, stored = 0, dropped = 0, lost = 0;
+  for (const auto& n : pipeline_->nodes()) {
+    if (n.decl->kind == Kind::kSource) readings += n.counters->out_events.load();
+    alerts += n.counters->alerts.load();
+    dead += n.counters->dead_letters.load();
+  }
+  for (const auto& q : source_queues_) dropped += q->stats().dropped_events;
+  for (const auto& w : sinks_) {
+    stored += w->written_events.load();
+    dropped += w->queue->stats().dropped_events;
+    lost += w->lost_events.load();
+  }
+  j["totals"] = {{"source_events", readings}, {"alerts", alerts},        {"dead_letters", dead},
+                 {"sink_events", stored},     {"dropped_events", dropped}, {"lost_events", lost}};
   return j;
 }
 

@@ -52,6 +52,11 @@ sinks:
   EXPECT_EQ(stats["components"]["rec"]["queue"]["dropped_events"], 0);
   EXPECT_EQ(stats["components"]["db"]["written_events"], 5099);
   EXPECT_EQ(stats["components"]["db"]["queue"]["when_full"], "block");
+  EXPECT_EQ(stats["components"]["hot"]["created"]["alerts"], 99);
+  EXPECT_EQ(stats["totals"]["source_events"], 5000);
+  EXPECT_EQ(stats["totals"]["alerts"], 99);
+  EXPECT_EQ(stats["totals"]["sink_events"], 5099);
+  EXPECT_EQ(stats["totals"]["lost_events"], 0);
 }
 
 TEST(Runtime, StopFlushesOpenWindowsAndQueuedData) {
