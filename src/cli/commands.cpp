@@ -47,6 +47,20 @@ void SetupLogging(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
+// A component the replay command adds to a configuration, with an id that
+// does not clash with the configuration's own.
+ComponentDecl SyntheticDecl(const PipelineConfig& cfg, Kind kind, std::string id, const std::string& type,
+                            std::any options) {
+  ComponentDecl d;
+  d.kind = kind;
+  d.id = std::move(id);
+  while (cfg.Find(d.id)) d.id.push_back('_');
+  d.type = type;
+  d.ctype = FindComponentType(kind, type);
+  d.options = std::move(options);
+  return d;
+}
+
 }  // namespace
 
 int Check(const std::string& path, std::ostream& out, std::ostream& err) {
@@ -68,29 +82,17 @@ int Replay(const ReplayOptions& opt, std::ostream& err) {
   PipelineConfig r;
   r.file = cfg.file;
   r.node = cfg.node;
-  ComponentDecl src;
-  src.kind = Kind::kSource;
-  src.id = "replay";
-  while (cfg.Find(src.id)) src.id += "_";
-  src.type = "file";
-  src.ctype = FindComponentType(Kind::kSource, "file");
-  src.batch_size = 1024;
   FileSourceConfig fcfg;
   FileSourceSchema().SetDefaults(fcfg);
   fcfg.path = opt.input_path;
-  src.options = fcfg;
+  ComponentDecl src = SyntheticDecl(cfg, Kind::kSource, "replay", "file", fcfg);
+  src.batch_size = 1024;
   r.components.push_back(src);
-  ComponentDecl out;
-  out.kind = Kind::kSink;
-  out.id = "replay_stdout";
-  while (cfg.Find(out.id)) out.id += "_";
-  out.type = "file";
-  out.ctype = FindComponentType(Kind::kSink, "file");
   FileSinkConfig scfg;
   FileSinkSchema().SetDefaults(scfg);
   scfg.path = "-";
   if (!opt.emit_readings) scfg.include = {"aggregates", "alerts", "dead_letters"};
-  out.options = scfg;
+  ComponentDecl out = SyntheticDecl(cfg, Kind::kSink, "replay_stdout", "file", scfg);
   std::set<std::string> out_inputs;
   for (auto c : cfg.components) {
     if (c.kind == Kind::kSource) continue;

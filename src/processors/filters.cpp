@@ -1,3 +1,4 @@
+#include "config/selector_options.h"
 #include "processors/filters.h"
 
 #include <cmath>
@@ -12,8 +13,7 @@ using config::Schema;
 const Schema<DeadbandConfig>& DeadbandSchema() {
   static const auto* s = [] {
     auto* s = new Schema<DeadbandConfig>("deadband", "");
-    s->StringList("sensors", &DeadbandConfig::sensors, "Sensor globs; empty matches all.")
-        .StringList("metrics", &DeadbandConfig::metrics, "Metric globs; empty matches all.")
+    WithSelectorOptions(*s)
         .Number<double>("absolute", &DeadbandConfig::absolute, 0, "sensor unit",
                         "Pass a reading when it differs from the last passed one by at least this much; 0 disables.", 0, 1e300)
         .Number<double>("percent", &DeadbandConfig::percent, 0, "%",
@@ -62,8 +62,7 @@ void DeadbandProcessor::Process(const Batch& in, Batch& out) {
 const Schema<DownsampleConfig>& DownsampleSchema() {
   static const auto* s = [] {
     auto* s = new Schema<DownsampleConfig>("downsample", "");
-    s->StringList("sensors", &DownsampleConfig::sensors, "Sensor globs; empty matches all.")
-        .StringList("metrics", &DownsampleConfig::metrics, "Metric globs; empty matches all.")
+    WithSelectorOptions(*s)
         .Number<double>("interval_secs", &DownsampleConfig::interval_secs, 1, "s",
                         "Event-time interval; at most one reading per series per interval leaves.", 0.000001, 1e9)
         .Enum<DownsampleMode>("mode", &DownsampleConfig::mode, DownsampleMode::kFirst,
@@ -184,8 +183,7 @@ bool UnitConversion(const std::string& from, const std::string& to, double* a, d
 const Schema<ScaleConfig>& ScaleSchema() {
   static const auto* s = [] {
     auto* s = new Schema<ScaleConfig>("scale", "");
-    s->StringList("sensors", &ScaleConfig::sensors, "Sensor globs; empty matches all.")
-        .StringList("metrics", &ScaleConfig::metrics, "Metric globs; empty matches all.")
+    WithSelectorOptions(*s)
         .String("from", &ScaleConfig::from, "", "Unit of the incoming values (with `to`), e.g. degF, psi, W.")
         .String("to", &ScaleConfig::to, "", "Unit to convert to, e.g. degC, kPa, kW.")
         .Number<double>("factor", &ScaleConfig::factor, 1, "", "Multiplier applied after unit conversion.")

@@ -1,3 +1,4 @@
+#include "config/selector_options.h"
 #include "processors/rules.h"
 
 #include <cmath>
@@ -29,9 +30,8 @@ static const Schema<RuleConfig>& RuleSchema() {
     s->String("id", &RuleConfig::id, "", "Rule name, carried by its alerts.", true)
         .Enum<RuleInput>("on", &RuleConfig::on, RuleInput::kReadings,
                          {{"readings", RuleInput::kReadings}, {"aggregates", RuleInput::kAggregates}},
-                         "Evaluate on each reading or on each window aggregate.")
-        .StringList("sensors", &RuleConfig::sensors, "Sensor globs; empty matches all.")
-        .StringList("metrics", &RuleConfig::metrics, "Metric globs; empty matches all.")
+                         "Evaluate on each reading or on each window aggregate.");
+    WithSelectorOptions(*s)
         .String("window", &RuleConfig::window, "", "For `on: aggregates`: only aggregates of this window processor id.")
         .String("when", &RuleConfig::when, "", "Condition that raises the alert, e.g. `value > 80`.", true)
         .String("clear_when", &RuleConfig::clear_when, "",
@@ -174,8 +174,7 @@ void RulesProcessor::Process(const Batch& in, Batch& out) {
 const Schema<AnomalyConfig>& AnomalySchema() {
   static const auto* s = [] {
     auto* s = new Schema<AnomalyConfig>("anomaly", "");
-    s->StringList("sensors", &AnomalyConfig::sensors, "Sensor globs; empty matches all.")
-        .StringList("metrics", &AnomalyConfig::metrics, "Metric globs; empty matches all.")
+    WithSelectorOptions(*s)
         .Number<double>("alpha", &AnomalyConfig::alpha, 0.05, "", "EWMA weight of each new reading.", 0.0001, 1)
         .Number<double>("threshold", &AnomalyConfig::threshold, 4, "sigma", "z-score that opens an alert.", 0.1, 1000)
         .Number<double>("clear_threshold", &AnomalyConfig::clear_threshold, 2, "sigma", "z-score below which it clears.", 0, 1000)

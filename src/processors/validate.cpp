@@ -1,3 +1,4 @@
+#include "config/selector_options.h"
 #include "processors/validate.h"
 
 #include <cmath>
@@ -12,8 +13,7 @@ using config::Schema;
 static const Schema<RangeConfig>& RangeSchema() {
   static const auto* s = [] {
     auto* s = new Schema<RangeConfig>("range", "Valid range for the matching series; the first matching range applies.");
-    s->StringList("sensors", &RangeConfig::sensors, "Sensor globs (`*`, `?`); empty matches all.")
-        .StringList("metrics", &RangeConfig::metrics, "Metric globs; empty matches all.")
+    WithSelectorOptions(*s)
         .Number<double>("min", &RangeConfig::min, -std::numeric_limits<double>::infinity(), "sensor unit", "Smallest valid value.")
         .Number<double>("max", &RangeConfig::max, std::numeric_limits<double>::infinity(), "sensor unit", "Largest valid value.")
         .Check([](const RangeConfig& r, const YAML::Node& n, Diagnostics& d) {
@@ -27,8 +27,7 @@ static const Schema<RangeConfig>& RangeSchema() {
 const Schema<ValidateConfig>& ValidateSchema() {
   static const auto* s = [] {
     auto* s = new Schema<ValidateConfig>("validate", "");
-    s->StringList("sensors", &ValidateConfig::sensors, "Sensor globs this processor checks; others pass unchecked. Empty: all.")
-        .StringList("metrics", &ValidateConfig::metrics, "Metric globs this processor checks. Empty: all.")
+    WithSelectorOptions(*s)
         .ObjectList("ranges", &ValidateConfig::ranges, RangeSchema(), "Valid value ranges.")
         .Number<double>("max_future_secs", &ValidateConfig::max_future_secs, 300, "s",
                         "Reject readings stamped further than this ahead of the clock; 0 disables.", 0, 1e10)

@@ -1,3 +1,4 @@
+#include "config/selector_options.h"
 #include "processors/window.h"
 
 #include <algorithm>
@@ -11,8 +12,7 @@ using config::Schema;
 const Schema<WindowConfig>& WindowSchema() {
   static const auto* s = [] {
     auto* s = new Schema<WindowConfig>("window", "");
-    s->StringList("sensors", &WindowConfig::sensors, "Sensor globs; empty matches all.")
-        .StringList("metrics", &WindowConfig::metrics, "Metric globs; empty matches all.")
+    WithSelectorOptions(*s)
         .Number<double>("size_secs", &WindowConfig::size_secs, 60, "s", "Window length.", 0.001, 86400.0 * 366)
         .Number<double>("slide_secs", &WindowConfig::slide_secs, 0, "s",
                         "Distance between window starts; 0 or equal to size gives tumbling windows.", 0, 86400.0 * 366)

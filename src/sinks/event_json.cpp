@@ -117,25 +117,19 @@ void AppendJson(std::string& out, const DeadLetter& d) {
   out += '}';
 }
 
+template <class Events>
+static void AppendLines(std::string& out, const Events& events) {
+  for (const auto& e : events) {
+    AppendJson(out, e);
+    out += '\n';
+  }
+}
+
 void AppendBatchJsonl(std::string& out, const Batch& b, bool readings) {
-  if (readings) {
-    for (const auto& r : b.readings) {
-      AppendJson(out, r);
-      out += '\n';
-    }
-  }
-  for (const auto& a : b.aggregates) {
-    AppendJson(out, a);
-    out += '\n';
-  }
-  for (const auto& a : b.alerts) {
-    AppendJson(out, a);
-    out += '\n';
-  }
-  for (const auto& d : b.dead_letters) {
-    AppendJson(out, d);
-    out += '\n';
-  }
+  if (readings) AppendLines(out, b.readings);
+  AppendLines(out, b.aggregates);
+  AppendLines(out, b.alerts);
+  AppendLines(out, b.dead_letters);
 }
 
 }  // namespace edgeflow
