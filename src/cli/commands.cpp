@@ -90,7 +90,7 @@ int Replay(const ReplayOptions& opt, std::ostream& err) {
   r.components.push_back(src);
   FileSinkConfig scfg;
   FileSinkSchema().SetDefaults(scfg);
-  scfg.path = "-";
+  scfg.path.assign(1, '-');  // stdout (assign: avoids a GCC 12 -Wrestrict false positive)
   if (!opt.emit_readings) scfg.include = {"aggregates", "alerts", "dead_letters"};
   ComponentDecl out = SyntheticDecl(cfg, Kind::kSink, "replay_stdout", "file", scfg);
   std::set<std::string> out_inputs;
