@@ -1,5 +1,6 @@
 #include "engine/pipeline_config.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -195,8 +196,64 @@ void CheckGraph(const YAML::Node& root, PipelineConfig* cfg, Diagnostics& d) {
 
 }  // namespace
 
-bool ParsePipelineConfig(const std::string& text, PipelineConfig* out, Diagnostics& d) {
+std::string ExpandEnvironment(const std::string& text, Diagnostics& d) {
+  std::string out;
+  out.reserve(text.size());
+  int line = 1, col = 1;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '$' && i + 1 < text.size() && text[i + 1] == '$') {  // "$$" is a literal '$'
+      out += '$';
+      ++i;
+      col += 2;
+      continue;
+    }
+    if (c == '$' && i + 1 < text.size() && text[i + 1] == '{') {
+      const size_t close = text.find('}', i + 2);
+      const size_t nl = text.find('\n', i);
+      if (close == std::string::npos || (nl != std::string::npos && nl < close)) {
+        d.Error(config::Location{line, col}, "unterminated '${' in configuration");
+        out += c;
+        ++col;
+        continue;
+      }
+      std::string expr = text.substr(i + 2, close - i - 2);
+      std::string name = expr, fallback;
+      bool has_fallback = false;
+      if (size_t dash = expr.find(":-"); dash != std::string::npos) {
+        name = expr.substr(0, dash);
+        fallback = expr.substr(dash + 2);
+        has_fallback = true;
+      }
+      static const std::regex name_re("^[A-Za-z_][A-Za-z0-9_]*$");
+      if (!std::regex_match(name, name_re)) {
+        d.Error(config::Location{line, col}, "invalid environment variable name '" + name + "' in '${" + expr + "}'");
+      } else if (const char* v = std::getenv(name.c_str()); v && *v) {
+        out += v;
+      } else if (has_fallback) {
+        out += fallback;
+      } else {
+        d.Error(config::Location{line, col}, "environment variable '" + name + "' is not set (use ${" + name +
+                                                 ":-default} for a default)");
+      }
+      col += static_cast<int>(close - i + 1);
+      i = close;
+      continue;
+    }
+    out += c;
+    if (c == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return out;
+}
+
+bool ParsePipelineConfig(const std::string& raw_text, PipelineConfig* out, Diagnostics& d) {
   size_t before = d.size();
+  const std::string text = ExpandEnvironment(raw_text, d);
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -254,6 +311,8 @@ std::string ConfigurationReference() {
   out += "components it reads from in `inputs`. `edgeflow check FILE` validates a file and lists every\n";
   out += "error as `FILE:LINE:COL: message`; unknown keys are errors. Durations are in seconds and\n";
   out += "carry the unit in their name (`_secs`).\n\n";
+  out += "`${NAME}` anywhere in the file is replaced by the environment variable NAME (an error when it is\n";
+  out += "unset or empty), `${NAME:-default}` falls back to `default`, and `$$` is a literal `$`.\n\n";
   out += "## node\n\n" + NodeSchema().doc() + "\n\n";
   NodeSchema().Document(out, 3);
   for (Kind k : {Kind::kSource, Kind::kProcessor, Kind::kSink}) {

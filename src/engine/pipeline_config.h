@@ -50,7 +50,10 @@ struct PipelineConfig {
   const ComponentDecl* Find(const std::string& id) const;
 };
 
-// Parses and validates. Returns true when the config is valid; all problems
+// Replaces ${NAME} and ${NAME:-default} with environment variables; `$$` is a literal '$'.
+std::string ExpandEnvironment(const std::string& text, config::Diagnostics& diag);
+
+// Parses and validates (after ExpandEnvironment). Returns true when the config is valid; all problems
 // are in `diag` otherwise.
 bool ParsePipelineConfig(const std::string& yaml_text, PipelineConfig* out, config::Diagnostics& diag);
 bool LoadPipelineConfig(const std::string& path, PipelineConfig* out, config::Diagnostics& diag);

@@ -156,6 +156,20 @@ sinks:
   EXPECT_NE(p->diag.Format().find("'o2' reads from sink 'o1'"), std::string::npos) << p->diag.Format();
 }
 
+TEST(PipelineConfig, ExpandsEnvironmentVariables) {
+  setenv("EF_TEST_PORT", "1884", 1);
+  unsetenv("EF_TEST_UNSET");
+  config::Diagnostics d("t.yaml");
+  EXPECT_EQ(ExpandEnvironment("port: ${EF_TEST_PORT}\nhost: ${EF_TEST_UNSET:-127.0.0.1}\ncost: $$5\n", d),
+            "port: 1884\nhost: 127.0.0.1\ncost: $5\n");
+  EXPECT_TRUE(d.ok());
+  ExpandEnvironment("a: 1\nb: x ${EF_TEST_UNSET}\nc: ${bad-name}\nd: ${open\n", d);
+  const std::string out = d.Format();
+  EXPECT_NE(out.find("t.yaml:2:6: environment variable 'EF_TEST_UNSET' is not set"), std::string::npos) << out;
+  EXPECT_NE(out.find("t.yaml:3:4: invalid environment variable name 'bad-name'"), std::string::npos) << out;
+  EXPECT_NE(out.find("t.yaml:4:4: unterminated '${'"), std::string::npos) << out;
+}
+
 TEST(PipelineConfig, ReferenceDocumentsEveryType) {
   std::string ref = ConfigurationReference();
   for (const auto& t : ComponentTypes()) {

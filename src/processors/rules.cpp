@@ -41,7 +41,15 @@ static const Schema<RuleConfig>& RuleSchema() {
         .Number<double>("cooldown_secs", &RuleConfig::cooldown_secs, 0, "s",
                         "Minimum time after a clear before the same series can alert again.", 0, 1e9)
         .Enum<Severity>("severity", &RuleConfig::severity, Severity::kWarning, kSeverities, "Severity of the alert.")
+        .Enum<RuleEmit>("emit", &RuleConfig::emit, RuleEmit::kTransitions,
+                        {{"transitions", RuleEmit::kTransitions}, {"every", RuleEmit::kEveryMatch}},
+                        "transitions: an alert opens and clears (with hysteresis, duration, cooldown); every: an alert "
+                        "event for every matching reading or aggregate, with no state.")
         .Check([](const RuleConfig& r, const YAML::Node& n, Diagnostics& d) {
+          if (r.emit == RuleEmit::kEveryMatch) {
+            for (const char* key : {"clear_when", "for_secs", "clear_for_secs", "cooldown_secs"})
+              if (n[key]) d.Error(n[key], std::string("rule '") + r.id + "': '" + key + "' applies to 'emit: transitions' only");
+          }
           auto when = Expr::Compile(r.when, RuleFields(r.on));
           if (!when.ok()) d.Error(n["when"], "rule '" + r.id + "': " + when.status().message());
           if (!r.clear_when.empty()) {
@@ -124,7 +132,7 @@ Result<std::unique_ptr<Processor>> RulesProcessor::Create(const RulesConfig& cfg
            rc.window.empty() ? kNoSymbol : Intern(rc.window), std::move(when).value(), std::move(clear),
            !rc.clear_when.empty(),
            RuleState::Params{SecondsToUs(rc.for_secs), SecondsToUs(rc.clear_for_secs), SecondsToUs(rc.cooldown_secs)},
-           rc.severity, {}};
+           rc.severity, rc.emit, {}};
     p->rules_.push_back(std::move(r));
   }
   return std::unique_ptr<Processor>(std::move(p));
@@ -132,13 +140,18 @@ Result<std::unique_ptr<Processor>> RulesProcessor::Create(const RulesConfig& cfg
 
 void RulesProcessor::Evaluate(Rule& rule, TimeUs ts, Symbol sensor, Symbol metric, const double* vars, Batch& out) {
   const bool when = rule.when.Test(vars);
-  const bool clear = rule.has_clear ? rule.clear.Test(vars) : !when;
-  RuleState& st = rule.states[SeriesKey(sensor, metric)];
-  const int change = st.Step(rule.params, ts, when, clear);
+  int change = when ? +1 : 0;
+  TimeUs opened_at = ts;
+  if (rule.emit == RuleEmit::kTransitions) {
+    const bool clear = rule.has_clear ? rule.clear.Test(vars) : !when;
+    RuleState& st = rule.states[SeriesKey(sensor, metric)];
+    change = st.Step(rule.params, ts, when, clear);
+    opened_at = st.opened_at();
+  }
   if (change == 0) return;
   AlertEvent a;
   a.ts = ts;
-  a.opened_at = st.opened_at();
+  a.opened_at = opened_at;
   a.value = rule.when.first_field() >= 0 ? vars[rule.when.first_field()] : 0.0;
   a.rule = rule.id;
   a.sensor = sensor;

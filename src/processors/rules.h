@@ -6,7 +6,9 @@
 // `for_secs` (event time) and clears after `clear_when` held for
 // `clear_for_secs`; a new alert for the same series cannot open within
 // `cooldown_secs` of the previous clear. State is per (rule, sensor, metric).
-// Open and clear transitions are emitted as AlertEvents.
+// Open and clear transitions are emitted as AlertEvents. With `emit: every`
+// there is no state: every reading or aggregate that matches `when` emits an
+// alert event (state "open") — a notification per matching reading.
 #include <unordered_map>
 
 #include "config/schema.h"
@@ -17,6 +19,7 @@
 namespace edgeflow {
 
 enum class RuleInput { kReadings, kAggregates };
+enum class RuleEmit { kTransitions, kEveryMatch };
 
 struct RuleConfig {
   std::string id;
@@ -30,6 +33,7 @@ struct RuleConfig {
   double clear_for_secs = 0;
   double cooldown_secs = 0;
   Severity severity = Severity::kWarning;
+  RuleEmit emit = RuleEmit::kTransitions;
 };
 
 struct RulesConfig {
@@ -73,6 +77,7 @@ class RulesProcessor final : public Processor {
     bool has_clear;
     RuleState::Params params;
     Severity severity;
+    RuleEmit emit;
     std::unordered_map<uint64_t, RuleState> states;
   };
   void Evaluate(Rule& rule, TimeUs ts, Symbol sensor, Symbol metric, const double* vars, Batch& out);

@@ -97,6 +97,13 @@ TEST(Rules, Cooldown) {
   EXPECT_EQ(Trace(*p, {90, 70, 90, 90, 90, 90, 90, 90}), "OC....O.");
 }
 
+TEST(Rules, EmitEveryMatchHasNoState) {
+  RuleConfig r = Rule("value > 80");
+  r.emit = RuleEmit::kEveryMatch;
+  auto p = MakeRules({r});
+  EXPECT_EQ(Trace(*p, {81, 85, 70, 90}), "OO.O");
+}
+
 TEST(Rules, StatePerSeries) {
   auto p = MakeRules({Rule("value > 80")});
   Batch in, out;

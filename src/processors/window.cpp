@@ -18,6 +18,9 @@ const Schema<WindowConfig>& WindowSchema() {
                         "Distance between window starts; 0 or equal to size gives tumbling windows.", 0, 86400.0 * 366)
         .Number<double>("allowed_lateness_secs", &WindowConfig::allowed_lateness_secs, 0, "s",
                         "How long after a window's end out-of-order readings are still accepted.", 0, 86400.0 * 30)
+        .Number<int64_t>("size_count", &WindowConfig::size_count, 0, "readings",
+                         "When set, the window is the last N readings of each series instead of a time span, and an "
+                         "aggregate is emitted for every reading.", 0, 10000)
         .Bool("forward_readings", &WindowConfig::forward_readings, true,
               "Pass the raw readings downstream besides the aggregates.")
         .Check([](const WindowConfig& c, const YAML::Node& n, Diagnostics& d) {
@@ -37,6 +40,7 @@ Result<std::unique_ptr<Processor>> WindowProcessor::Create(const WindowConfig& c
   p->size_ = std::max<TimeUs>(1, SecondsToUs(cfg.size_secs));
   p->slide_ = cfg.slide_secs > 0 ? std::max<TimeUs>(1, SecondsToUs(cfg.slide_secs)) : p->size_;
   p->lateness_ = SecondsToUs(cfg.allowed_lateness_secs);
+  p->count_ = static_cast<size_t>(cfg.size_count);
   p->origin_ = ctx.component;
   return std::unique_ptr<Processor>(std::move(p));
 }
@@ -61,6 +65,11 @@ void WindowProcessor::Process(const Batch& in, Batch& out) {
       s.sensor = r.sensor;
       s.metric = r.metric;
       s.next_start = FirstWindowContaining(r.ts);
+    }
+    if (count_ > 0) {
+      if (cfg_.forward_readings) out.readings.push_back(r);
+      AddCounted(s, r, out);
+      continue;
     }
     if (r.ts < s.next_start) {
       out.dead_letters.push_back({r, origin_, "late", {}});
@@ -122,27 +131,39 @@ static double Percentile(std::vector<double>& v, size_t from, double q, size_t* 
   return a + (b - a) * (pos - static_cast<double>(lo));
 }
 
+void WindowProcessor::Summarize(const Point& first, const Point& last, Aggregate& a) {
+  double mean = 0, m2 = 0, mn = INFINITY, mx = -INFINITY, n = 0;
+  for (double v : scratch_) {  // Welford: exact for constant windows (stddev == 0)
+    n += 1;
+    const double delta = v - mean;
+    mean += delta / n;
+    m2 += delta * (v - mean);
+    mn = std::min(mn, v);
+    mx = std::max(mx, v);
+  }
+  auto set = [&](AggField f, double v) { a.f[static_cast<size_t>(f)] = v; };
+  set(AggField::kCount, n);
+  set(AggField::kMean, mean);
+  set(AggField::kMin, mn);
+  set(AggField::kMax, mx);
+  set(AggField::kStddev, std::sqrt(std::max(0.0, m2 / n)));
+  set(AggField::kRate, last.ts > first.ts ? (last.value - first.value) / (static_cast<double>(last.ts - first.ts) / 1e6) : 0.0);
+  set(AggField::kLast, last.value);
+  size_t rank = 0;
+  set(AggField::kP50, Percentile(scratch_, 0, 0.50, &rank));
+  set(AggField::kP95, Percentile(scratch_, rank, 0.95, &rank));
+}
+
 void WindowProcessor::EmitWindow(Series& s, TimeUs start, Batch& out) {
   const TimeUs end = start + size_;
   scratch_.clear();
-  double mean = 0, m2 = 0, mn = INFINITY, mx = -INFINITY;
-  TimeUs first_ts = 0, last_ts = 0;
-  double first_v = 0, last_v = 0;
+  Point first{}, last{};
   for (size_t i = s.head; i < s.buf.size() && s.buf[i].ts < end; ++i) {
     const Point& p = s.buf[i];
     if (p.ts < start) continue;
-    if (scratch_.empty()) {
-      first_ts = p.ts;
-      first_v = p.value;
-    }
+    if (scratch_.empty()) first = p;
     scratch_.push_back(p.value);
-    last_ts = p.ts;
-    last_v = p.value;
-    const double delta = p.value - mean;
-    mean += delta / static_cast<double>(scratch_.size());
-    m2 += delta * (p.value - mean);
-    mn = std::min(mn, p.value);
-    mx = std::max(mx, p.value);
+    last = p;
   }
   if (scratch_.empty()) return;
   Aggregate a;
@@ -151,22 +172,36 @@ void WindowProcessor::EmitWindow(Series& s, TimeUs start, Batch& out) {
   a.sensor = s.sensor;
   a.metric = s.metric;
   a.window = origin_;
-  const double n = static_cast<double>(scratch_.size());
-  auto set = [&](AggField f, double v) { a.f[static_cast<size_t>(f)] = v; };
-  set(AggField::kCount, n);
-  set(AggField::kMean, mean);
-  set(AggField::kMin, mn);
-  set(AggField::kMax, mx);
-  set(AggField::kStddev, std::sqrt(std::max(0.0, m2 / n)));
-  set(AggField::kRate, last_ts > first_ts ? (last_v - first_v) / (static_cast<double>(last_ts - first_ts) / 1e6) : 0.0);
-  set(AggField::kLast, last_v);
-  size_t rank = 0;
-  set(AggField::kP50, Percentile(scratch_, 0, 0.50, &rank));
-  set(AggField::kP95, Percentile(scratch_, rank, 0.95, &rank));
+  Summarize(first, last, a);
+  out.aggregates.push_back(a);
+}
+
+void WindowProcessor::AddCounted(Series& s, const Reading& r, Batch& out) {
+  if (s.buf.size() < count_) {
+    s.buf.push_back({r.ts, r.value});
+  } else {
+    s.buf[s.ring_next] = {r.ts, r.value};
+    s.ring_next = (s.ring_next + 1) % count_;
+  }
+  // Oldest first: from ring_next once the ring is full, from 0 before.
+  const size_t n = s.buf.size();
+  const size_t oldest = n < count_ ? 0 : s.ring_next;
+  scratch_.clear();
+  for (size_t i = 0; i < n; ++i) scratch_.push_back(s.buf[(oldest + i) % n].value);
+  const Point& first = s.buf[oldest];
+  const Point& last = s.buf[(oldest + n - 1) % n];
+  Aggregate a;
+  a.start = first.ts;
+  a.end = r.ts;
+  a.sensor = s.sensor;
+  a.metric = s.metric;
+  a.window = origin_;
+  Summarize(first, last, a);
   out.aggregates.push_back(a);
 }
 
 void WindowProcessor::Flush(Batch& out) {
+  if (count_ > 0) return;  // count windows emit with every reading: nothing is held back
   for (auto& [k, s] : series_) {
     if (s.max_ts == INT64_MIN) continue;
     // Close every window that holds buffered data, including the open ones.

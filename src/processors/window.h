@@ -8,6 +8,10 @@
 // placed in order; later ones go to dead letters with reason "late".
 // Each aggregate carries count, mean, min, max, stddev (population), p50 and
 // p95 (linear interpolation), rate (change per second, first to last) and last.
+//
+// With `size_count: N` the window is instead the last N readings of the series
+// (arrival order), and an aggregate is emitted for every reading, stamped with
+// that reading's time: "the mean of the last 10 readings".
 #include <unordered_map>
 #include <vector>
 
@@ -23,6 +27,7 @@ struct WindowConfig {
   double size_secs = 60;
   double slide_secs = 0;
   double allowed_lateness_secs = 0;
+  int64_t size_count = 0;
   bool forward_readings = true;
 };
 const config::Schema<WindowConfig>& WindowSchema();
@@ -43,16 +48,21 @@ class WindowProcessor final : public Processor {
     size_t head = 0;
     TimeUs next_start = 0;   // start of the oldest window not yet emitted
     TimeUs max_ts = INT64_MIN;
+    size_t ring_next = 0;    // size_count mode: slot of the oldest reading once full
     Symbol sensor, metric;
   };
   void Add(Series& s, const Reading& r, Batch& out);
   void CloseUpTo(Series& s, TimeUs watermark, Batch& out);
   void EmitWindow(Series& s, TimeUs start, Batch& out);
+  void AddCounted(Series& s, const Reading& r, Batch& out);
+  // Fills `a` from the values in scratch_ (any order) and the first/last points by time.
+  void Summarize(const Point& first, const Point& last, Aggregate& a);
   TimeUs FirstWindowContaining(TimeUs ts) const;
 
   WindowConfig cfg_;
   Selector sel_;
   TimeUs size_ = 0, slide_ = 0, lateness_ = 0;
+  size_t count_ = 0;
   Symbol origin_ = kNoSymbol;
   std::unordered_map<uint64_t, Series> series_;
   std::vector<double> scratch_;

@@ -140,3 +140,36 @@ TEST(Window, PercentilesInterpolateForSmallWindows) {
 
 }  // namespace
 }  // namespace edgeflow
+
+namespace edgeflow {
+namespace {
+
+TEST(Window, CountWindowEmitsPerReadingOverTheLastN) {
+  WindowConfig c;
+  WindowSchema().SetDefaults(c);
+  c.size_count = 3;
+  auto p = std::move(WindowProcessor::Create(c, BuildContext{})).value();
+  Batch out = Feed(*p, {testing::R("s", "m", testing::At(0), 1), testing::R("s", "m", testing::At(1), 2),
+                        testing::R("t", "m", testing::At(1), 100), testing::R("s", "m", testing::At(2), 3),
+                        testing::R("s", "m", testing::At(3), 10)});
+  ASSERT_EQ(out.aggregates.size(), 5u);
+  std::vector<double> means, counts;
+  for (auto& a : out.aggregates)
+    if (a.sensor == Intern("s")) {
+      means.push_back(a.field(AggField::kMean));
+      counts.push_back(a.field(AggField::kCount));
+    }
+  EXPECT_EQ(means, (std::vector<double>{1, 1.5, 2, 5}));
+  EXPECT_EQ(counts, (std::vector<double>{1, 2, 3, 3}));
+  const Aggregate& last = out.aggregates.back();
+  EXPECT_EQ(last.end, testing::At(3)) << "stamped with the reading's time";
+  EXPECT_EQ(last.start, testing::At(1));
+  EXPECT_EQ(last.field(AggField::kLast), 10);
+  EXPECT_EQ(last.field(AggField::kMax), 10);
+  Batch flushed;
+  p->Flush(flushed);
+  EXPECT_TRUE(flushed.aggregates.empty());
+}
+
+}  // namespace
+}  // namespace edgeflow

@@ -35,7 +35,12 @@ void Num(std::string& out, double v) {
   fmt::format_to(std::back_inserter(out), "{}", v);
 }
 
-void Ts(std::string& out, TimeUs t) {
+void Ts(std::string& out, TimeUs t, TsFormat f) {
+  switch (f) {
+    case TsFormat::kEpochUs: fmt::format_to(std::back_inserter(out), "{}", t); return;
+    case TsFormat::kEpochMs: fmt::format_to(std::back_inserter(out), "{}", t / 1000); return;
+    case TsFormat::kIso: break;
+  }
   out += '"';
   out += FormatTimestamp(t);
   out += '"';
@@ -43,9 +48,9 @@ void Ts(std::string& out, TimeUs t) {
 
 }  // namespace
 
-void AppendJson(std::string& out, const Reading& r) {
+void AppendJson(std::string& out, const Reading& r, TsFormat tf) {
   out += R"({"type":"reading","ts":)";
-  Ts(out, r.ts);
+  Ts(out, r.ts, tf);
   out += R"(,"sensor":)";
   Str(out, SymName(r.sensor));
   out += R"(,"metric":)";
@@ -57,7 +62,7 @@ void AppendJson(std::string& out, const Reading& r) {
   fmt::format_to(std::back_inserter(out), R"(","seq":{}}})", r.seq);
 }
 
-void AppendJson(std::string& out, const Aggregate& a) {
+void AppendJson(std::string& out, const Aggregate& a, TsFormat tf) {
   out += R"({"type":"aggregate","window":)";
   Str(out, SymName(a.window));
   out += R"(,"sensor":)";
@@ -65,9 +70,9 @@ void AppendJson(std::string& out, const Aggregate& a) {
   out += R"(,"metric":)";
   Str(out, SymName(a.metric));
   out += R"(,"start":)";
-  Ts(out, a.start);
+  Ts(out, a.start, tf);
   out += R"(,"end":)";
-  Ts(out, a.end);
+  Ts(out, a.end, tf);
   for (size_t i = 0; i < kNumAggFields; ++i) {
     out += ",\"";
     out += AggFieldName(static_cast<AggField>(i));
@@ -77,7 +82,7 @@ void AppendJson(std::string& out, const Aggregate& a) {
   out += '}';
 }
 
-void AppendJson(std::string& out, const AlertEvent& a) {
+void AppendJson(std::string& out, const AlertEvent& a, TsFormat tf) {
   out += R"({"type":"alert","state":")";
   out += a.state == AlertState::kOpen ? "open" : "clear";
   out += R"(","rule":)";
@@ -89,9 +94,9 @@ void AppendJson(std::string& out, const AlertEvent& a) {
   out += R"(,"metric":)";
   Str(out, SymName(a.metric));
   out += R"(,"ts":)";
-  Ts(out, a.ts);
+  Ts(out, a.ts, tf);
   out += R"(,"opened_at":)";
-  Ts(out, a.opened_at);
+  Ts(out, a.opened_at, tf);
   out += R"(,"value":)";
   Num(out, a.value);
   out += R"(,"origin":)";
@@ -99,7 +104,7 @@ void AppendJson(std::string& out, const AlertEvent& a) {
   out += '}';
 }
 
-void AppendJson(std::string& out, const DeadLetter& d) {
+void AppendJson(std::string& out, const DeadLetter& d, TsFormat tf) {
   out += R"({"type":"dead_letter","origin":)";
   Str(out, SymName(d.origin));
   out += R"(,"reason":)";
@@ -109,7 +114,7 @@ void AppendJson(std::string& out, const DeadLetter& d) {
   out += R"(,"metric":)";
   Str(out, SymName(d.reading.metric));
   out += R"(,"ts":)";
-  Ts(out, d.reading.ts);
+  Ts(out, d.reading.ts, tf);
   out += R"(,"value":)";
   Num(out, d.reading.value);
   out += R"(,"detail":)";

@@ -11,10 +11,13 @@
 
 namespace edgeflow {
 
-void AppendJson(std::string& out, const Reading& r);
-void AppendJson(std::string& out, const Aggregate& a);
-void AppendJson(std::string& out, const AlertEvent& a);
-void AppendJson(std::string& out, const DeadLetter& d);
+// How timestamps are written: ISO 8601 strings (default) or integer epochs.
+enum class TsFormat { kIso, kEpochUs, kEpochMs };
+
+void AppendJson(std::string& out, const Reading& r, TsFormat ts = TsFormat::kIso);
+void AppendJson(std::string& out, const Aggregate& a, TsFormat ts = TsFormat::kIso);
+void AppendJson(std::string& out, const AlertEvent& a, TsFormat ts = TsFormat::kIso);
+void AppendJson(std::string& out, const DeadLetter& d, TsFormat ts = TsFormat::kIso);
 // Appends one line per event of `b`; readings only when `readings` is true.
 void AppendBatchJsonl(std::string& out, const Batch& b, bool readings);
 
