@@ -97,12 +97,16 @@ bool ParseTimestamp(std::string_view s, TimeUs* out) {
   double v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(v)) return false;
-  double a = std::fabs(v);
-  if (a < 1e11) *out = static_cast<TimeUs>(std::llround(v * 1e6));
-  else if (a < 1e14) *out = static_cast<TimeUs>(std::llround(v * 1e3));
-  else if (a < 1e17) *out = static_cast<TimeUs>(std::llround(v));
-  else *out = static_cast<TimeUs>(std::llround(v / 1e3));
+  *out = EpochToUs(v);
   return true;
+}
+
+TimeUs EpochToUs(double v) {
+  const double a = std::fabs(v);
+  if (a < 1e11) return static_cast<TimeUs>(std::llround(v * 1e6));
+  if (a < 1e14) return static_cast<TimeUs>(std::llround(v * 1e3));
+  if (a < 1e17) return static_cast<TimeUs>(std::llround(v));
+  return static_cast<TimeUs>(std::llround(v / 1e3));
 }
 
 std::string FormatTimestamp(TimeUs t) {

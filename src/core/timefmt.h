@@ -11,6 +11,9 @@ namespace edgeflow {
 // (no zone means UTC) and numeric Unix epochs: seconds (< 1e11, fraction
 // allowed), milliseconds (< 1e14), microseconds (< 1e17) or nanoseconds.
 bool ParseTimestamp(std::string_view s, TimeUs* out);
+// A numeric Unix epoch in seconds, milliseconds, microseconds or nanoseconds,
+// told apart by magnitude as in ParseTimestamp.
+TimeUs EpochToUs(double v);
 // "2026-11-26T08:41:37Z" or with ".123456" when there are sub-second digits.
 std::string FormatTimestamp(TimeUs t);
 // Days since 1970-01-01 for a proleptic Gregorian date.

@@ -4,8 +4,10 @@
 #include "processors/rules.h"
 #include "processors/validate.h"
 #include "processors/window.h"
+#include "sinks/mqtt_sink.h"
 #include "sinks/sinks.h"
 #include "sources/file_source.h"
+#include "sources/mqtt_source.h"
 #include "sources/simulator.h"
 
 namespace edgeflow {
@@ -29,6 +31,10 @@ const std::vector<ComponentType>& ComponentTypes() {
                                  "Replays a CSV (`timestamp,value` or `timestamp,sensor,metric,value[,quality]`, optional "
                                  "header) or JSONL recording in event time. Unparsable lines become dead letters.",
                                  FileSourceSchema()),
+      MakeSourceType<MqttSource>("mqtt",
+                                 "Subscribes to MQTT topics (libmosquitto; MQTT 3.1.1 or 5, QoS 0/1, TLS, "
+                                 "reconnect with backoff) and decodes JSON objects, JSON arrays (batches) or bare numbers.",
+                                 MqttSourceSchema()),
       MakeProcessorType<ValidateProcessor>("validate",
                                            "Sends NaN/Inf, out-of-range, bad-quality and implausibly stamped readings to "
                                            "dead letters with a reason.",
@@ -52,6 +58,10 @@ const std::vector<ComponentType>& ComponentTypes() {
                                "Local store in SQLite (WAL): readings, aggregates, alerts, dead letters; batched "
                                "inserts; retention by age and size.",
                                SqliteSinkSchema()),
+      MakeSinkType<MqttSink>("mqtt",
+                             "Publishes events (alerts by default) to MQTT topics built from a template; holds them in "
+                             "its bounded queue while the broker is unreachable.",
+                             MqttSinkSchema()),
       MakeSinkType<FileSink>("file", "Writes events as JSON lines (or readings as CSV) to a file or standard output.",
                              FileSinkSchema()),
   };

@@ -1,0 +1,56 @@
+#pragma once
+// `mqtt` sink: publishes events (alerts by default) to a broker on a topic
+// built from a template. While the broker is unreachable, Write() reports a
+// retryable error: the batch stays in the sink's bounded queue (its
+// `when_full` policy and counters apply) and is published after reconnect.
+// Delivery is at least once: a batch interrupted by a disconnect is sent again.
+#include "config/schema.h"
+#include "engine/component.h"
+#include "sinks/event_json.h"
+#include "store/store.h"
+#include "transport/mqtt.h"
+
+namespace edgeflow {
+
+struct MqttSinkConfig {
+  MqttBrokerConfig broker;
+  std::string topic;
+  std::vector<std::string> include;
+  int64_t qos = 0;
+  bool retain = false;
+  TsFormat ts_format = TsFormat::kIso;
+};
+const config::Schema<MqttSinkConfig>& MqttSinkSchema();
+
+// "alerts/{sensor}" -> parts; placeholders: {node} {type} {sensor} {metric}
+// {rule} {state} {severity} {window}.
+class TopicTemplate {
+ public:
+  static Result<TopicTemplate> Compile(const std::string& text);
+  void Render(std::string& out, std::string_view node, std::string_view type, Symbol sensor, Symbol metric,
+              std::string_view rule, std::string_view state, std::string_view severity, std::string_view window) const;
+
+ private:
+  enum class Part : uint8_t { kText, kNode, kType, kSensor, kMetric, kRule, kState, kSeverity, kWindow };
+  std::vector<std::pair<Part, std::string>> parts_;
+};
+
+class MqttSink final : public Sink {
+ public:
+  static Result<std::unique_ptr<Sink>> Create(const MqttSinkConfig& cfg, const BuildContext& ctx);
+  Status Write(const Batch& batch) override;
+  Status Tick(TimeUs now) override;
+  Status Flush() override;
+
+ private:
+  Status Send(const std::string& topic);
+  MqttSinkConfig cfg_;
+  StoreWhat what_;
+  std::string node_;
+  TopicTemplate topic_;
+  std::unique_ptr<MqttConnection> conn_;
+  StopToken never_;
+  std::string topic_buf_, payload_;
+};
+
+}  // namespace edgeflow

@@ -1,0 +1,258 @@
+#include "sources/mqtt_source.h"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+#include "core/timefmt.h"
+
+namespace edgeflow {
+
+using config::Diagnostics;
+using config::Schema;
+
+const Schema<MqttSourceConfig>& MqttSourceSchema() {
+  static const auto* s = [] {
+    auto* s = new Schema<MqttSourceConfig>("mqtt", "");
+    s->Object("broker", &MqttSourceConfig::broker, MqttBrokerSchema(), "The broker to subscribe on.")
+        .StringList("topics", &MqttSourceConfig::topics, "Topic filters to subscribe to (`+` and `#` wildcards).", true)
+        .Number<int64_t>("qos", &MqttSourceConfig::qos, 0, "", "Subscription QoS (0 or 1).", 0, 1)
+        .String("topic_map", &MqttSourceConfig::topic_map, "",
+                "How topic levels map to sensor and metric, e.g. `sensors/{sensor}/{metric}`; empty: from the payload.")
+        .Enum<PayloadFormat>("payload", &MqttSourceConfig::payload, PayloadFormat::kAuto,
+                             {{"auto", PayloadFormat::kAuto}, {"json", PayloadFormat::kJson}, {"number", PayloadFormat::kNumber}},
+                             "auto: a JSON object or array of objects when the payload starts with `{` or `[`, a bare "
+                             "number otherwise.")
+        .String("value_field", &MqttSourceConfig::value_field, "value", "Field of the value in JSON payloads (dots for nesting: `data.temp`).")
+        .String("ts_field", &MqttSourceConfig::ts_field, "ts",
+                "Field of the timestamp: ISO 8601 string or epoch number (s, ms, µs or ns by magnitude); absent: time of receipt.")
+        .String("sensor_field", &MqttSourceConfig::sensor_field, "sensor", "Field of the sensor id when the topic map has none.")
+        .String("metric_field", &MqttSourceConfig::metric_field, "metric", "Field of the metric when the topic map has none.")
+        .String("quality_field", &MqttSourceConfig::quality_field, "quality", "Field of the quality (good/uncertain/bad or 0/1/2).")
+        .String("default_metric", &MqttSourceConfig::default_metric, "value", "Metric when neither topic nor payload names one.")
+        .Number<int64_t>("max_payload_bytes", &MqttSourceConfig::max_payload_bytes, 262144, "bytes",
+                         "Larger messages are dead-lettered unparsed.", 16, 64 * 1024 * 1024)
+        .Number<double>("linger_ms", &MqttSourceConfig::linger_ms, 1, "ms",
+                        "While messages keep arriving, collect them this long into one batch; an idle source emits at once.",
+                        0, 1000)
+        .Check([](const MqttSourceConfig& c, const YAML::Node& n, Diagnostics& d) {
+          if (!c.topic_map.empty()) {
+            auto m = TopicMap::Compile(c.topic_map);
+            if (!m.ok()) d.Error(n["topic_map"], m.status().message());
+          }
+          for (size_t i = 0; i < c.topics.size(); ++i) {
+            const std::string& t = c.topics[i];
+            if (t.empty() || mosquitto_sub_topic_check(t.c_str()) != MOSQ_ERR_SUCCESS)
+              d.Error(n["topics"].IsSequence() ? n["topics"][i] : n["topics"], "invalid topic filter '" + t + "'");
+          }
+        });
+    return s;
+  }();
+  return *s;
+}
+
+namespace {
+
+std::string Pointer(const std::string& path) {
+  std::string p = "/";
+  for (char c : path) p += c == '.' ? '/' : c;
+  return p;
+}
+
+// Printable excerpt of a payload for dead-letter details (bytes outside ASCII
+// are shown as '?', so details are always valid UTF-8).
+std::string Excerpt(std::string_view s, size_t max = 120) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < max; ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
+  }
+  if (s.size() > max) out += "... (" + std::to_string(s.size()) + " bytes)";
+  return out;
+}
+
+bool ParseQualityText(std::string_view s, Quality* q) {
+  if (s == "good" || s == "0") *q = Quality::kGood;
+  else if (s == "uncertain" || s == "1") *q = Quality::kUncertain;
+  else if (s == "bad" || s == "2") *q = Quality::kBad;
+  else return false;
+  return true;
+}
+
+}  // namespace
+
+Result<PayloadDecoder> PayloadDecoder::Create(const MqttSourceConfig& cfg, Symbol origin) {
+  PayloadDecoder d;
+  d.cfg_ = cfg;
+  d.origin_ = origin;
+  if (!cfg.topic_map.empty()) {
+    auto m = TopicMap::Compile(cfg.topic_map);
+    if (!m.ok()) return m.status();
+    d.map_ = std::move(m).value();
+    d.has_map_ = true;
+  }
+  d.value_ptr_ = Pointer(cfg.value_field);
+  d.ts_ptr_ = Pointer(cfg.ts_field);
+  d.sensor_ptr_ = Pointer(cfg.sensor_field);
+  d.metric_ptr_ = Pointer(cfg.metric_field);
+  d.quality_ptr_ = Pointer(cfg.quality_field);
+  d.default_metric_ = Intern(cfg.default_metric);
+  return d;
+}
+
+void PayloadDecoder::Dead(Batch& out, const Reading& r, const char* reason, std::string_view topic,
+                          std::string_view payload, const std::string& detail) {
+  out.dead_letters.push_back({r, origin_, reason,
+                              "topic " + Excerpt(topic, 200) + (detail.empty() ? "" : ": " + detail) + ": " + Excerpt(payload)});
+}
+
+const char* PayloadDecoder::DecodeObject(simdjson::dom::element obj, Reading& r, std::string* detail) {
+  if (!obj.is_object()) return "not_an_object";
+  simdjson::dom::element v;
+  if (obj.at_pointer(value_ptr_).get(v)) return "missing_value";
+  if (v.is_number()) {
+    r.value = double(v);
+  } else if (v.is_bool()) {
+    r.value = bool(v) ? 1.0 : 0.0;
+  } else {
+    *detail = "'" + cfg_.value_field + "' is not a number";
+    return "bad_value";
+  }
+  simdjson::dom::element e;
+  if (!obj.at_pointer(ts_ptr_).get(e)) {
+    int64_t i;
+    std::string_view sv;
+    if (!e.get_int64().get(i)) r.ts = EpochToUs(static_cast<double>(i));
+    else if (e.is_number()) r.ts = EpochToUs(double(e));
+    else if (!e.get_string().get(sv) && ParseTimestamp(sv, &r.ts)) {
+    } else {
+      *detail = "'" + cfg_.ts_field + "' is not a timestamp";
+      return "bad_timestamp";
+    }
+  }
+  std::string_view sv;
+  if (!(has_map_ && map_.has_sensor()) && !obj.at_pointer(sensor_ptr_).get(e)) {
+    if (e.get_string().get(sv) || sv.empty()) {
+      *detail = "'" + cfg_.sensor_field + "' is not a non-empty string";
+      return "bad_sensor";
+    }
+    r.sensor = names_.Get(sv);
+  }
+  if (!(has_map_ && map_.has_metric()) && !obj.at_pointer(metric_ptr_).get(e)) {
+    if (e.get_string().get(sv) || sv.empty()) {
+      *detail = "'" + cfg_.metric_field + "' is not a non-empty string";
+      return "bad_metric";
+    }
+    r.metric = names_.Get(sv);
+  }
+  if (!obj.at_pointer(quality_ptr_).get(e)) {
+    int64_t q;
+    bool ok = false;
+    if (!e.get_string().get(sv)) ok = ParseQualityText(sv, &r.quality);
+    else if (!e.get_int64().get(q) && q >= 0 && q <= 2) {
+      r.quality = static_cast<Quality>(q);
+      ok = true;
+    }
+    if (!ok) return "bad_quality";
+  }
+  return nullptr;
+}
+
+void PayloadDecoder::Decode(std::string_view topic, const void* payload, size_t len, TimeUs now, uint64_t* seq,
+                            Batch& out) {
+  std::string_view text(static_cast<const char*>(payload), len);
+  Reading r;
+  r.ts = now;
+  r.metric = default_metric_;
+  std::string_view sensor, metric;
+  if (has_map_) {
+    if (!map_.Match(topic, &sensor, &metric)) return Dead(out, r, "unmatched_topic", topic, text, "topic_map " + cfg_.topic_map);
+    if (!sensor.empty()) r.sensor = names_.Get(sensor);
+    if (!metric.empty()) r.metric = names_.Get(metric);
+  }
+  if (len > static_cast<size_t>(cfg_.max_payload_bytes))
+    return Dead(out, r, "payload_too_large", topic, text.substr(0, 64), std::to_string(len) + " bytes");
+  size_t i = 0;
+  while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) ++i;
+  const bool json = cfg_.payload == PayloadFormat::kJson ||
+                    (cfg_.payload == PayloadFormat::kAuto && i < len && (text[i] == '{' || text[i] == '['));
+  if (!json) {
+    std::string_view t = text.substr(i);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\n' || t.back() == '\r' || t.back() == '\t')) t.remove_suffix(1);
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), r.value);
+    if (ec != std::errc() || p != t.data() + t.size() || t.empty()) return Dead(out, r, "bad_value", topic, text, "not a number");
+    if (r.sensor == kNoSymbol) return Dead(out, r, "missing_sensor", topic, text, "bare numbers need {sensor} in topic_map");
+    r.seq = ++*seq;
+    out.readings.push_back(r);
+    return;
+  }
+  if (buf_.size() < len + simdjson::SIMDJSON_PADDING) buf_.resize(len + simdjson::SIMDJSON_PADDING);
+  std::memcpy(buf_.data(), payload, len);
+  simdjson::dom::element doc;
+  if (auto err = parser_.parse(buf_.data(), len, false).get(doc)) {
+    return Dead(out, r, err == simdjson::UTF8_ERROR ? "invalid_utf8" : "invalid_json", topic, text, simdjson::error_message(err));
+  }
+  auto one = [&](simdjson::dom::element e) {
+    Reading x = r;
+    std::string detail;
+    if (const char* reason = DecodeObject(e, x, &detail)) return Dead(out, x, reason, topic, text, detail);
+    if (x.sensor == kNoSymbol) return Dead(out, x, "missing_sensor", topic, text, "no sensor in topic or payload");
+    x.seq = ++*seq;
+    out.readings.push_back(x);
+  };
+  simdjson::dom::array arr;
+  if (!doc.get_array().get(arr)) {
+    for (simdjson::dom::element e : arr) one(e);
+  } else {
+    one(doc);
+  }
+}
+
+Result<std::unique_ptr<Source>> MqttSource::Create(const MqttSourceConfig& cfg, const BuildContext& ctx) {
+  auto s = std::make_unique<MqttSource>();
+  s->cfg_ = cfg;
+  s->build_ = ctx;
+  auto d = PayloadDecoder::Create(cfg, ctx.component);
+  if (!d.ok()) return d.status();
+  s->decoder_ = std::make_unique<PayloadDecoder>(std::move(d).value());
+  return std::unique_ptr<Source>(std::move(s));
+}
+
+Status MqttSource::Run(SourceContext& ctx) {
+  auto conn = MqttConnection::Create(cfg_.broker, build_.node_id + "-" + build_.component_id, *ctx.clock);
+  if (!conn.ok()) return conn.status();
+  MqttConnection& c = **conn;
+  Batch batch;
+  batch.readings.reserve(ctx.batch_size);
+  uint64_t seq = 0;
+  bool got = false;
+  c.on_connect([&](MqttConnection& cc) {
+    for (const auto& t : cfg_.topics) {
+      Status st = cc.Subscribe(t, static_cast<int>(cfg_.qos));
+      if (!st.ok()) spdlog::warn("mqtt source '{}': {}", build_.component_id, st.ToString());
+    }
+  });
+  c.on_message([&](const mosquitto_message& m) {
+    got = true;
+    decoder_->Decode(m.topic, m.payload, static_cast<size_t>(m.payloadlen), ctx.clock->now(), &seq, batch);
+  });
+  const TimeUs linger = static_cast<TimeUs>(cfg_.linger_ms * 1000);
+  while (!ctx.stopping()) {
+    got = false;
+    c.Loop(100, *ctx.stop);
+    // Under load keep reading (without waiting) for up to `linger`, then hand
+    // the batch over; an idle source hands over what it has at once.
+    const TimeUs started = ctx.clock->now();
+    while (got && batch.events() < ctx.batch_size && ctx.clock->now() - started < linger && !ctx.stopping()) {
+      got = false;
+      c.Loop(0, *ctx.stop);
+    }
+    if (!batch.empty()) ctx.emit(batch);
+  }
+  if (!batch.empty()) ctx.emit(batch);
+  return Status::Ok();
+}
+
+}  // namespace edgeflow

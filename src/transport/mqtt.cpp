@@ -1,0 +1,266 @@
+#include "transport/mqtt.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+namespace edgeflow {
+
+using config::Diagnostics;
+using config::Schema;
+
+static const Schema<MqttTlsConfig>& TlsSchema() {
+  static const auto* s = [] {
+    auto* s = new Schema<MqttTlsConfig>("tls", "TLS to the broker. Enabled when `ca_file` is set.");
+    s->String("ca_file", &MqttTlsConfig::ca_file, "", "CA certificate(s) (PEM) that must sign the broker's certificate.")
+        .String("cert_file", &MqttTlsConfig::cert_file, "", "Client certificate (PEM) for mutual TLS.")
+        .String("key_file", &MqttTlsConfig::key_file, "", "Private key (PEM) of the client certificate.")
+        .Bool("verify_hostname", &MqttTlsConfig::verify_hostname, true,
+              "Check that the broker's certificate names `host`. Turning it off allows man-in-the-middle attacks.")
+        .Check([](const MqttTlsConfig& t, const YAML::Node& n, Diagnostics& d) {
+          if (t.cert_file.empty() != t.key_file.empty()) d.Error(n, "tls: 'cert_file' and 'key_file' go together");
+          if (t.ca_file.empty() && (!t.cert_file.empty() || !t.verify_hostname))
+            d.Error(n, "tls: set 'ca_file' to use TLS");
+        });
+    return s;
+  }();
+  return *s;
+}
+
+const Schema<MqttBrokerConfig>& MqttBrokerSchema() {
+  static const auto* s = [] {
+    auto* s = new Schema<MqttBrokerConfig>("broker", "Connection to an MQTT broker.");
+    s->String("host", &MqttBrokerConfig::host, "127.0.0.1", "Broker host name or address.")
+        .Number<int64_t>("port", &MqttBrokerConfig::port, 1883, "", "Broker port (8883 is usual with TLS).", 1, 65535)
+        .String("client_id", &MqttBrokerConfig::client_id, "", "MQTT client id; empty: `<node.id>-<component id>`.")
+        .String("username", &MqttBrokerConfig::username, "", "User name; empty: anonymous.")
+        .String("password", &MqttBrokerConfig::password, "", "Password (use `${ENV_VAR}` rather than writing it in the file).")
+        .Enum<MqttProtocol>("protocol", &MqttBrokerConfig::protocol, MqttProtocol::kV311,
+                            {{"3.1.1", MqttProtocol::kV311}, {"5", MqttProtocol::kV5}}, "MQTT protocol version.")
+        .Number<double>("keepalive_secs", &MqttBrokerConfig::keepalive_secs, 30, "s", "Keep-alive interval.", 5, 65535)
+        .Number<double>("reconnect_min_secs", &MqttBrokerConfig::reconnect_min_secs, 0.2, "s",
+                        "First reconnect delay; doubles per failed attempt (with ±25% jitter).", 0.01, 3600)
+        .Number<double>("reconnect_max_secs", &MqttBrokerConfig::reconnect_max_secs, 30, "s", "Longest reconnect delay.", 0.01, 3600)
+        .Number<int64_t>("max_inflight", &MqttBrokerConfig::max_inflight, 1000, "messages",
+                         "QoS 1 messages in flight at once (libmosquitto's default is 20).", 1, 65535)
+        .Bool("tcp_nodelay", &MqttBrokerConfig::tcp_nodelay, true, "Disable Nagle's algorithm on the connection (lower latency).")
+        .Object("tls", &MqttBrokerConfig::tls, TlsSchema(), "TLS settings.")
+        .Check([](const MqttBrokerConfig& c, const YAML::Node& n, Diagnostics& d) {
+          if (c.host.empty()) d.Error(n["host"], "'host' must not be empty");
+          if (c.reconnect_min_secs > c.reconnect_max_secs)
+            d.Error(n["reconnect_min_secs"], "'reconnect_min_secs' exceeds 'reconnect_max_secs'");
+          if (!c.password.empty() && c.username.empty()) d.Error(n["password"], "'password' needs a 'username'");
+        });
+    return s;
+  }();
+  return *s;
+}
+
+namespace {
+std::once_flag g_lib_once;
+}
+
+Result<std::unique_ptr<MqttConnection>> MqttConnection::Create(const MqttBrokerConfig& cfg,
+                                                                const std::string& default_client_id, Clock& clock) {
+  std::call_once(g_lib_once, [] { mosquitto_lib_init(); });
+  std::unique_ptr<MqttConnection> c(new MqttConnection(cfg, clock));
+  const std::string id = cfg.client_id.empty() ? default_client_id : cfg.client_id;
+  c->m_ = mosquitto_new(id.c_str(), true, c.get());
+  if (!c->m_) return Status::Internal("mosquitto_new failed for client id '" + id + "'");
+  mosquitto_int_option(c->m_, MOSQ_OPT_PROTOCOL_VERSION,
+                       cfg.protocol == MqttProtocol::kV5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+  if (cfg.tcp_nodelay) mosquitto_int_option(c->m_, MOSQ_OPT_TCP_NODELAY, 1);
+  mosquitto_max_inflight_messages_set(c->m_, static_cast<unsigned>(cfg.max_inflight));
+  mosquitto_int_option(c->m_, MOSQ_OPT_SEND_MAXIMUM, static_cast<int>(cfg.max_inflight));
+  mosquitto_int_option(c->m_, MOSQ_OPT_RECEIVE_MAXIMUM, static_cast<int>(cfg.max_inflight));
+  if (!cfg.username.empty() &&
+      mosquitto_username_pw_set(c->m_, cfg.username.c_str(), cfg.password.empty() ? nullptr : cfg.password.c_str()) !=
+          MOSQ_ERR_SUCCESS)
+    return Status::Invalid("invalid MQTT username or password");
+  if (!cfg.tls.ca_file.empty()) {
+    for (const auto* f : {&cfg.tls.ca_file, &cfg.tls.cert_file, &cfg.tls.key_file})
+      if (!f->empty() && !std::filesystem::exists(*f)) return Status::NotFound("TLS file not found: " + *f);
+    int rc = mosquitto_tls_set(c->m_, cfg.tls.ca_file.c_str(), nullptr,
+                               cfg.tls.cert_file.empty() ? nullptr : cfg.tls.cert_file.c_str(),
+                               cfg.tls.key_file.empty() ? nullptr : cfg.tls.key_file.c_str(), nullptr);
+    if (rc != MOSQ_ERR_SUCCESS) return Status::Invalid(std::string("TLS setup failed: ") + mosquitto_strerror(rc));
+    mosquitto_tls_insecure_set(c->m_, !cfg.tls.verify_hostname);
+  }
+  mosquitto_connect_callback_set(c->m_, &MqttConnection::OnConnect);
+  mosquitto_disconnect_callback_set(c->m_, &MqttConnection::OnDisconnect);
+  mosquitto_message_callback_set(c->m_, &MqttConnection::OnMessage);
+  return c;
+}
+
+MqttConnection::~MqttConnection() {
+  if (m_) {
+    if (connected_) mosquitto_disconnect(m_);
+    mosquitto_destroy(m_);
+  }
+}
+
+void MqttConnection::OnConnect(mosquitto*, void* self, int rc) {
+  auto* c = static_cast<MqttConnection*>(self);
+  c->connecting_ = false;
+  if (rc != 0) {
+    c->connected_ = false;
+    c->ScheduleRetry(std::string("broker refused the connection: ") + mosquitto_connack_string(rc));
+    return;
+  }
+  c->connected_ = true;
+  c->attempt_ = 0;
+  ++c->counters_.connects;
+  spdlog::info("mqtt: connected to {}", c->endpoint());
+  if (c->on_connect_) c->on_connect_(*c);
+}
+
+void MqttConnection::OnDisconnect(mosquitto*, void* self, int rc) {
+  auto* c = static_cast<MqttConnection*>(self);
+  if (c->connected_) {
+    ++c->counters_.connection_losses;
+    spdlog::warn("mqtt: connection to {} lost ({})", c->endpoint(), rc == 0 ? "closed" : mosquitto_strerror(rc));
+  }
+  c->connected_ = false;
+  c->connecting_ = false;
+}
+
+void MqttConnection::OnMessage(mosquitto*, void* self, const mosquitto_message* msg) {
+  auto* c = static_cast<MqttConnection*>(self);
+  ++c->counters_.messages_in;
+  if (c->on_message_) c->on_message_(*msg);
+}
+
+void MqttConnection::ScheduleRetry(const std::string& why) {
+  ++counters_.failed_attempts;
+  if (why != last_error_) spdlog::warn("mqtt: {}: {}", endpoint(), why);
+  last_error_ = why;
+  const double base = std::min(cfg_.reconnect_max_secs, cfg_.reconnect_min_secs * static_cast<double>(1 << std::min(attempt_, 20)));
+  std::uniform_real_distribution<double> jitter(0.75, 1.25);
+  next_attempt_ = clock_.now() + SecondsToUs(base * jitter(rng_));
+  ++attempt_;
+}
+
+void MqttConnection::Loop(int timeout_ms, StopToken& stop) {
+  if (stop.stop_requested()) return;
+  const TimeUs now = clock_.now();
+  if (!connected_ && !connecting_) {
+    if (now < next_attempt_) {
+      const TimeUs wait = std::min<TimeUs>(next_attempt_ - now, static_cast<TimeUs>(timeout_ms) * 1000);
+      if (wait > 0) clock_.sleep_until(now + wait, stop);
+      return;
+    }
+    const int rc = ever_attempted_ ? mosquitto_reconnect_async(m_)
+                                   : mosquitto_connect_async(m_, cfg_.host.c_str(), static_cast<int>(cfg_.port),
+                                                             static_cast<int>(cfg_.keepalive_secs));
+    ever_attempted_ = true;
+    if (rc != MOSQ_ERR_SUCCESS) {
+      ScheduleRetry(std::string("connect failed: ") + (rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc)));
+      return;
+    }
+    connecting_ = true;
+    connect_started_ = now;
+  }
+  const int rc = mosquitto_loop(m_, timeout_ms, 1);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    const bool was = connected_;
+    connected_ = false;
+    connecting_ = false;
+    if (was) {
+      ++counters_.connection_losses;
+      spdlog::warn("mqtt: connection to {} lost: {}", endpoint(), mosquitto_strerror(rc));
+    }
+    ScheduleRetry(std::string("connection error: ") + (rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc)));
+    return;
+  }
+  if (connecting_ && clock_.now() - connect_started_ > 10 * kUsPerSec) {
+    mosquitto_disconnect(m_);
+    connecting_ = false;
+    ScheduleRetry("no CONNACK within 10 s");
+  }
+}
+
+Status MqttConnection::Subscribe(const std::string& topic, int qos) {
+  const int rc = mosquitto_subscribe(m_, nullptr, topic.c_str(), qos);
+  if (rc != MOSQ_ERR_SUCCESS) return Status::Unavailable("subscribe " + topic + ": " + mosquitto_strerror(rc));
+  return Status::Ok();
+}
+
+Status MqttConnection::Publish(const std::string& topic, const void* payload, size_t len, int qos, bool retain) {
+  if (!connected_) return Status::Unavailable("not connected to " + endpoint());
+  const int rc = mosquitto_publish(m_, nullptr, topic.c_str(), static_cast<int>(len), payload, qos, retain);
+  if (rc == MOSQ_ERR_SUCCESS) {
+    ++counters_.messages_out;
+    return Status::Ok();
+  }
+  if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO || rc == MOSQ_ERR_OVERSIZE_PACKET) {
+    if (rc != MOSQ_ERR_OVERSIZE_PACKET) connected_ = false;
+    return Status(rc == MOSQ_ERR_OVERSIZE_PACKET ? StatusCode::kInvalidArgument : StatusCode::kUnavailable,
+                  "publish " + topic + ": " + mosquitto_strerror(rc));
+  }
+  return Status::Invalid("publish " + topic + ": " + mosquitto_strerror(rc));
+}
+
+Result<TopicMap> TopicMap::Compile(const std::string& pattern) {
+  TopicMap m;
+  size_t start = 0;
+  while (true) {
+    size_t slash = pattern.find('/', start);
+    std::string level = pattern.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    Level l{Kind::kLiteral, level};
+    if (level == "{sensor}") {
+      if (m.has_sensor_) return Status::Invalid("topic map '" + pattern + "' has {sensor} twice");
+      l.kind = Kind::kSensor;
+      m.has_sensor_ = true;
+    } else if (level == "{metric}") {
+      if (m.has_metric_) return Status::Invalid("topic map '" + pattern + "' has {metric} twice");
+      l.kind = Kind::kMetric;
+      m.has_metric_ = true;
+    } else if (level == "+") {
+      l.kind = Kind::kAny;
+    } else if (level == "#") {
+      if (slash != std::string::npos) return Status::Invalid("topic map '" + pattern + "': '#' must be the last level");
+      l.kind = Kind::kRest;
+    } else if (level.find_first_of("{}+#") != std::string::npos) {
+      return Status::Invalid("topic map '" + pattern + "': level '" + level +
+                             "' (use {sensor}, {metric}, + or # as whole levels)");
+    }
+    m.levels_.push_back(std::move(l));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return m;
+}
+
+bool TopicMap::Match(std::string_view topic, std::string_view* sensor, std::string_view* metric) const {
+  size_t start = 0;
+  for (size_t i = 0; i < levels_.size(); ++i) {
+    const Level& l = levels_[i];
+    if (l.kind == Kind::kRest) return true;
+    if (start > topic.size()) return false;
+    size_t slash = topic.find('/', start);
+    std::string_view level = topic.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    switch (l.kind) {
+      case Kind::kLiteral:
+        if (level != l.text) return false;
+        break;
+      case Kind::kSensor:
+        if (level.empty()) return false;
+        *sensor = level;
+        break;
+      case Kind::kMetric:
+        if (level.empty()) return false;
+        *metric = level;
+        break;
+      default:
+        break;
+    }
+    if (slash == std::string_view::npos) return i + 1 == levels_.size() ||
+                                                 (i + 2 == levels_.size() && levels_[i + 1].kind == Kind::kRest);
+    start = slash + 1;
+  }
+  return false;  // topic has more levels than the map
+}
+
+}  // namespace edgeflow

@@ -1,0 +1,130 @@
+#pragma once
+// A thin RAII wrapper around one libmosquitto client connection.
+//
+// No library threads: the owner drives the connection by calling Loop() from
+// its own thread (a source's Run loop, a sink's Write/Tick). Loop() also
+// reconnects, with exponential backoff and jitter, and the on_connect hook
+// runs after every (re)connect so subscriptions are restored.
+//
+// Thread safety: one thread at a time per MqttConnection.
+#include <mosquitto.h>
+
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "config/schema.h"
+#include "core/clock.h"
+#include "core/status.h"
+
+namespace edgeflow {
+
+enum class MqttProtocol { kV311, kV5 };
+
+struct MqttTlsConfig {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  bool verify_hostname = true;
+};
+
+struct MqttBrokerConfig {
+  std::string host;
+  int64_t port = 1883;
+  std::string client_id;
+  std::string username;
+  std::string password;
+  MqttProtocol protocol = MqttProtocol::kV311;
+  double keepalive_secs = 30;
+  double reconnect_min_secs = 0.2;
+  double reconnect_max_secs = 30;
+  int64_t max_inflight = 1000;
+  bool tcp_nodelay = true;
+  MqttTlsConfig tls;
+};
+
+// The `broker:` options, declared once for every MQTT component.
+const config::Schema<MqttBrokerConfig>& MqttBrokerSchema();
+
+struct MqttCounters {
+  uint64_t connects = 0;
+  uint64_t connection_losses = 0;
+  uint64_t failed_attempts = 0;
+  uint64_t messages_in = 0;
+  uint64_t messages_out = 0;
+};
+
+class MqttConnection {
+ public:
+  using MessageFn = std::function<void(const mosquitto_message&)>;
+  using ConnectFn = std::function<void(MqttConnection&)>;
+
+  // Creates the client; does not connect yet (the first Loop() does).
+  static Result<std::unique_ptr<MqttConnection>> Create(const MqttBrokerConfig& cfg, const std::string& default_client_id,
+                                                         Clock& clock);
+  ~MqttConnection();
+  MqttConnection(const MqttConnection&) = delete;
+  MqttConnection& operator=(const MqttConnection&) = delete;
+
+  void on_message(MessageFn fn) { on_message_ = std::move(fn); }
+  void on_connect(ConnectFn fn) { on_connect_ = std::move(fn); }
+
+  // Services the network for up to `timeout_ms` (0: only what is ready now);
+  // (re)connects when due. Returns at once when `stop` is requested.
+  void Loop(int timeout_ms, StopToken& stop);
+  bool connected() const { return connected_; }
+
+  Status Subscribe(const std::string& topic, int qos);
+  // Publishes; Unavailable when not connected (the caller keeps the data).
+  Status Publish(const std::string& topic, const void* payload, size_t len, int qos, bool retain);
+
+  const MqttCounters& counters() const { return counters_; }
+  const std::string& last_error() const { return last_error_; }
+  std::string endpoint() const { return cfg_.host + ":" + std::to_string(cfg_.port); }
+
+ private:
+  MqttConnection(const MqttBrokerConfig& cfg, Clock& clock) : cfg_(cfg), clock_(clock), rng_(std::random_device{}()) {}
+  void ScheduleRetry(const std::string& why);
+  static void OnConnect(mosquitto*, void* self, int rc);
+  static void OnDisconnect(mosquitto*, void* self, int rc);
+  static void OnMessage(mosquitto*, void* self, const mosquitto_message* msg);
+
+  MqttBrokerConfig cfg_;
+  Clock& clock_;
+  mosquitto* m_ = nullptr;
+  bool connected_ = false;
+  bool connecting_ = false;
+  bool ever_attempted_ = false;
+  TimeUs next_attempt_ = 0;
+  TimeUs connect_started_ = 0;
+  int attempt_ = 0;
+  std::mt19937 rng_;
+  MessageFn on_message_;
+  ConnectFn on_connect_;
+  MqttCounters counters_;
+  std::string last_error_;
+};
+
+// Splits topic templates such as "sensors/{sensor}/{metric}" and matches topics
+// against them. Placeholders: {sensor}, {metric}; `+` matches one level
+// without capturing; a trailing `#` matches the rest.
+class TopicMap {
+ public:
+  static Result<TopicMap> Compile(const std::string& pattern);
+  // Fills sensor/metric views (into `topic`) for the placeholders present.
+  bool Match(std::string_view topic, std::string_view* sensor, std::string_view* metric) const;
+  bool has_sensor() const { return has_sensor_; }
+  bool has_metric() const { return has_metric_; }
+
+ private:
+  enum class Kind : uint8_t { kLiteral, kSensor, kMetric, kAny, kRest };
+  struct Level {
+    Kind kind;
+    std::string text;
+  };
+  std::vector<Level> levels_;
+  bool has_sensor_ = false, has_metric_ = false;
+};
+
+}  // namespace edgeflow
