@@ -21,8 +21,8 @@ bool ParseWhenFull(std::string_view s, WhenFull* out) {
   return true;
 }
 
-BatchQueue::BatchQueue(size_t capacity, WhenFull policy, Notifier* consumer)
-    : slots_(capacity == 0 ? 1 : capacity), policy_(policy), consumer_(consumer) {
+BatchQueue::BatchQueue(size_t capacity, WhenFull policy, Notifier* consumer, size_t coalesce_events)
+    : slots_(capacity == 0 ? 1 : capacity), policy_(policy), consumer_(consumer), coalesce_(coalesce_events) {
   stats_.capacity = slots_.size();
 }
 
@@ -33,6 +33,19 @@ bool BatchQueue::push(Batch& b) {
     if (closed_) {
       b.clear();
       return false;
+    }
+    if (coalesce_ > 0 && size_ > 0) {
+      Batch& tail = slots_[(head_ + size_ - 1) % slots_.size()];
+      if (tail.events() + events <= coalesce_) {
+        tail.append(b);
+        b.clear();
+        ++stats_.pushed_batches;
+        stats_.pushed_events += events;
+        lock.unlock();
+        not_empty_.notify_one();
+        if (consumer_) consumer_->notify();
+        return true;
+      }
     }
     if (size_ == slots_.size()) {
       switch (policy_) {

@@ -60,7 +60,11 @@ class Notifier {
 
 class BatchQueue {
  public:
-  BatchQueue(size_t capacity, WhenFull policy, Notifier* consumer = nullptr);
+  // With `coalesce_events` > 0, a push whose events fit into the newest queued
+  // batch (up to that many events) is appended to it instead of taking a slot,
+  // so a slow consumer receives fewer, larger batches and capacity is not
+  // spent on batches of one reading.
+  BatchQueue(size_t capacity, WhenFull policy, Notifier* consumer = nullptr, size_t coalesce_events = 0);
   BatchQueue(const BatchQueue&) = delete;
   BatchQueue& operator=(const BatchQueue&) = delete;
 
@@ -91,6 +95,7 @@ class BatchQueue {
   bool closed_ = false;
   WhenFull policy_;
   Notifier* consumer_;
+  size_t coalesce_;
   QueueStats stats_;
 };
 

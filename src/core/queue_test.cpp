@@ -88,6 +88,22 @@ TEST(BatchQueue, CloseWakesBlockedProducer) {
   EXPECT_TRUE(q.try_pop(out)) << "queued data stays poppable after close";
 }
 
+TEST(BatchQueue, CoalescesSmallBatchesIntoTheTail) {
+  BatchQueue q(2, WhenFull::kDropNewest, nullptr, 10);
+  for (int i = 0; i < 25; ++i) {
+    Batch b = Of(1, i);
+    EXPECT_EQ(q.push(b), i < 20) << i;
+    if (i == 19) {
+      EXPECT_EQ(q.depth(), 2u);
+    }
+  }
+  EXPECT_EQ(q.stats().dropped_events, 5u) << "two slots of 10 events, then the newest are dropped";
+  Batch out;
+  ASSERT_TRUE(q.try_pop(out));
+  ASSERT_EQ(out.readings.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(out.readings[static_cast<size_t>(i)].value, i) << "order kept";
+}
+
 TEST(WhenFull, ParsesNames) {
   WhenFull w;
   ASSERT_TRUE(ParseWhenFull("drop_oldest", &w));

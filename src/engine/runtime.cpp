@@ -34,7 +34,8 @@ Status Runtime::Start() {
     auto w = std::make_unique<SinkWorker>();
     w->index = i;
     const auto& q = pipeline_->sink_decl(i).queue;
-    w->queue = std::make_unique<BatchQueue>(static_cast<size_t>(q.capacity), q.when_full);
+    // Small batches coalesce in a sink's queue (up to 4096 events per slot).
+    w->queue = std::make_unique<BatchQueue>(static_cast<size_t>(q.capacity), q.when_full, nullptr, 4096);
     sinks_.push_back(std::move(w));
   }
   for (auto& w : sinks_) {

@@ -101,6 +101,7 @@ Result<std::unique_ptr<Sink>> MqttSink::Create(const MqttSinkConfig& cfg, const 
   auto c = MqttConnection::Create(cfg.broker, ctx.node_id + "-" + ctx.component_id, *ctx.clock);
   if (!c.ok()) return c.status();
   s->conn_ = std::move(c).value();
+  s->conn_->Loop(0, s->never_);  // start connecting now (asynchronously), not at the first event
   return std::unique_ptr<Sink>(std::move(s));
 }
 
@@ -111,6 +112,8 @@ Status MqttSink::Send(const std::string& topic) {
 Status MqttSink::Write(const Batch& b) {
   if (!conn_->connected()) {
     conn_->Loop(0, never_);
+    // A handshake in progress gets up to 200 ms to complete.
+    for (int i = 0; i < 20 && conn_->connecting(); ++i) conn_->Loop(10, never_);
     if (!conn_->connected()) return Status::Unavailable("MQTT broker " + conn_->endpoint() + " not connected");
   }
   const TsFormat tf = cfg_.ts_format;

@@ -74,6 +74,7 @@ class MqttConnection {
   // (re)connects when due. Returns at once when `stop` is requested.
   void Loop(int timeout_ms, StopToken& stop);
   bool connected() const { return connected_; }
+  bool connecting() const { return connecting_; }
 
   Status Subscribe(const std::string& topic, int qos);
   // Publishes; Unavailable when not connected (the caller keeps the data).

@@ -1,0 +1,275 @@
+// The daemon against a real Mosquitto broker: round trip at QoS 1, broker
+// restarts (reconnect, re-subscribe, nothing lost, no duplicate alerts),
+// alerts held while the uplink broker is down, and the malformed-input corpus.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "broker.h"
+#include "process.h"
+#include "store/store.h"
+
+namespace edgeflow {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Broker;
+using testing::Child;
+using testing::TempDir;
+using testing::TestClient;
+
+const std::string kBin = EDGEFLOW_BINARY;
+constexpr int64_t kTs0 = 1767225600000000;  // 2026-01-01T00:00:00Z in µs
+
+std::string Config(const std::string& dir, int source_port, int sink_port) {
+  auto broker = [](int port) {
+    return "{port: " + std::to_string(port) + ", reconnect_min_secs: 0.05, reconnect_max_secs: 0.3}";
+  };
+  return "node: {id: mq, data_dir: " + dir + "}\n"
+         "sources:\n"
+         "  - id: devices\n"
+         "    type: mqtt\n"
+         "    broker: " + broker(source_port) + "\n"
+         "    topics: ['sensors/#']\n"
+         "    qos: 1\n"
+         "    topic_map: sensors/{sensor}/{metric}\n"
+         "processors:\n"
+         "  - {id: clean, type: validate, inputs: [devices], max_future_secs: 0}\n"
+         "  - id: hot\n"
+         "    type: rules\n"
+         "    inputs: [clean]\n"
+         "    rules: [{id: hot, when: value > 80, clear_when: value < 70}]\n"
+         "sinks:\n"
+         "  - {id: db, type: sqlite, inputs: [hot], retention_secs: 0}\n"
+         "  - id: uplink\n"
+         "    type: mqtt\n"
+         "    inputs: [hot]\n"
+         "    broker: " + broker(sink_port) + "\n"
+         "    topic: alerts/{sensor}/{state}\n"
+         "    qos: 1\n"
+         "    ts_format: epoch_us\n";
+}
+
+std::string Reading(const std::string& sensor, int64_t i, double value) {
+  return R"({"sensor":")" + sensor + R"(","ts":)" + std::to_string(kTs0 + i * 1000000) + R"(,"value":)" +
+         std::to_string(value) + "}";
+}
+
+// Alert transitions the rule must produce for a value sequence (open > 80, clear < 70).
+int ExpectedTransitions(const std::vector<double>& values) {
+  bool open = false;
+  int n = 0;
+  for (double v : values) {
+    if (!open && v > 80) {
+      open = true;
+      ++n;
+    } else if (open && v < 70) {
+      open = false;
+      ++n;
+    }
+  }
+  return n;
+}
+
+std::vector<double> Pattern(int n, int phase) {
+  std::vector<double> v;
+  for (int i = 0; i < n; ++i) v.push_back((i / 7 + phase) % 3 == 0 ? 90.0 : (i / 7 + phase) % 3 == 1 ? 75.0 : 50.0);
+  return v;
+}
+
+// Publishes probe readings until their alert comes back: the pipeline is live end to end.
+bool WaitLive(TestClient& pub, TestClient& sub, const std::string& probe) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    pub.Publish("sensors/" + probe + "/temperature", Reading(probe, attempt, 999));
+    if (sub.WaitMessages(1, std::chrono::milliseconds(200))) {
+      for (auto& [topic, payload] : sub.messages())
+        if (topic == "alerts/" + probe + "/open") return true;
+    }
+  }
+  return false;
+}
+
+// For failure messages: stops the daemon and returns its log with the final status.
+std::string StopAndLog(Child& daemon) {
+  daemon.Signal(SIGTERM);
+  daemon.Wait(std::chrono::seconds(20));
+  return daemon.err();
+}
+
+size_t Count(TestClient& sub, const std::string& prefix) {
+  size_t n = 0;
+  for (auto& [topic, payload] : sub.messages()) n += topic.rfind(prefix, 0) == 0;
+  return n;
+}
+
+int64_t StoredReadings(const std::string& db, const std::string& sensor) {
+  auto s = Store::Open(db);
+  if (!s.ok()) return -1;
+  auto rows = (*s)->Readings(sensor, "", INT64_MIN, INT64_MAX);
+  return rows.ok() ? static_cast<int64_t>(rows->size()) : -1;
+}
+
+TEST(Mqtt, RoundTripAtQos1WithExactAlerts) {
+  TempDir dir;
+  Broker broker(dir.path());
+  std::ofstream(dir / "c.yaml") << Config(dir.path(), broker.port(), broker.port());
+  Child daemon({kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
+  TestClient sub(broker.port(), "sub"), pub(broker.port(), "pub");
+  ASSERT_TRUE(sub.connected() && pub.connected());
+  ASSERT_TRUE(sub.Subscribe("alerts/#"));
+  ASSERT_TRUE(WaitLive(pub, sub, "probe")) << daemon.err();
+
+  const auto values = Pattern(300, 0);
+  for (size_t i = 0; i < values.size(); ++i) ASSERT_TRUE(pub.Publish("sensors/s1/temperature", Reading("s1", static_cast<int64_t>(i), values[i])));
+  pub.Publish("sensors/marker/temperature", Reading("marker", 0, 999));
+  ASSERT_TRUE(testing::WaitFor([&] {
+    sub.Pump();
+    return Count(sub, "alerts/marker/") == 1;
+  })) << daemon.err();
+  const int expected = ExpectedTransitions(values);
+  ASSERT_GT(expected, 10);
+  EXPECT_EQ(static_cast<int>(Count(sub, "alerts/s1/")), expected) << "alerts are exact: none lost, none duplicated";
+  EXPECT_EQ(static_cast<int>(Count(sub, "alerts/s1/open")), (expected + 1) / 2);
+  // Payloads carry the reading's timestamp as epoch µs.
+  for (auto& [topic, payload] : sub.messages()) {
+    if (topic.rfind("alerts/s1/", 0) == 0) {
+      const int64_t ts = nlohmann::json::parse(payload)["ts"].get<int64_t>();
+      EXPECT_TRUE(ts >= kTs0 && ts < kTs0 + 300 * 1000000LL && (ts - kTs0) % 1000000 == 0) << payload;
+    }
+  }
+  ASSERT_TRUE(testing::WaitFor([&] { return StoredReadings(dir / "edgeflow.db", "s1") == 300; })) << daemon.err();
+
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0) << daemon.err();
+}
+
+TEST(Mqtt, BrokerRestartReconnectsResubscribesAndLosesNothing) {
+  TempDir dir;
+  Broker broker(dir.path());
+  std::ofstream(dir / "c.yaml") << Config(dir.path(), broker.port(), broker.port());
+  Child daemon({kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
+  std::vector<double> all;
+  int alerts_seen = 0;
+  for (int phase = 0; phase < 2; ++phase) {
+    SCOPED_TRACE(phase);
+    TestClient sub(broker.port(), "sub"), pub(broker.port(), "pub");
+    ASSERT_TRUE(sub.connected() && pub.connected());
+    ASSERT_TRUE(sub.Subscribe("alerts/#"));
+    ASSERT_TRUE(WaitLive(pub, sub, "probe" + std::to_string(phase))) << daemon.err();
+    const auto values = Pattern(100, phase);
+    for (size_t i = 0; i < values.size(); ++i) {
+      const int64_t idx = static_cast<int64_t>(all.size() + i);
+      ASSERT_TRUE(pub.Publish("sensors/s1/temperature", Reading("s1", idx, values[i])));
+    }
+    // A marker per phase: the rule's state is per series, so a second 999 on
+    // the same sensor would not open a new alert.
+    const std::string marker = "marker" + std::to_string(phase);
+    pub.Publish("sensors/" + marker + "/temperature", Reading(marker, phase, 999));
+    ASSERT_TRUE(testing::WaitFor([&] {
+      sub.Pump();
+      return Count(sub, "alerts/" + marker + "/open") == 1;
+    })) << StopAndLog(daemon) << broker.log();
+    std::vector<double> before = all;
+    all.insert(all.end(), values.begin(), values.end());
+    const int now_expected = ExpectedTransitions(all) - ExpectedTransitions(before);
+    EXPECT_EQ(static_cast<int>(Count(sub, "alerts/s1/")), now_expected) << "no alert lost or repeated";
+    alerts_seen += static_cast<int>(Count(sub, "alerts/s1/"));
+    if (phase == 0) {
+      broker.Stop();
+      ASSERT_TRUE(testing::WaitFor([&] { return daemon.err().find("connection to 127.0.0.1") != std::string::npos; }))
+          << daemon.err();
+      broker.Start();
+    }
+  }
+  EXPECT_EQ(alerts_seen, ExpectedTransitions(all));
+  ASSERT_TRUE(testing::WaitFor([&] { return StoredReadings(dir / "edgeflow.db", "s1") == 200; })) << daemon.err();
+  EXPECT_TRUE(daemon.running()) << daemon.err();
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0) << daemon.err();
+}
+
+// The uplink broker is down while alerts are produced: they wait in the
+// sink's queue and are all published, in order, once it is back.
+TEST(Mqtt, AlertsAreHeldWhileUplinkIsDown) {
+  TempDir dir;
+  fs::create_directories(dir / "a");
+  fs::create_directories(dir / "b");
+  Broker devices(dir / "a"), uplink(dir / "b");
+  std::ofstream(dir / "c.yaml") << Config(dir.path(), devices.port(), uplink.port());
+  Child daemon({kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
+  {
+    TestClient sub(uplink.port(), "sub"), pub(devices.port(), "pub");
+    ASSERT_TRUE(sub.Subscribe("alerts/#"));
+    ASSERT_TRUE(WaitLive(pub, sub, "probe")) << daemon.err();
+  }
+  uplink.Stop();
+  TestClient pub(devices.port(), "pub2");
+  const auto values = Pattern(150, 0);
+  for (size_t i = 0; i < values.size(); ++i) ASSERT_TRUE(pub.Publish("sensors/s1/temperature", Reading("s1", static_cast<int64_t>(i), values[i])));
+  ASSERT_TRUE(testing::WaitFor([&] { return StoredReadings(dir / "edgeflow.db", "s1") == 150; })) << daemon.err();
+  uplink.Start();
+  TestClient sub(uplink.port(), "sub2");
+  ASSERT_TRUE(sub.Subscribe("alerts/#"));
+  const size_t expected = static_cast<size_t>(ExpectedTransitions(values));
+  ASSERT_TRUE(testing::WaitFor([&] {
+    sub.Pump();
+    return Count(sub, "alerts/s1/") >= expected;
+  }, std::chrono::seconds(30))) << daemon.err();
+  // Held alerts come in order: open, clear, open, ...
+  std::vector<std::string> states;
+  for (auto& [topic, payload] : sub.messages())
+    if (topic.rfind("alerts/s1/", 0) == 0) states.push_back(topic.substr(10));
+  ASSERT_EQ(states.size(), expected);
+  for (size_t i = 0; i < states.size(); ++i) EXPECT_EQ(states[i], i % 2 == 0 ? "open" : "clear") << i;
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0) << daemon.err();
+}
+
+TEST(Mqtt, MalformedInputIsDeadLetteredAndTheDaemonKeepsServing) {
+  TempDir dir;
+  Broker broker(dir.path());
+  std::ofstream(dir / "c.yaml") << Config(dir.path(), broker.port(), broker.port());
+  Child daemon({kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
+  TestClient sub(broker.port(), "sub"), pub(broker.port(), "pub");
+  ASSERT_TRUE(sub.Subscribe("alerts/#"));
+  ASSERT_TRUE(WaitLive(pub, sub, "probe")) << daemon.err();
+  const std::vector<std::pair<std::string, std::string>> corpus = {
+      {"sensors/a/t", R"({"value":)"},                               // truncated JSON
+      {"sensors/a/t", R"({"value":"hot"})"},                         // wrong type
+      {"sensors/a/t", R"({"value":NaN})"},                           // NaN is not JSON
+      {"sensors/a/t", "{\"value\":1,\"pad\":\"" + std::string(300000, 'x') + "\"}"},  // huge
+      {"sensors/a/t", std::string(5000, '[')},                       // deep nesting
+      {"sensors/a/t", "{\"value\":1,\"unit\":\"\xff\xfe\"}"},        // invalid UTF-8
+      {"sensors/a", R"({"value":1})"},                               // topic without a metric level
+      {"sensors/a/t", R"({"temp":1})"},                              // missing value
+      {"sensors/a/t", R"({"value":1,"ts":"yesterday"})"},            // bad timestamp
+      {"sensors/a/t", R"({"value":1,"ts":5})"},                      // 1970: rejected by validate
+  };
+  for (auto& [topic, payload] : corpus) ASSERT_TRUE(pub.Publish(topic, payload));
+  pub.Publish("sensors/good/temperature", Reading("good", 1, 95));
+  ASSERT_TRUE(testing::WaitFor([&] {
+    sub.Pump();
+    return Count(sub, "alerts/good/open") == 1;
+  })) << daemon.err();
+  EXPECT_TRUE(daemon.running());
+  std::multiset<std::string> reasons;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    auto s = Store::Open(dir / "edgeflow.db");
+    auto dl = (*s)->DeadLetters();
+    reasons.clear();
+    for (auto& d : *dl) reasons.insert(d.reason);
+    return reasons.size() >= corpus.size();
+  })) << daemon.err();
+  EXPECT_EQ(reasons, (std::multiset<std::string>{"invalid_json", "bad_value", "invalid_json", "payload_too_large",
+                                                  "invalid_json", "invalid_utf8", "unmatched_topic", "missing_value",
+                                                  "bad_timestamp", "timestamp_too_old"}));
+  daemon.Signal(SIGTERM);
+  ASSERT_EQ(daemon.Wait(std::chrono::seconds(20)), 0) << daemon.err();
+  EXPECT_NE(daemon.err().find("\"dead_letters\":10"), std::string::npos) << "counted in the status";
+}
+
+}  // namespace
+}  // namespace edgeflow
