@@ -4,7 +4,7 @@ BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 CONFIG ?=
 
-.PHONY: all deps configure build run test test-asan bench docs clean
+.PHONY: all deps configure build run test test-asan bench bench-peers docs clean
 
 all: build
 
@@ -27,6 +27,9 @@ test: build
 
 test-asan:
 	@$(MAKE) test PRESET=asan
+
+bench-peers: build
+	@scripts/bench-peers $(BUILD_DIR)/edgeflow
 
 bench: build
 	@scripts/bench-replay $(BUILD_DIR)/edgeflow
