@@ -9,7 +9,11 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "demo_config.h"
@@ -17,6 +21,10 @@
 #include "engine/pipeline.h"
 #include "engine/pipeline_config.h"
 #include "engine/runtime.h"
+#include "api/server.h"
+#include "edgeflow/version.h"
+#include "processors/rules.h"
+#include "sources/ingest_source.h"
 #include "sinks/event_json.h"
 #include "sinks/sinks.h"
 #include "sources/file_source.h"
@@ -181,6 +189,205 @@ int Replay(const ReplayOptions& opt, std::ostream& err) {
   return kExitOk;
 }
 
+namespace {
+
+// The sqlite store the API reads: the first `sqlite` sink's database.
+std::string StorePath(const PipelineConfig& cfg) {
+  for (const auto& c : cfg.components) {
+    if (c.kind != Kind::kSink || c.type != "sqlite") continue;
+    const auto& sc = std::any_cast<const SqliteSinkConfig&>(c.options);
+    return sc.path.empty() ? (std::filesystem::path(cfg.node.data_dir) / "edgeflow.db").string() : sc.path;
+  }
+  return "";
+}
+
+std::string RulesOverridePath(const PipelineConfig& cfg) {
+  return (std::filesystem::path(cfg.node.data_dir) / "rules-override.json").string();
+}
+
+// Applies a rules document {"<rules processor id>": [rule, ...], ...} to a
+// copy of `cfg`. Every problem is reported in `diag`; `out` is only valid when
+// the result is true.
+bool ApplyRules(const PipelineConfig& cfg, const std::string& body, PipelineConfig* out, config::Diagnostics& diag) {
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(body);
+  } catch (const YAML::ParserException& e) {
+    diag.Error(config::Location{e.mark.line + 1, e.mark.column + 1}, "syntax error: " + e.msg);
+    return false;
+  }
+  if (!doc.IsMap()) {
+    diag.Error(doc, "expected an object: {\"<rules processor id>\": [rules...]}");
+    return false;
+  }
+  *out = cfg;
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    const std::string id = it->first.Scalar();
+    ComponentDecl* target = nullptr;
+    for (auto& c : out->components)
+      if (c.id == id && c.kind == Kind::kProcessor && c.type == "rules") target = &c;
+    if (!target) {
+      diag.Error(it->first, "'" + id + "' is not a rules processor of the running configuration");
+      continue;
+    }
+    YAML::Node wrapped;
+    wrapped["rules"] = it->second;
+    RulesConfig rc;
+    if (!it->second.IsSequence()) {
+      diag.Error(it->second, "'" + id + "' must map to a list of rules");
+      continue;
+    }
+    if (RulesSchema().Parse(wrapped, rc, diag)) target->options = rc;
+  }
+  return diag.ok();
+}
+
+nlohmann::json RulesJson(const PipelineConfig& cfg) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& c : cfg.components)
+    if (c.kind == Kind::kProcessor && c.type == "rules")
+      j[c.id] = nlohmann::json::parse(RulesToJson(std::any_cast<const RulesConfig&>(c.options)));
+  return j;
+}
+
+// The running daemon: the runtime, its configuration and the API. Reloads
+// (SIGHUP, PUT /api/v1/rules) are serialized; readers take the runtime
+// under the lock.
+class Daemon {
+ public:
+  explicit Daemon(std::string path) : path_(std::move(path)) {}
+
+  Status Start(PipelineConfig cfg) {
+    std::lock_guard l(mu_);
+    ApplyOverride(&cfg);
+    auto rt = std::make_shared<Runtime>(cfg, SystemClock::Instance());
+    EF_RETURN_IF_ERROR(rt->Start());
+    runtime_ = rt;
+    return Status::Ok();
+  }
+
+  Status StartApi() {
+    const PipelineConfig& cfg = runtime_->config();
+    if (!cfg.api.enabled) return Status::Ok();
+    ApiServer::Hooks hooks;
+    hooks.status = [this] { return Current()->Stats(); };
+    hooks.store_path = [this] { return StorePath(Current()->config()); };
+    hooks.ingest = [this](const std::string& id) -> IngestSource* {
+      auto rt = Current();
+      IngestSource* found = nullptr;
+      for (const auto& c : rt->config().components) {
+        if (c.kind != Kind::kSource || c.type != "ingest" || (!id.empty() && c.id != id)) continue;
+        if (found) return nullptr;  // several: the request must name one
+        found = dynamic_cast<IngestSource*>(rt->FindSource(c.id));
+      }
+      return found;
+    };
+    hooks.get_rules = [this] { return RulesJson(Current()->config()); };
+    hooks.put_rules = [this](const std::string& body, std::string* errors) { return PutRules(body, errors); };
+    auto api = ApiServer::Start(cfg.api, cfg.node.data_dir, std::move(hooks), SystemClock::Instance());
+    if (!api.ok()) return api.status();
+    api_ = std::move(api).value();
+    spdlog::info("API listening on {}://{}:{}", cfg.api.tls_cert.empty() ? "http" : "https", cfg.api.listen, api_->port());
+    if (api_->token_created()) {
+      // Printed once, at creation; afterwards it is only in the file (mode 0600).
+      std::printf("API token (saved in %s): %s\n",
+                  (cfg.api.token_file.empty() ? (std::filesystem::path(cfg.node.data_dir) / "api-token").string()
+                                              : cfg.api.token_file).c_str(),
+                  api_->token().c_str());
+      std::fflush(stdout);
+    }
+    return Status::Ok();
+  }
+
+  std::shared_ptr<Runtime> Current() {
+    std::lock_guard l(mu_);
+    return runtime_;
+  }
+
+  // Replaces the running pipeline with `next` (drained first: nothing buffered
+  // is lost). Falls back to the previous configuration when `next` fails.
+  Status Replace(PipelineConfig next, bool apply_override) {
+    std::lock_guard l(mu_);
+    if (apply_override) ApplyOverride(&next);
+    const PipelineConfig previous = runtime_->config();
+    runtime_->Stop();
+    auto fresh = std::make_shared<Runtime>(next, SystemClock::Instance());
+    Status st = fresh->Start();
+    if (!st.ok()) {
+      spdlog::error("new configuration failed to start ({}), restarting the previous one", st.ToString());
+      fresh = std::make_shared<Runtime>(previous, SystemClock::Instance());
+      Status again = fresh->Start();
+      if (!again.ok()) return Status::Internal("cannot restart the previous configuration: " + again.ToString());
+      runtime_ = fresh;
+      return st;
+    }
+    runtime_ = fresh;
+    return Status::Ok();
+  }
+
+  void Stop() {
+    api_.reset();
+    std::lock_guard l(mu_);
+    if (runtime_) runtime_->Stop();
+  }
+
+ private:
+  // Rules changed through the API persist in the data directory and apply
+  // on top of the file's rules at every start and reload.
+  void ApplyOverride(PipelineConfig* cfg) {
+    const std::string path = RulesOverridePath(*cfg);
+    if (!std::filesystem::exists(path)) return;
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    PipelineConfig patched;
+    config::Diagnostics d(path);
+    if (ApplyRules(*cfg, ss.str(), &patched, d)) {
+      *cfg = std::move(patched);
+      spdlog::info("rules from {} applied", path);
+    } else {
+      spdlog::error("ignoring {}:\n{}", path, d.Format());
+    }
+  }
+
+  Status PutRules(const std::string& body, std::string* errors) {
+    auto rt = Current();
+    PipelineConfig next;
+    config::Diagnostics d("request");
+    if (!ApplyRules(rt->config(), body, &next, d)) {
+      *errors = d.Format();
+      return Status::Invalid(std::to_string(d.size()) + (d.size() == 1 ? " error" : " errors") + "; nothing changed");
+    }
+    // Persist first (write, fsync, rename): a crash leaves the old or the new file, never half of one.
+    const std::string path = RulesOverridePath(next);
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    nlohmann::json merged = std::filesystem::exists(path) ? nlohmann::json::parse(std::ifstream(path), nullptr, false)
+                                                          : nlohmann::json::object();
+    if (!merged.is_object()) merged = nlohmann::json::object();
+    const nlohmann::json replaced = RulesJson(next);
+    const YAML::Node doc = YAML::Load(body);  // parsed successfully above
+    for (auto it = doc.begin(); it != doc.end(); ++it) merged[it->first.Scalar()] = replaced[it->first.Scalar()];
+    const std::string tmp = path + ".tmp";
+    {
+      std::ofstream f(tmp, std::ios::trunc);
+      f << merged.dump(2) << "\n";
+      if (!f) return Status::Io("cannot write " + tmp);
+    }
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) return Status::Io("cannot replace " + path + ": " + ec.message());
+    spdlog::info("PUT /api/v1/rules: valid, replacing the rules (pipeline drained first)");
+    return Replace(next, false);
+  }
+
+  std::string path_;
+  std::mutex mu_;
+  std::shared_ptr<Runtime> runtime_;
+  std::unique_ptr<ApiServer> api_;
+};
+
+}  // namespace
+
 int Run(const std::string& config_path, const std::string& log_level) {
   PipelineConfig cfg;
   if (!Load(config_path, &cfg, std::cerr)) return kExitInvalidConfig;
@@ -194,11 +401,14 @@ int Run(const std::string& config_path, const std::string& log_level) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  spdlog::info("edgeflow starting: node '{}', config {}", cfg.node.id, config_path.empty() ? "<built-in demo>" : config_path);
-  auto runtime = std::make_unique<Runtime>(cfg, SystemClock::Instance());
-  Status st = runtime->Start();
+  spdlog::info("edgeflow {} starting: node '{}', config {}", kVersion, cfg.node.id,
+               config_path.empty() ? "<built-in demo>" : config_path);
+  Daemon daemon(config_path);
+  Status st = daemon.Start(cfg);
+  if (st.ok()) st = daemon.StartApi();
   if (!st.ok()) {
     spdlog::critical("cannot start: {}", st.ToString());
+    daemon.Stop();
     return kExitError;
   }
   auto last_report = std::chrono::steady_clock::now();
@@ -222,37 +432,31 @@ int Run(const std::string& config_path, const std::string& log_level) {
       }
       spdlog::info("SIGHUP: configuration valid, draining the running pipeline");
       spdlog::set_level(spdlog::level::from_str(log_level.empty() ? next.node.log_level : log_level));
-      runtime->Stop();  // drains queues and flushes windows and sinks: nothing buffered is lost
-      auto fresh = std::make_unique<Runtime>(next, SystemClock::Instance());
-      Status s = fresh->Start();
-      if (!s.ok()) {
-        spdlog::error("SIGHUP: new configuration failed to start ({}), restarting the previous one", s.ToString());
-        fresh = std::make_unique<Runtime>(runtime->config(), SystemClock::Instance());
-        s = fresh->Start();
-        if (!s.ok()) {
-          spdlog::critical("cannot restart the previous configuration: {}", s.ToString());
-          return kExitError;
-        }
-      } else {
-        spdlog::info("SIGHUP: configuration reloaded");
+      Status r = daemon.Replace(std::move(next), true);
+      if (r.code() == StatusCode::kInternal) {
+        spdlog::critical("{}", r.ToString());
+        daemon.Stop();
+        return kExitError;
       }
-      runtime = std::move(fresh);
+      if (r.ok()) spdlog::info("SIGHUP: configuration reloaded");
       continue;
     }
-    if (runtime->WaitFinished(std::chrono::milliseconds(0))) {
+    auto rt = daemon.Current();
+    if (rt->WaitFinished(std::chrono::milliseconds(0))) {
       spdlog::info("all sources finished");
       break;
     }
     if (std::chrono::steady_clock::now() - last_report > std::chrono::seconds(10)) {
       last_report = std::chrono::steady_clock::now();
-      const auto t = runtime->Stats()["totals"];
+      const auto t = rt->Stats()["totals"];
       spdlog::info("status: {} events from sources, {} alerts, {} dead letters, {} events written by sinks, {} dropped, {} lost",
                    t["source_events"].get<uint64_t>(), t["alerts"].get<uint64_t>(), t["dead_letters"].get<uint64_t>(),
                    t["sink_events"].get<uint64_t>(), t["dropped_events"].get<uint64_t>(), t["lost_events"].get<uint64_t>());
     }
   }
-  runtime->Stop();
-  spdlog::info("final status: {}", runtime->Stats().dump());
+  auto rt = daemon.Current();
+  daemon.Stop();
+  spdlog::info("final status: {}", rt->Stats().dump());
   return kExitOk;
 }
 

@@ -2,6 +2,7 @@
 // The top-level configuration file: node settings and the component graph.
 //
 //   node:       { id, data_dir, log_level }
+//   api:        { listen, port, token_file, ... }   (optional: the REST API)
 //   sources:    [ { id, type, queue, batch_size, <type options> } ]
 //   processors: [ { id, type, inputs, <type options> } ]
 //   sinks:      [ { id, type, inputs, queue, <type options> } ]
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "api/api_config.h"
 #include "config/diagnostics.h"
 #include "config/schema.h"
 #include "core/queue.h"
@@ -45,6 +47,7 @@ struct ComponentDecl {
 struct PipelineConfig {
   std::string file;
   NodeSection node;
+  ApiConfig api;  // api.enabled is false when the file has no `api:` section
   std::vector<ComponentDecl> components;  // sources, then processors, then sinks; order kept
 
   const ComponentDecl* Find(const std::string& id) const;

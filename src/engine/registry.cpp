@@ -7,6 +7,7 @@
 #include "sinks/mqtt_sink.h"
 #include "sinks/sinks.h"
 #include "sources/file_source.h"
+#include "sources/ingest_source.h"
 #include "sources/mqtt_source.h"
 #include "sources/simulator.h"
 
@@ -35,6 +36,8 @@ const std::vector<ComponentType>& ComponentTypes() {
                                  "Subscribes to MQTT topics (libmosquitto; MQTT 3.1.1 or 5, QoS 0/1, TLS, "
                                  "reconnect with backoff) and decodes JSON objects, JSON arrays (batches) or bare numbers.",
                                  MqttSourceSchema()),
+      MakeSourceType<IngestSource>("ingest", "Readings posted to the REST API (`POST /api/v1/ingest`) as a JSON batch.",
+                                   IngestSourceSchema()),
       MakeProcessorType<ValidateProcessor>("validate",
                                            "Sends NaN/Inf, out-of-range, bad-quality and implausibly stamped readings to "
                                            "dead letters with a reason.",

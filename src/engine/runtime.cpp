@@ -171,6 +171,13 @@ void Runtime::Stop() {
   spdlog::info("pipeline stopped");
 }
 
+Source* Runtime::FindSource(const std::string& id) {
+  if (!pipeline_) return nullptr;
+  for (size_t i = 0; i < pipeline_->num_sources(); ++i)
+    if (pipeline_->source_decl(i).id == id) return &pipeline_->source(i);
+  return nullptr;
+}
+
 nlohmann::json Runtime::Stats() const {
   nlohmann::json j;
   j["node"] = cfg_.node.id;

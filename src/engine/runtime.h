@@ -37,6 +37,8 @@ class Runtime {
   void Stop();
 
   nlohmann::json Stats() const;
+  // The running source with this id, or nullptr (valid until Stop()).
+  Source* FindSource(const std::string& id);
   const PipelineConfig& config() const { return cfg_; }
 
  private:

@@ -2,6 +2,7 @@
 #include "processors/rules.h"
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 namespace edgeflow {
 
@@ -76,6 +77,25 @@ const Schema<RulesConfig>& RulesSchema() {
     return s;
   }();
   return *s;
+}
+
+std::string RulesToJson(const RulesConfig& cfg) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& r : cfg.rules) {
+    nlohmann::json j = {{"id", r.id}, {"on", r.on == RuleInput::kReadings ? "readings" : "aggregates"}, {"when", r.when},
+                        {"severity", SeverityName(r.severity)}, {"emit", r.emit == RuleEmit::kEveryMatch ? "every" : "transitions"}};
+    if (!r.sensors.empty()) j["sensors"] = r.sensors;
+    if (!r.metrics.empty()) j["metrics"] = r.metrics;
+    if (!r.window.empty()) j["window"] = r.window;
+    if (r.emit == RuleEmit::kTransitions) {
+      if (!r.clear_when.empty()) j["clear_when"] = r.clear_when;
+      if (r.for_secs > 0) j["for_secs"] = r.for_secs;
+      if (r.clear_for_secs > 0) j["clear_for_secs"] = r.clear_for_secs;
+      if (r.cooldown_secs > 0) j["cooldown_secs"] = r.cooldown_secs;
+    }
+    arr.push_back(j);
+  }
+  return arr.dump();
 }
 
 int RuleState::Step(const Params& p, TimeUs ts, bool when, bool clear) {

@@ -40,6 +40,9 @@ struct RulesConfig {
   std::vector<RuleConfig> rules;
 };
 const config::Schema<RulesConfig>& RulesSchema();
+// The rules as JSON objects with the option names of the schema (what
+// GET /api/v1/rules shows and PUT accepts).
+std::string RulesToJson(const RulesConfig& cfg);
 // Names usable in expressions for each input.
 const std::vector<std::string>& RuleFields(RuleInput in);
 

@@ -376,6 +376,34 @@ Result<std::vector<ReadingRow>> Store::Readings(const std::string& sensor, const
   return out;
 }
 
+Result<std::vector<ReadingRow>> Store::Latest() {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT s.sensor, s.metric, b.data FROM series s JOIN reading_blocks b ON b.id = ("
+                         "SELECT id FROM reading_blocks WHERE series = s.id ORDER BY end_ts DESC, id DESC LIMIT 1) "
+                         "ORDER BY s.sensor, s.metric",
+                         -1, &st, nullptr) != SQLITE_OK)
+    return Err("query latest");
+  StmtGuard g{st};
+  std::vector<ReadingRow> out;
+  std::vector<BlockPoint> pts;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    pts.clear();
+    Status d = DecodeBlock(static_cast<const uint8_t*>(sqlite3_column_blob(st, 2)),
+                           static_cast<size_t>(sqlite3_column_bytes(st, 2)), pts);
+    if (!d.ok()) return d;
+    if (pts.empty()) continue;
+    const BlockPoint* best = &pts[0];
+    for (const auto& p : pts)
+      if (p.ts >= best->ts) best = &p;
+    out.push_back({Text(st, 0), Text(st, 1), best->ts, best->value, static_cast<int>(best->quality),
+                   static_cast<int64_t>(best->seq)});
+  }
+  if (rc != SQLITE_DONE) return Err("query latest");
+  return out;
+}
+
 Result<std::vector<AlertRow>> Store::Alerts(int64_t limit) {
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_,

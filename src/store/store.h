@@ -61,6 +61,8 @@ class Store {
   Result<int64_t> Count(const std::string& table);
   Result<std::vector<ReadingRow>> Readings(const std::string& sensor, const std::string& metric, TimeUs from, TimeUs to,
                                            int64_t limit = 1000000);
+  // The newest reading of every series.
+  Result<std::vector<ReadingRow>> Latest();
   Result<std::vector<AlertRow>> Alerts(int64_t limit = 1000);
   Result<std::vector<DeadLetterRow>> DeadLetters(int64_t limit = 1000);
 

@@ -1,0 +1,80 @@
+#include "sources/ingest_source.h"
+
+#include <simdjson.h>
+
+namespace edgeflow {
+
+using config::Schema;
+
+const Schema<IngestSourceConfig>& IngestSourceSchema() {
+  static const auto* s = [] {
+    auto* s = new Schema<IngestSourceConfig>("ingest", "");
+    s->String("default_metric", &IngestSourceConfig::default_metric, "value", "Metric of readings that name none.")
+        .Number<int64_t>("max_readings", &IngestSourceConfig::max_readings, 10000, "readings",
+                         "Largest batch accepted in one request.", 1, 1000000);
+    return s;
+  }();
+  return *s;
+}
+
+Result<std::unique_ptr<Source>> IngestSource::Create(const IngestSourceConfig& cfg, const BuildContext& ctx) {
+  auto s = std::make_unique<IngestSource>();
+  s->cfg_ = cfg;
+  s->id_ = ctx.component_id;
+  s->origin_ = ctx.component;
+  MqttSourceConfig dc;
+  MqttSourceSchema().SetDefaults(dc);
+  dc.payload = PayloadFormat::kJson;
+  dc.default_metric = cfg.default_metric;
+  dc.max_payload_bytes = 64 * 1024 * 1024;  // the HTTP server enforces the request size
+  auto d = PayloadDecoder::Create(dc, ctx.component);
+  if (!d.ok()) return d.status();
+  s->decoder_ = std::make_unique<PayloadDecoder>(std::move(d).value());
+  return std::unique_ptr<Source>(std::move(s));
+}
+
+Status IngestSource::Run(SourceContext& ctx) {
+  {
+    std::lock_guard l(mu_);
+    emit_ = ctx.emit;
+  }
+  // Nothing to poll: requests arrive on HTTP threads. Wait for stop.
+  while (ctx.clock->sleep_until(ctx.clock->now() + 3600 * kUsPerSec, *ctx.stop)) {
+  }
+  std::lock_guard l(mu_);
+  emit_ = nullptr;
+  return Status::Ok();
+}
+
+Result<IngestSource::Outcome> IngestSource::Submit(std::string_view body, TimeUs now) {
+  // Accept {"readings": [...]} by decoding only the array.
+  std::string_view payload = body;
+  simdjson::dom::parser probe;
+  simdjson::dom::element doc;
+  simdjson::padded_string padded(body);
+  if (auto err = probe.parse(padded).get(doc)) return Status::Invalid(std::string("invalid JSON: ") + simdjson::error_message(err));
+  std::string inner;
+  if (doc.is_object()) {
+    simdjson::dom::element arr;
+    if (doc["readings"].get(arr) || !arr.is_array()) return Status::Invalid("expected an array of readings or {\"readings\": [...]}");
+    inner = simdjson::minify(arr);
+    payload = inner;
+  } else if (!doc.is_array()) {
+    return Status::Invalid("expected an array of readings or {\"readings\": [...]}");
+  }
+  simdjson::dom::array items = (payload == body) ? doc.get_array().value_unsafe() : doc["readings"].get_array().value_unsafe();
+  if (static_cast<int64_t>(items.size()) > cfg_.max_readings)
+    return Status(StatusCode::kOutOfRange, "too many readings in one request (max " + std::to_string(cfg_.max_readings) + ")");
+
+  std::lock_guard l(mu_);
+  if (!emit_) return Status::Unavailable("ingest source '" + id_ + "' is not running");
+  batch_.clear();
+  decoder_->Decode("", payload.data(), payload.size(), now, &seq_, batch_);
+  Outcome o;
+  o.accepted = batch_.readings.size();
+  for (const auto& d : batch_.dead_letters) o.rejected.push_back(std::string(d.reason) + ": " + d.detail);
+  emit_(batch_);
+  return o;
+}
+
+}  // namespace edgeflow

@@ -1,0 +1,47 @@
+#pragma once
+// `ingest` source: readings posted to the REST API (POST /api/v1/ingest).
+// The HTTP threads decode request bodies and hand batches to the source's
+// queue directly (the queue is safe for several producers); Run() only waits
+// for stop. Bodies are JSON: an array of reading objects, or an object with a
+// "readings" array; each reading has sensor, metric, value and optionally ts
+// and quality. Readings that cannot be decoded become dead letters.
+#include <atomic>
+#include <mutex>
+
+#include "config/schema.h"
+#include "engine/component.h"
+#include "sources/mqtt_source.h"
+
+namespace edgeflow {
+
+struct IngestSourceConfig {
+  std::string default_metric;
+  int64_t max_readings = 10000;
+};
+const config::Schema<IngestSourceConfig>& IngestSourceSchema();
+
+class IngestSource final : public Source {
+ public:
+  static Result<std::unique_ptr<Source>> Create(const IngestSourceConfig& cfg, const BuildContext& ctx);
+  Status Run(SourceContext& ctx) override;
+
+  struct Outcome {
+    size_t accepted = 0;
+    std::vector<std::string> rejected;  // one reason per rejected reading
+  };
+  // Called from HTTP threads. Unavailable when the source is not running.
+  Result<Outcome> Submit(std::string_view body, TimeUs now);
+  const std::string& id() const { return id_; }
+
+ private:
+  IngestSourceConfig cfg_;
+  std::string id_;
+  Symbol origin_ = kNoSymbol;
+  std::mutex mu_;  // guards decoder_, emit_ and seq_
+  std::unique_ptr<PayloadDecoder> decoder_;
+  std::function<void(Batch&)> emit_;
+  uint64_t seq_ = 0;
+  Batch batch_;
+};
+
+}  // namespace edgeflow

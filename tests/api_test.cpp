@@ -1,0 +1,243 @@
+// The REST API of a running daemon, over real HTTP: authentication on every
+// route, status, ingest, sensors, readings, alerts, rules (validated,
+// atomic, persistent), metrics, limits; and the OpenAPI document agrees with
+// the routes the server answers.
+#include <httplib.h>
+#include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+
+#include "api/server.h"
+#include "core/testing.h"
+#include "process.h"
+
+namespace edgeflow {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::Child;
+using testing::TempDir;
+
+const std::string kBin = EDGEFLOW_BINARY;
+const std::string kSrc = EDGEFLOW_SOURCE_DIR;
+
+std::string Config(const std::string& dir, const std::string& api_extra = "") {
+  return "node: {id: api, data_dir: " + dir + "}\n"
+         "api: {port: 0, max_body_bytes: 65536" + api_extra + "}\n"
+         "sources:\n  - {id: in, type: ingest}\n"
+         "processors:\n"
+         "  - id: hot\n    type: rules\n    inputs: [in]\n"
+         "    rules: [{id: hot, when: value > 80, clear_when: value < 70, severity: critical}]\n"
+         "sinks:\n  - {id: db, type: sqlite, inputs: [hot], retention_secs: 0}\n";
+}
+
+// A daemon with the API on a free port; port and token read from its output.
+struct Node {
+  TempDir dir;
+  std::unique_ptr<Child> daemon;
+  int port = 0;
+  std::string token;
+
+  explicit Node(const std::string& api_extra = "") {
+    std::ofstream(dir / "c.yaml") << Config(dir.path(), api_extra);
+    Start();
+  }
+  void Start() {
+    daemon = std::make_unique<Child>(std::vector<std::string>{kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
+    std::smatch m;
+    std::string err;
+    testing::WaitFor([&] {
+      err = daemon->err();
+      return std::regex_search(err, m, std::regex("API listening on http://127.0.0.1:(\\d+)"));
+    });
+    if (!m.empty()) port = std::stoi(m[1]);
+    token = testing::ReadFile(dir / "api-token");
+    while (!token.empty() && token.back() == '\n') token.pop_back();
+  }
+  void Stop() {
+    daemon->Signal(SIGTERM);
+    daemon->Wait(std::chrono::seconds(20));
+  }
+  httplib::Client Client(bool auth = true) const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(std::chrono::seconds(10));
+    if (auth) c.set_bearer_token_auth(token);
+    return c;
+  }
+};
+
+TEST(Api, EveryRouteButHealthzNeedsTheToken) {
+  Node node;
+  ASSERT_GT(node.port, 0) << node.daemon->err();
+  ASSERT_EQ(node.token.size(), 64u);
+  struct stat st {};
+  ASSERT_EQ(::stat((node.dir / "api-token").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_NE(node.daemon->out().find("API token (saved in"), std::string::npos) << "printed once at creation";
+  auto anon = node.Client(false);
+  for (const auto& r : ApiRoutes()) {
+    SCOPED_TRACE(std::string(r.method) + " " + r.path);
+    httplib::Result res = std::string(r.method) == "get"   ? anon.Get(r.path)
+                          : std::string(r.method) == "put" ? anon.Put(r.path, "{}", "application/json")
+                                                           : anon.Post(r.path, "[]", "application/json");
+    ASSERT_TRUE(res);
+    if (std::string(r.path) == "/healthz") {
+      EXPECT_EQ(res->status, 200);
+    } else {
+      EXPECT_EQ(res->status, 401);
+      EXPECT_EQ(res->get_header_value("WWW-Authenticate"), "Bearer realm=\"edgeflow\"");
+    }
+  }
+  httplib::Client wrong("127.0.0.1", node.port);
+  wrong.set_bearer_token_auth(std::string(64, 'a'));
+  EXPECT_EQ(wrong.Get("/api/v1/status")->status, 401);
+  auto ok = node.Client();
+  auto res = ok.Get("/api/v1/status");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(json::parse(res->body)["version"], "0.1.0");
+  node.Stop();
+  // A restart keeps the token and does not print it again.
+  node.Start();
+  EXPECT_EQ(node.daemon->out().find("API token"), std::string::npos);
+  EXPECT_EQ(node.Client().Get("/api/v1/status")->status, 200);
+}
+
+TEST(Api, FailedAuthenticationIsRateLimited) {
+  Node node(", auth_failures_per_minute: 3");
+  httplib::Client wrong("127.0.0.1", node.port);
+  wrong.set_bearer_token_auth("nope");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(wrong.Get("/api/v1/status")->status, 401);
+  auto res = wrong.Get("/api/v1/status");
+  EXPECT_EQ(res->status, 429);
+  EXPECT_EQ(res->get_header_value("Retry-After"), "60");
+  EXPECT_EQ(node.Client().Get("/api/v1/status")->status, 429) << "the address is blocked for the window";
+  EXPECT_EQ(node.Client(false).Get("/healthz")->status, 200);
+}
+
+TEST(Api, IngestSensorsReadingsAlertsAndMetrics) {
+  Node node;
+  auto c = node.Client();
+  json batch = json::array();
+  const int64_t t0 = 1767225600;  // 2026-01-01T00:00:00Z
+  for (int i = 0; i < 120; ++i)
+    batch.push_back({{"sensor", "oven-1"}, {"metric", "temperature"}, {"ts", t0 + i}, {"value", i < 60 ? 60 + i % 5 : 90}});
+  batch.push_back({{"sensor", "hall"}, {"metric", "humidity"}, {"ts", t0}, {"value", 45.5}});
+  auto res = c.Post("/api/v1/ingest", batch.dump(), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["accepted"], 121);
+
+  res = c.Post("/api/v1/ingest", R"({"readings":[{"sensor":"hall","value":"wet"},{"sensor":"hall","metric":"humidity","ts":1767225601,"value":46}]})",
+               "application/json");
+  EXPECT_EQ(res->status, 207) << res->body;
+  EXPECT_EQ(json::parse(res->body)["rejected"], 1);
+  EXPECT_EQ(c.Post("/api/v1/ingest", "{nope", "application/json")->status, 400);
+  EXPECT_EQ(c.Post("/api/v1/ingest", std::string(70000, ' '), "application/json")->status, 413);
+
+  ASSERT_TRUE(testing::WaitFor([&] {
+    auto r = c.Get("/api/v1/sensors");
+    return r && r->status == 200 && json::parse(r->body)["sensors"].size() == 2;
+  }));
+  json sensors = json::parse(c.Get("/api/v1/sensors")->body)["sensors"];
+  EXPECT_EQ(sensors[0]["sensor"], "hall");
+  EXPECT_EQ(sensors[0]["value"], 46);
+  EXPECT_EQ(sensors[1]["sensor"], "oven-1");
+  EXPECT_EQ(sensors[1]["value"], 90);
+  EXPECT_EQ(sensors[1]["ts"], "2026-01-01T00:01:59Z");
+
+  res = c.Get("/api/v1/readings?sensor=oven-1&metric=temperature&from=2026-01-01T00:00:00Z&to=2026-01-01T00:02:00Z");
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["points"].size(), 120u);
+  res = c.Get("/api/v1/readings?sensor=oven-1&from=1767225600&to=1767225720&step=60");
+  ASSERT_EQ(res->status, 200) << res->body;
+  json points = json::parse(res->body)["points"];
+  ASSERT_EQ(points.size(), 2u);
+  EXPECT_EQ(points[0]["count"], 60);
+  EXPECT_DOUBLE_EQ(points[0]["mean"].get<double>(), 62.0);  // 60..64 repeating, 12 times each
+  EXPECT_EQ(points[1]["mean"], 90);
+  EXPECT_EQ(c.Get("/api/v1/readings?from=1")->status, 400);
+  EXPECT_EQ(c.Get("/api/v1/readings?sensor=x&step=-1")->status, 400);
+  EXPECT_EQ(c.Get("/api/v1/readings?sensor=x&from=yesterday")->status, 400);
+
+  json open = json::parse(c.Get("/api/v1/alerts?state=open")->body)["alerts"];
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0]["rule"], "hot");
+  EXPECT_EQ(open[0]["opened_at"], "2026-01-01T00:01:00Z");
+  EXPECT_EQ(open[0]["severity"], "critical");
+  EXPECT_EQ(json::parse(c.Get("/api/v1/alerts?state=cleared")->body)["alerts"].size(), 0u);
+  EXPECT_EQ(c.Get("/api/v1/alerts?state=maybe")->status, 400);
+
+  res = c.Get("/metrics");
+  ASSERT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find("edgeflow_component_out_events_total{component=\"in\",kind=\"source\"} 123"), std::string::npos)
+      << res->body;
+  EXPECT_NE(res->body.find("edgeflow_created_events_total{component=\"hot\",event=\"alerts\"} 1"), std::string::npos);
+  EXPECT_NE(res->body.find("# TYPE edgeflow_queue_depth gauge"), std::string::npos);
+}
+
+TEST(Api, RulesAreReplacedAtomicallyAfterValidationAndPersist) {
+  Node node;
+  auto c = node.Client();
+  json before = json::parse(c.Get("/api/v1/rules")->body);
+  ASSERT_EQ(before["hot"][0]["when"], "value > 80");
+
+  // Every error at once; nothing changes.
+  auto res = c.Put("/api/v1/rules",
+                   R"({"hot": [{"id": "a", "when": "value >> 1"}, {"id": "b", "when": "value > 1", "severity": "dire"}, {"when": "value > 2"}],
+                       "ghost": []})",
+                   "application/json");
+  ASSERT_EQ(res->status, 400) << res->body;
+  json err = json::parse(res->body);
+  EXPECT_EQ(err["errors"].size(), 4u) << res->body;
+  EXPECT_EQ(json::parse(c.Get("/api/v1/rules")->body), before);
+
+  res = c.Put("/api/v1/rules", R"({"hot": [{"id": "warm", "when": "value > 50", "severity": "info"}]})", "application/json");
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["hot"][0]["id"], "warm");
+  res = c.Post("/api/v1/ingest", R"([{"sensor":"s","ts":1767225600,"value":60}])", "application/json");
+  ASSERT_EQ(res->status, 200) << res->body;
+  ASSERT_TRUE(testing::WaitFor([&] { return json::parse(c.Get("/api/v1/alerts?state=open")->body)["alerts"].size() == 1; }));
+  EXPECT_EQ(json::parse(c.Get("/api/v1/alerts")->body)["alerts"][0]["rule"], "warm") << "the new rule is in force";
+
+  node.Stop();
+  node.Start();
+  EXPECT_EQ(json::parse(node.Client().Get("/api/v1/rules")->body)["hot"][0]["id"], "warm") << "kept across restarts";
+}
+
+TEST(Api, ReadOnlyRefusesChanges) {
+  Node node(", read_only: true");
+  auto c = node.Client();
+  EXPECT_EQ(c.Put("/api/v1/rules", "{}", "application/json")->status, 403);
+  EXPECT_EQ(c.Post("/api/v1/ingest", "[]", "application/json")->status, 403);
+  EXPECT_EQ(c.Get("/api/v1/rules")->status, 200);
+}
+
+TEST(Api, OpenApiDocumentMatchesTheRoutes) {
+  YAML::Node doc = YAML::LoadFile(kSrc + "/docs/api/openapi.yaml");
+  std::set<std::pair<std::string, std::string>> documented, served;
+  for (auto p = doc["paths"].begin(); p != doc["paths"].end(); ++p)
+    for (auto m = p->second.begin(); m != p->second.end(); ++m) documented.insert({m->first.Scalar(), p->first.Scalar()});
+  for (const auto& r : ApiRoutes()) served.insert({r.method, r.path});
+  EXPECT_EQ(documented, served);
+}
+
+TEST(Api, PortInUseIsAClearStartupError) {
+  Node first;
+  TempDir dir;
+  std::ofstream(dir / "c.yaml") << "node: {data_dir: " << dir.path() << "}\napi: {port: " << first.port
+                                << "}\nsources: [{id: in, type: ingest}]\nsinks: [{id: o, type: file, inputs: [in]}]\n";
+  std::string out, err;
+  EXPECT_EQ(testing::RunCommand({kBin, "run", "-c", dir / "c.yaml"}, &out, &err, dir.path()), 1);
+  EXPECT_NE(err.find("cannot listen on 127.0.0.1:" + std::to_string(first.port)), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace edgeflow
