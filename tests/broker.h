@@ -45,12 +45,16 @@ inline bool PortOpen(int port) {
 
 class Broker {
  public:
-  explicit Broker(const std::string& dir) : dir_(dir), port_(FreePort()) { Start(); }
+  // `extra` is appended to the generated configuration (more listeners, TLS).
+  explicit Broker(const std::string& dir, std::string extra = "") : dir_(dir), port_(FreePort()), extra_(std::move(extra)) {
+    Start();
+  }
   ~Broker() { Stop(); }
   void Start() {
     std::ofstream(dir_ + "/mosquitto.conf") << "listener " << port_ << " 127.0.0.1\n"
                                             << "allow_anonymous true\npersistence false\nmax_queued_messages 0\n"
-                                            << "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n";
+                                            << "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n"
+                                            << extra_;
     child_ = std::make_unique<Child>(std::vector<std::string>{"/usr/sbin/mosquitto", "-c", dir_ + "/mosquitto.conf"},
                                      dir_ + "/mosquitto.out", dir_ + "/mosquitto.err");
     WaitFor([&] { return PortOpen(port_); }, std::chrono::seconds(10));
@@ -68,6 +72,7 @@ class Broker {
  private:
   std::string dir_;
   int port_;
+  std::string extra_;
   std::unique_ptr<Child> child_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 
 namespace edgeflow {
@@ -48,7 +49,10 @@ Status Runtime::Start() {
         std::make_unique<BatchQueue>(static_cast<size_t>(decl.queue.capacity), decl.queue.when_full, &engine_wake_));
   }
   sources_running_ = pipeline_->num_sources();
-  engine_thread_ = std::thread([this] { EngineLoop(); });
+  // A single source needs no engine thread: its thread runs the processors
+  // and fills the sink queues itself (one hand-off less per batch).
+  inline_ = pipeline_->num_sources() == 1;
+  if (!inline_) engine_thread_ = std::thread([this] { EngineLoop(); });
   for (size_t i = 0; i < pipeline_->num_sources(); ++i) {
     source_threads_.emplace_back([this, i] {
       const auto& decl = pipeline_->source_decl(i);
@@ -57,10 +61,23 @@ Status Runtime::Start() {
       sctx.stop = &source_stop_;
       sctx.batch_size = static_cast<size_t>(decl.batch_size);
       BatchQueue* q = source_queues_[i].get();
-      sctx.emit = [q](Batch& b) { q->push(b); };
+      SinkFanout fan(*this);
+      const Pipeline::SinkFn fanout = std::ref(fan);  // built once: no allocation per batch
+      if (inline_) {
+        sctx.emit = [this, &fanout](Batch& b) {
+          pipeline_->Process(0, b, fanout);
+          b.clear();
+        };
+      } else {
+        sctx.emit = [q](Batch& b) { q->push(b); };
+      }
       Status st = pipeline_->source(i).Run(sctx);
       if (!st.ok()) spdlog::error("source '{}' stopped: {}", decl.id, st.ToString());
       else spdlog::info("source '{}' finished", decl.id);
+      if (inline_) {
+        pipeline_->Flush(fanout);
+        for (auto& w : sinks_) w->queue->close();
+      }
       q->close();
       sources_running_.fetch_sub(1);
       engine_wake_.notify();
@@ -71,16 +88,20 @@ Status Runtime::Start() {
   return Status::Ok();
 }
 
+Runtime::SinkFanout::SinkFanout(Runtime& rt) : rt_(rt), outgoing_(rt.sinks_.size()) {}
+
+void Runtime::SinkFanout::operator()(size_t sink, const Batch& b) {
+  // One reusable batch per sink: the queue swaps its buffers back.
+  Batch& o = outgoing_[sink];
+  o.clear();
+  o.append(b);
+  rt_.sinks_[sink]->queue->push(o);
+}
+
 void Runtime::EngineLoop() {
   Batch batch;
-  // One reusable batch per sink copy; the queue swaps buffers back.
-  std::vector<Batch> outgoing(sinks_.size());
-  auto deliver = [&](size_t sink, const Batch& b) {
-    Batch& o = outgoing[sink];
-    o.clear();
-    o.append(b);
-    sinks_[sink]->queue->push(o);
-  };
+  SinkFanout fan(*this);
+  const Pipeline::SinkFn deliver = std::ref(fan);
   for (;;) {
     uint64_t gen = engine_wake_.generation();
     bool any = false;
@@ -166,7 +187,7 @@ void Runtime::Stop() {
   stopped_ = true;
   source_stop_.request_stop();
   for (auto& t : source_threads_) t.join();
-  engine_thread_.join();
+  if (engine_thread_.joinable()) engine_thread_.join();
   for (auto& w : sinks_) w->thread.join();
   spdlog::info("pipeline stopped");
 }
@@ -204,7 +225,7 @@ nlohmann::json Runtime::Stats() const {
                           {"dropped_batches", s.dropped_batches}, {"dropped_events", s.dropped_events},
                           {"blocked", s.blocked}};
   };
-  for (size_t i = 0; i < source_queues_.size(); ++i) {
+  for (size_t i = 0; i < source_queues_.size() && !inline_; ++i) {
     auto& c = comps[pipeline_->source_decl(i).id];
     c["queue"] = queue_json(source_queues_[i]->stats());
     c["queue"]["when_full"] = WhenFullName(source_queues_[i]->policy());

@@ -4,7 +4,8 @@
 // Threads:
 //   - one per source: Source::Run(), pushing batches into the source's queue;
 //   - one engine thread: pops source queues, runs all processors, copies the
-//     results into each sink's queue;
+//     results into each sink's queue. With a single source there is no
+//     engine thread and no source queue: the source's thread does this work;
 //   - one per sink: pops its queue and calls Sink::Write (retrying retryable
 //     errors), Tick about once a second, Flush at the end.
 // Every queue is a BatchQueue with the component's declared when_full policy.
@@ -43,6 +44,16 @@ class Runtime {
 
  private:
   struct SinkWorker;
+  // Copies each batch bound for a sink into that sink's queue.
+  class SinkFanout {
+   public:
+    explicit SinkFanout(Runtime& rt);
+    void operator()(size_t sink, const Batch& b);
+
+   private:
+    Runtime& rt_;
+    std::vector<Batch> outgoing_;
+  };
   void EngineLoop();
   void SinkLoop(SinkWorker& w);
 
@@ -61,6 +72,7 @@ class Runtime {
   std::condition_variable done_cv_;
   size_t sinks_done_ = 0;  // guarded by done_mu_
   bool started_ = false;
+  bool inline_ = false;  // single source: processors run on its thread
   bool stopped_ = false;
   TimeUs started_at_ = 0;
 };

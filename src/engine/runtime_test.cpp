@@ -49,7 +49,7 @@ sinks:
   // value > 98 holds for 99 only and clears on the next reading (0): 50 opens,
   // 49 clears (the recording ends on 99).
   EXPECT_EQ(*(*store)->Count("alerts"), 99);
-  EXPECT_EQ(stats["components"]["rec"]["queue"]["dropped_events"], 0);
+  EXPECT_FALSE(stats["components"]["rec"].contains("queue")) << "a single source runs the pipeline on its own thread";
   EXPECT_EQ(stats["components"]["db"]["written_events"], 5099);
   EXPECT_EQ(stats["components"]["db"]["queue"]["when_full"], "block");
   EXPECT_EQ(stats["components"]["hot"]["created"]["alerts"], 99);
