@@ -80,9 +80,11 @@ class Broker {
 // PUBACKs at QoS 1) and records what arrives on its subscriptions.
 class TestClient {
  public:
-  explicit TestClient(int port, const std::string& id = "edgeflow-test") {
+  explicit TestClient(int port, const std::string& id = "edgeflow-test", const std::string& user = "",
+                      const std::string& password = "") {
     mosquitto_lib_init();
     m_ = mosquitto_new(id.c_str(), true, this);
+    if (!user.empty()) mosquitto_username_pw_set(m_, user.c_str(), password.c_str());
     mosquitto_message_callback_set(m_, [](mosquitto*, void* self, const mosquitto_message* msg) {
       auto* c = static_cast<TestClient*>(self);
       std::lock_guard l(c->mu_);

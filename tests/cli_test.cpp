@@ -36,7 +36,7 @@ TEST(Cli, VersionAndHelp) {
   std::string out, err;
   ASSERT_EQ(RunCommand({kBin, "version"}, &out, &err, dir.path()), 0);
   EXPECT_EQ(out.rfind("edgeflow ", 0), 0u) << out;
-  for (const char* sub : {"run", "check", "replay", "version", "docs"}) {
+  for (const char* sub : {"run", "check", "replay", "bench", "version", "docs"}) {
     ASSERT_EQ(RunCommand({kBin, sub, "--help"}, &out, &err, dir.path()), 0) << sub;
     EXPECT_NE(out.find("Usage"), std::string::npos) << sub << ": " << out;
   }

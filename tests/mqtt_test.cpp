@@ -273,3 +273,86 @@ TEST(Mqtt, MalformedInputIsDeadLetteredAndTheDaemonKeepsServing) {
 
 }  // namespace
 }  // namespace edgeflow
+
+namespace edgeflow {
+namespace {
+
+// MQTT 5 with username and password (from the environment): accepted with the
+// right password, refused (and said so) with a wrong one.
+TEST(Mqtt, Mqtt5WithCredentials) {
+  TempDir dir;
+  std::string out, err;
+  ASSERT_EQ(testing::RunCommand({"/usr/bin/mosquitto_passwd", "-b", "-c", dir / "passwd", "device", "s3cret"}, &out, &err,
+                                dir.path()),
+            0)
+      << err;
+  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                  fs::perms::others_read | fs::perms::others_exec);
+  fs::permissions(dir / "passwd", fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+  Broker broker(dir.path(), "password_file " + (dir / "passwd") + "\nallow_anonymous false\n");
+  for (const std::string password : {"s3cret", "wrong"}) {
+    SCOPED_TRACE(password);
+    const std::string data = dir / ("data-" + password);
+    std::ofstream(dir / "c.yaml") << "node: {id: v5, data_dir: " << data << "}\n"
+                                  << "sources:\n  - id: devices\n    type: mqtt\n    topics: ['sensors/#']\n"
+                                  << "    topic_map: sensors/{sensor}/{metric}\n"
+                                  << "    broker: {port: " << broker.port()
+                                  << ", protocol: '5', username: device, password: '${EF_TEST_MQTT_PASSWORD}',"
+                                  << " reconnect_min_secs: 0.05, reconnect_max_secs: 0.2}\n"
+                                  << "sinks:\n  - {id: db, type: sqlite, inputs: [devices], retention_secs: 0}\n";
+    setenv("EF_TEST_MQTT_PASSWORD", password.c_str(), 1);
+    Child daemon({kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
+    TestClient pub(broker.port(), "pub", "device", "s3cret");
+    ASSERT_TRUE(pub.connected());
+    if (password == "s3cret") {
+      ASSERT_TRUE(testing::WaitFor([&] {
+        pub.Publish("sensors/t/temp", "20.5");
+        return StoredReadings(data + "/edgeflow.db", "t") > 0;
+      })) << daemon.err() << broker.log();
+      EXPECT_NE(daemon.err().find("mqtt: connected"), std::string::npos);
+    } else {
+      ASSERT_TRUE(testing::WaitFor([&] { return daemon.err().find("broker refused the connection") != std::string::npos; }))
+          << daemon.err();
+      EXPECT_EQ(daemon.err().find("mqtt: connected"), std::string::npos);
+    }
+    daemon.Signal(SIGTERM);
+    EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0) << daemon.err();
+  }
+  unsetenv("EF_TEST_MQTT_PASSWORD");
+}
+
+}  // namespace
+}  // namespace edgeflow
+
+namespace edgeflow {
+namespace {
+
+// The project's own load tool against the daemon running the peer job: every
+// reading (single or in JSON-array batches) comes back as exactly one alert.
+TEST(Mqtt, BenchToolMeasuresTheNode) {
+  TempDir dir;
+  Broker broker(dir.path());
+  setenv("MQTT_PORT", std::to_string(broker.port()).c_str(), 1);
+  Child daemon({kBin, "run", "-c", std::string(EDGEFLOW_SOURCE_DIR) + "/bench/peer-job.yaml"}, dir / "out", dir / "err",
+               dir.path());
+  unsetenv("MQTT_PORT");
+  for (const char* batch : {"1", "10"}) {
+    SCOPED_TRACE(batch);
+    std::string out, err;
+    ASSERT_EQ(testing::RunCommand({kBin, "bench", "--port", std::to_string(broker.port()), "--count", "3000", "--batch",
+                                   batch, "--rate", "20000", "--timeout", "30"},
+                                  &out, &err, dir.path(), std::chrono::seconds(60)),
+              0)
+        << out << err << daemon.err();
+    auto j = nlohmann::json::parse(out);
+    EXPECT_EQ(j["sent"], 3000);
+    EXPECT_EQ(j["alerts"], 3000);
+    EXPECT_GT(j["lat_p50_ms"].get<double>(), 0);
+    EXPECT_LT(j["lat_p50_ms"].get<double>(), 1000);
+  }
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0) << daemon.err();
+}
+
+}  // namespace
+}  // namespace edgeflow

@@ -48,12 +48,17 @@ bool Load(const std::string& path, PipelineConfig* cfg, std::ostream& err) {
   return ok;
 }
 
+}  // namespace
+
 void SetupLogging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("edgeflow");
+  auto logger = spdlog::get("edgeflow");
+  if (!logger) logger = spdlog::stderr_color_mt("edgeflow");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::set_level(spdlog::level::from_str(level));
 }
+
+namespace {
 
 // A component the replay command adds to a configuration, with an id that
 // does not clash with the configuration's own.

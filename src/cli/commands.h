@@ -13,6 +13,9 @@ inline constexpr int kExitInvalidConfig = 2;
 // The built-in demo configuration (examples/demo.yaml, compiled in).
 const std::string& DemoConfig();
 
+// Logs go to stderr (stdout carries each command's output) at `level`.
+void SetupLogging(const std::string& level);
+
 int Check(const std::string& path, std::ostream& out, std::ostream& err);
 
 struct ReplayOptions {

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cli/bench.h"
 #include "cli/commands.h"
 #include "edgeflow/version.h"
 #include "engine/pipeline_config.h"
@@ -28,14 +29,33 @@ int main(int argc, char** argv) {
   replay->add_flag("--with-sinks", replay_opt.with_sinks, "Also write to the configuration's sinks (default: stdout only)");
   replay->add_flag("--emit-readings", replay_opt.emit_readings, "Print readings too, not only aggregates, alerts and dead letters");
 
+  edgeflow::cli::BenchOptions bench_opt;
+  auto* bench = app.add_subcommand("bench",
+                                   "MQTT load and latency test of a running node: publishes readings that each must "
+                                   "raise an alert and measures reading-to-alert latency (one JSON line of results).");
+  bench->add_option("--host", bench_opt.host, "Broker host")->capture_default_str();
+  bench->add_option("--port", bench_opt.port, "Broker port")->capture_default_str();
+  bench->add_option("--topic", bench_opt.topic, "Reading topic; {sensor} is replaced")->capture_default_str();
+  bench->add_option("--alerts", bench_opt.alerts, "Alert topic filter to subscribe")->capture_default_str();
+  bench->add_option("--sensors", bench_opt.sensors, "Number of sensors (round robin)")->capture_default_str();
+  bench->add_option("--count", bench_opt.count, "Readings to send (bounded)")->capture_default_str();
+  bench->add_option("--rate", bench_opt.rate, "Readings per second; 0: as fast as possible")->capture_default_str();
+  bench->add_option("--batch", bench_opt.batch, "Readings per message (JSON array when > 1)")->capture_default_str();
+  bench->add_option("--qos", bench_opt.qos, "QoS of readings and the alert subscription")->capture_default_str();
+  bench->add_option("--value", bench_opt.value, "Value of every reading")->capture_default_str();
+  bench->add_option("--timeout", bench_opt.timeout_secs, "Give up after this many seconds")->capture_default_str();
+
   auto* version = app.add_subcommand("version", "Print the version");
   auto* docs = app.add_subcommand("docs", "Print the configuration reference (docs/configuration.md)");
 
   CLI11_PARSE(app, argc, argv);
 
+  // Warnings and errors of every command on stderr; `run` sets its own level.
+  edgeflow::cli::SetupLogging("warn");
   if (*run) return edgeflow::cli::Run(run_config, log_level);
   if (*check) return edgeflow::cli::Check(check_path, std::cout, std::cerr);
   if (*replay) return edgeflow::cli::Replay(replay_opt, std::cerr);
+  if (*bench) return edgeflow::cli::Bench(bench_opt, std::cout, std::cerr);
   if (*version) {
     std::cout << "edgeflow " << edgeflow::kVersion << "\n";
     return 0;
