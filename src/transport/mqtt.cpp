@@ -96,7 +96,10 @@ Result<std::unique_ptr<MqttConnection>> MqttConnection::Create(const MqttBrokerC
 
 MqttConnection::~MqttConnection() {
   if (m_) {
-    if (connected_) mosquitto_disconnect(m_);
+    if (connected_) {
+      connected_ = false;  // an orderly close, not a lost connection
+      mosquitto_disconnect(m_);
+    }
     mosquitto_destroy(m_);
   }
 }
