@@ -1,5 +1,7 @@
 #include "sinks/mqtt_sink.h"
 
+#include "sinks/sinks.h"
+
 namespace edgeflow {
 
 using config::Diagnostics;
@@ -21,9 +23,7 @@ const Schema<MqttSinkConfig>& MqttSinkSchema() {
         .Check([](const MqttSinkConfig& c, const YAML::Node& n, Diagnostics& d) {
           auto t = TopicTemplate::Compile(c.topic);
           if (!t.ok()) d.Error(n["topic"], t.status().message());
-          static const std::set<std::string> kinds{"readings", "aggregates", "alerts", "dead_letters"};
-          for (const auto& k : c.include)
-            if (!kinds.count(k)) d.Error(n["include"], "'" + k + "' is not an event kind (readings, aggregates, alerts, dead_letters)");
+          CheckEventKinds(c.include, "include", n, d);
         });
     return s;
   }();
@@ -85,16 +85,7 @@ Result<std::unique_ptr<Sink>> MqttSink::Create(const MqttSinkConfig& cfg, const 
   auto s = std::make_unique<MqttSink>();
   s->cfg_ = cfg;
   s->node_ = ctx.node_id;
-  s->what_ = StoreWhat{false, false, true, false};
-  if (!cfg.include.empty()) {
-    s->what_ = StoreWhat{false, false, false, false};
-    for (const auto& k : cfg.include) {
-      if (k == "readings") s->what_.readings = true;
-      if (k == "aggregates") s->what_.aggregates = true;
-      if (k == "alerts") s->what_.alerts = true;
-      if (k == "dead_letters") s->what_.dead_letters = true;
-    }
-  }
+  s->what_ = EventKindsFrom(cfg.include, StoreWhat{false, false, true, false});
   auto t = TopicTemplate::Compile(cfg.topic);
   if (!t.ok()) return t.status();
   s->topic_ = std::move(t).value();

@@ -15,10 +15,10 @@ using config::Diagnostics;
 using config::Schema;
 
 namespace {
-
 const std::vector<std::string> kEventKinds = {"readings", "aggregates", "alerts", "dead_letters"};
+}  // namespace
 
-void CheckKinds(const std::vector<std::string>& v, const char* key, const YAML::Node& n, Diagnostics& d) {
+void CheckEventKinds(const std::vector<std::string>& v, const char* key, const YAML::Node& n, Diagnostics& d) {
   for (size_t i = 0; i < v.size(); ++i) {
     if (std::find(kEventKinds.begin(), kEventKinds.end(), v[i]) == kEventKinds.end())
       d.Error(n[key].IsSequence() ? n[key][i] : n[key],
@@ -26,8 +26,8 @@ void CheckKinds(const std::vector<std::string>& v, const char* key, const YAML::
   }
 }
 
-StoreWhat WhatFrom(const std::vector<std::string>& v) {
-  if (v.empty()) return StoreWhat{};
+StoreWhat EventKindsFrom(const std::vector<std::string>& v, StoreWhat when_empty) {
+  if (v.empty()) return when_empty;
   StoreWhat w{false, false, false, false};
   for (const auto& k : v) {
     if (k == "readings") w.readings = true;
@@ -37,8 +37,6 @@ StoreWhat WhatFrom(const std::vector<std::string>& v) {
   }
   return w;
 }
-
-}  // namespace
 
 const Schema<SqliteSinkConfig>& SqliteSinkSchema() {
   static const auto* s = [] {
@@ -56,7 +54,7 @@ const Schema<SqliteSinkConfig>& SqliteSinkSchema() {
                            {{"off", Store::Sync::kOff}, {"normal", Store::Sync::kNormal}, {"full", Store::Sync::kFull}},
                            "SQLite synchronous mode. normal (WAL): a committed batch survives a process crash, and "
                            "power loss may undo the last batches; full: also survives power loss; off: neither, fastest.")
-        .Check([](const SqliteSinkConfig& c, const YAML::Node& n, Diagnostics& d) { CheckKinds(c.store, "store", n, d); });
+        .Check([](const SqliteSinkConfig& c, const YAML::Node& n, Diagnostics& d) { CheckEventKinds(c.store, "store", n, d); });
     return s;
   }();
   return *s;
@@ -66,7 +64,7 @@ Result<std::unique_ptr<Sink>> SqliteSink::Create(const SqliteSinkConfig& cfg, co
   auto s = std::make_unique<SqliteSink>();
   s->cfg_ = cfg;
   if (s->cfg_.path.empty()) s->cfg_.path = (std::filesystem::path(ctx.data_dir) / "edgeflow.db").string();
-  s->what_ = WhatFrom(cfg.store);
+  s->what_ = EventKindsFrom(cfg.store, StoreWhat{});
   s->clock_ = ctx.clock;
   auto store = Store::Open(s->cfg_.path, cfg.synchronous);
   if (!store.ok()) return store.status();
@@ -95,7 +93,7 @@ const Schema<FileSinkConfig>& FileSinkSchema() {
                               "`timestamp,sensor,metric,value,quality` (replayable by the file source).")
         .StringList("include", &FileSinkConfig::include,
                     "Event kinds to write: readings, aggregates, alerts, dead_letters. Empty: all.")
-        .Check([](const FileSinkConfig& c, const YAML::Node& n, Diagnostics& d) { CheckKinds(c.include, "include", n, d); });
+        .Check([](const FileSinkConfig& c, const YAML::Node& n, Diagnostics& d) { CheckEventKinds(c.include, "include", n, d); });
     return s;
   }();
   return *s;
@@ -104,7 +102,7 @@ const Schema<FileSinkConfig>& FileSinkSchema() {
 Result<std::unique_ptr<Sink>> FileSink::Create(const FileSinkConfig& cfg, const BuildContext&) {
   auto s = std::make_unique<FileSink>();
   s->cfg_ = cfg;
-  s->what_ = WhatFrom(cfg.include);
+  s->what_ = EventKindsFrom(cfg.include, StoreWhat{});
   if (cfg.path == "-" || cfg.path.empty()) {
     s->f_ = stdout;
   } else {

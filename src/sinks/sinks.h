@@ -9,6 +9,11 @@
 
 namespace edgeflow {
 
+// Event-kind lists (`store:`, `include:`): readings, aggregates, alerts, dead_letters.
+void CheckEventKinds(const std::vector<std::string>& kinds, const char* key, const YAML::Node& node,
+                     config::Diagnostics& d);
+StoreWhat EventKindsFrom(const std::vector<std::string>& kinds, StoreWhat when_empty);
+
 struct SqliteSinkConfig {
   std::string path;
   std::vector<std::string> store;

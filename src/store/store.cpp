@@ -112,19 +112,25 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Sync sync) {
   const char* sync_sql = sync == Sync::kOff ? "PRAGMA synchronous=OFF" : sync == Sync::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
   EF_RETURN_IF_ERROR(s->Exec(sync_sql));
   EF_RETURN_IF_ERROR(s->Exec("PRAGMA cache_size=-8192"));  // 8 MiB page cache
-  EF_RETURN_IF_ERROR(s->Exec(kSchema));
+  // Several processes may open a new database at once (the daemon's sink, the
+  // API, a test): create the schema and its version in one write transaction.
+  EF_RETURN_IF_ERROR(s->Exec("BEGIN IMMEDIATE"));
+  Status created = s->Exec(kSchema);
+  if (created.ok()) created = s->Exec("INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1')");
+  if (!created.ok()) {
+    (void)s->Exec("ROLLBACK");
+    return created;
+  }
+  EF_RETURN_IF_ERROR(s->Exec("COMMIT"));
   {
     sqlite3_stmt* st;
     EF_RETURN_IF_ERROR(s->Prepare("SELECT value FROM meta WHERE key='schema_version'", &st));
     StmtGuard g{st};
-    if (sqlite3_step(st) == SQLITE_ROW) {
-      int v = std::stoi(Text(st, 0));
-      if (v != kSchemaVersion)
-        return Status::FailedPrecondition("store " + path + " has schema version " + std::to_string(v) + ", expected " +
-                                          std::to_string(kSchemaVersion));
-    } else {
-      EF_RETURN_IF_ERROR(s->Exec("INSERT INTO meta(key, value) VALUES('schema_version', '1')"));
-    }
+    if (sqlite3_step(st) != SQLITE_ROW) return Status::Internal("store " + path + " has no schema version");
+    const std::string v = Text(st, 0);
+    if (v != std::to_string(kSchemaVersion))
+      return Status::FailedPrecondition("store " + path + " has schema version " + v + ", expected " +
+                                        std::to_string(kSchemaVersion));
   }
   EF_RETURN_IF_ERROR(s->Prepare(
       "INSERT INTO reading_blocks(series, start_ts, end_ts, count, first_seq, last_seq, data) VALUES(?,?,?,?,?,?,?)",

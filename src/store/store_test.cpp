@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <thread>
 
 #include "core/testing.h"
 
@@ -128,6 +129,29 @@ TEST(Store, UnwritableLocationIsAnError) {
   auto s = Store::Open("/proc/edgeflow-cannot-write/e.db");
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("cannot open store"), std::string::npos) << s.status().ToString();
+}
+
+}  // namespace
+}  // namespace edgeflow
+
+namespace edgeflow {
+namespace {
+
+// Regression: two processes creating the same new database at once made the
+// second fail with "UNIQUE constraint failed: meta.key".
+TEST(Store, ConcurrentFirstOpensAgree) {
+  testing::TempDir dir;
+  const std::string path = dir / "race.db";
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&] {
+      auto s = Store::Open(path);
+      if (s.ok()) ++ok;
+      else ADD_FAILURE() << s.status().ToString();
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 8);
 }
 
 }  // namespace
