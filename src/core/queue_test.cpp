@@ -58,6 +58,8 @@ TEST(BatchQueue, BlockWaitsForConsumerAndLosesNothing) {
     }
     q.close();
   });
+  // Consume only once the producer has had to wait: the queue holds one batch.
+  ASSERT_TRUE(testing::WaitFor([&] { return q.stats().blocked >= 1; }));
   int expected = 0;
   Batch out;
   while (q.pop_for(out, std::chrono::milliseconds(5000))) {
