@@ -98,6 +98,20 @@ struct Batch {
   }
 };
 
+// Which kinds of events a consumer wants.
+struct EventMask {
+  bool readings = true, aggregates = true, alerts = true, dead_letters = true;
+  bool all() const { return readings && aggregates && alerts && dead_letters; }
+};
+
+// Appends the events of `in` selected by `mask` to `out`.
+inline void AppendSelected(Batch& out, const Batch& in, const EventMask& mask) {
+  if (mask.readings) out.readings.insert(out.readings.end(), in.readings.begin(), in.readings.end());
+  if (mask.aggregates) out.aggregates.insert(out.aggregates.end(), in.aggregates.begin(), in.aggregates.end());
+  if (mask.alerts) out.alerts.insert(out.alerts.end(), in.alerts.begin(), in.alerts.end());
+  if (mask.dead_letters) out.dead_letters.insert(out.dead_letters.end(), in.dead_letters.begin(), in.dead_letters.end());
+}
+
 // A key identifying one series (sensor, metric) for per-series state.
 inline uint64_t SeriesKey(Symbol sensor, Symbol metric) {
   return (static_cast<uint64_t>(sensor) << 32) | metric;

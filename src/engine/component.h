@@ -68,6 +68,8 @@ class Sink {
   virtual Status Tick(TimeUs /*now*/) { return Status::Ok(); }
   // Makes everything written durable; called at shutdown.
   virtual Status Flush() { return Status::Ok(); }
+  // The kinds of events this sink uses; the engine queues only those for it.
+  virtual EventMask wants() const { return EventMask{}; }
 };
 
 }  // namespace edgeflow

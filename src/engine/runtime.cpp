@@ -88,14 +88,17 @@ Status Runtime::Start() {
   return Status::Ok();
 }
 
-Runtime::SinkFanout::SinkFanout(Runtime& rt) : rt_(rt), outgoing_(rt.sinks_.size()) {}
+Runtime::SinkFanout::SinkFanout(Runtime& rt) : rt_(rt), outgoing_(rt.sinks_.size()) {
+  for (size_t i = 0; i < rt.sinks_.size(); ++i) wants_.push_back(rt.pipeline_->sink(i).wants());
+}
 
 void Runtime::SinkFanout::operator()(size_t sink, const Batch& b) {
-  // One reusable batch per sink: the queue swaps its buffers back.
+  // One reusable batch per sink (the queue swaps its buffers back), holding
+  // only the kinds of events the sink uses.
   Batch& o = outgoing_[sink];
   o.clear();
-  o.append(b);
-  rt_.sinks_[sink]->queue->push(o);
+  AppendSelected(o, b, wants_[sink]);
+  if (!o.empty()) rt_.sinks_[sink]->queue->push(o);
 }
 
 void Runtime::EngineLoop() {

@@ -53,6 +53,7 @@ class Runtime {
    private:
     Runtime& rt_;
     std::vector<Batch> outgoing_;
+    std::vector<EventMask> wants_;
   };
   void EngineLoop();
   void SinkLoop(SinkWorker& w);

@@ -41,6 +41,7 @@ class MqttSink final : public Sink {
   Status Write(const Batch& batch) override;
   Status Tick(TimeUs now) override;
   Status Flush() override;
+  EventMask wants() const override { return what_; }
 
  private:
   Status Send(const std::string& topic);

@@ -30,6 +30,7 @@ class SqliteSink final : public Sink {
   Status Write(const Batch& batch) override;
   Status Tick(TimeUs now) override;
   Status Flush() override;
+  EventMask wants() const override { return what_; }
 
  private:
   SqliteSinkConfig cfg_;
@@ -53,6 +54,7 @@ class FileSink final : public Sink {
   ~FileSink() override;
   Status Write(const Batch& batch) override;
   Status Flush() override;
+  EventMask wants() const override { return what_; }
 
  private:
   FileSinkConfig cfg_;

@@ -18,9 +18,7 @@
 
 namespace edgeflow {
 
-struct StoreWhat {
-  bool readings = true, aggregates = true, alerts = true, dead_letters = true;
-};
+using StoreWhat = EventMask;
 
 struct ReadingRow {
   std::string sensor, metric;
