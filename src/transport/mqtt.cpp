@@ -147,8 +147,8 @@ void MqttConnection::ScheduleRetry(const std::string& why) {
 
 void MqttConnection::Loop(int timeout_ms, StopToken& stop) {
   if (stop.stop_requested()) return;
-  const TimeUs now = clock_.now();
   if (!connected_ && !connecting_) {
+    const TimeUs now = clock_.now();
     if (now < next_attempt_) {
       const TimeUs wait = std::min<TimeUs>(next_attempt_ - now, static_cast<TimeUs>(timeout_ms) * 1000);
       if (wait > 0) clock_.sleep_until(now + wait, stop);
@@ -165,6 +165,8 @@ void MqttConnection::Loop(int timeout_ms, StopToken& stop) {
     connecting_ = true;
     connect_started_ = now;
   }
+  // The clock is read only while (re)connecting: on the message path every
+  // system call counts.
   const int rc = mosquitto_loop(m_, timeout_ms, 1);
   if (rc != MOSQ_ERR_SUCCESS) {
     const bool was = connected_;
