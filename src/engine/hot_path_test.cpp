@@ -94,3 +94,43 @@ sinks:
 
 }  // namespace
 }  // namespace edgeflow
+
+#include "sources/mqtt_source.h"
+
+namespace edgeflow {
+namespace {
+
+// The MQTT decode path: JSON objects and arrays from many sensors, after a
+// warm-up, decode into a reused batch without touching the heap.
+TEST(HotPath, MqttPayloadDecodingDoesNotAllocate) {
+  if (!EF_COUNT_ALLOCATIONS) GTEST_SKIP() << "allocation counting is off under AddressSanitizer";
+  MqttSourceConfig c;
+  MqttSourceSchema().SetDefaults(c);
+  c.topic_map = "sensors/{sensor}/{metric}";
+  auto d = PayloadDecoder::Create(c, Intern("mq"));
+  ASSERT_TRUE(d.ok());
+  std::vector<std::pair<std::string, std::string>> msgs;
+  for (int i = 0; i < 100; ++i) {
+    msgs.push_back({"sensors/T" + std::to_string(i % 10) + "/temperature",
+                    R"({"sensor":"T)" + std::to_string(i % 10) + R"(","seq":)" + std::to_string(i) +
+                        R"(,"ts":1767225600123456,"value":25.07})"});
+    msgs.push_back({"sensors/B" + std::to_string(i % 5) + "/power", R"([{"value":1.5},{"value":2.5,"quality":"uncertain"}])"});
+  }
+  Batch batch;
+  uint64_t seq = 0;
+  auto run = [&] {
+    batch.clear();
+    for (auto& [topic, payload] : msgs) (*d).Decode(topic, payload.data(), payload.size(), 1, &seq, batch);
+  };
+  for (int i = 0; i < 5; ++i) run();  // warm-up: interned names, parser and batch capacity
+  g_allocations = 0;
+  g_counting = true;
+  for (int i = 0; i < 50; ++i) run();
+  g_counting = false;
+  EXPECT_EQ(g_allocations.load(), 0u) << "allocations while decoding 10000 messages";
+  EXPECT_EQ(batch.readings.size(), 300u);
+  EXPECT_TRUE(batch.dead_letters.empty());
+}
+
+}  // namespace
+}  // namespace edgeflow
