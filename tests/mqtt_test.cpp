@@ -24,9 +24,10 @@ using testing::TestClient;
 const std::string kBin = EDGEFLOW_BINARY;
 constexpr int64_t kTs0 = 1767225600000000;  // 2026-01-01T00:00:00Z in µs
 
-std::string Config(const std::string& dir, int source_port, int sink_port) {
-  auto broker = [](int port) {
-    return "{port: " + std::to_string(port) + ", reconnect_min_secs: 0.05, reconnect_max_secs: 0.3}";
+std::string Config(const std::string& dir, int source_port, int sink_port, double sink_reconnect_secs = 0.05) {
+  auto broker = [](int port, double min_secs = 0.05) {
+    return "{port: " + std::to_string(port) + ", reconnect_min_secs: " + std::to_string(min_secs) +
+           ", reconnect_max_secs: " + std::to_string(std::max(0.3, min_secs)) + "}";
   };
   return "node: {id: mq, data_dir: " + dir + "}\n"
          "sources:\n"
@@ -47,7 +48,7 @@ std::string Config(const std::string& dir, int source_port, int sink_port) {
          "  - id: uplink\n"
          "    type: mqtt\n"
          "    inputs: [hot]\n"
-         "    broker: " + broker(sink_port) + "\n"
+         "    broker: " + broker(sink_port, sink_reconnect_secs) + "\n"
          "    topic: alerts/{sensor}/{state}\n"
          "    qos: 1\n"
          "    ts_format: epoch_us\n";
@@ -198,7 +199,10 @@ TEST(Mqtt, AlertsAreHeldWhileUplinkIsDown) {
   fs::create_directories(dir / "a");
   fs::create_directories(dir / "b");
   Broker devices(dir / "a"), uplink(dir / "b");
-  std::ofstream(dir / "c.yaml") << Config(dir.path(), devices.port(), uplink.port());
+  // The uplink reconnects 1.5 s (±25%) after a failure, so the test's
+  // subscriber is in place on the restarted broker before the held alerts
+  // arrive (a broker drops messages for topics nobody subscribes to).
+  std::ofstream(dir / "c.yaml") << Config(dir.path(), devices.port(), uplink.port(), 1.5);
   Child daemon({kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
   {
     TestClient sub(uplink.port(), "sub"), pub(devices.port(), "pub");
