@@ -200,8 +200,7 @@ namespace {
 std::string StorePath(const PipelineConfig& cfg) {
   for (const auto& c : cfg.components) {
     if (c.kind != Kind::kSink || c.type != "sqlite") continue;
-    const auto& sc = std::any_cast<const SqliteSinkConfig&>(c.options);
-    return sc.path.empty() ? (std::filesystem::path(cfg.node.data_dir) / "edgeflow.db").string() : sc.path;
+    return SqliteStorePath(std::any_cast<const SqliteSinkConfig&>(c.options), cfg.node.data_dir);
   }
   return "";
 }

@@ -13,6 +13,14 @@ const char* QualityName(Quality q) {
   return "bad";
 }
 
+bool ParseQuality(std::string_view s, Quality* q) {
+  if (s == "good" || s == "0") *q = Quality::kGood;
+  else if (s == "uncertain" || s == "1") *q = Quality::kUncertain;
+  else if (s == "bad" || s == "2") *q = Quality::kBad;
+  else return false;
+  return true;
+}
+
 static constexpr const char* kAggNames[kNumAggFields] = {"count", "mean", "min",  "max", "stddev",
                                                          "p50",   "p95",  "rate", "last"};
 

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/clock.h"
@@ -16,6 +17,8 @@ namespace edgeflow {
 
 enum class Quality : uint8_t { kGood = 0, kUncertain = 1, kBad = 2 };
 const char* QualityName(Quality q);
+// "good"/"uncertain"/"bad" or "0"/"1"/"2".
+bool ParseQuality(std::string_view s, Quality* q);
 
 struct Reading {
   TimeUs ts = 0;          // event time

@@ -60,10 +60,14 @@ const Schema<SqliteSinkConfig>& SqliteSinkSchema() {
   return *s;
 }
 
+std::string SqliteStorePath(const SqliteSinkConfig& cfg, const std::string& data_dir) {
+  return cfg.path.empty() ? (std::filesystem::path(data_dir) / "edgeflow.db").string() : cfg.path;
+}
+
 Result<std::unique_ptr<Sink>> SqliteSink::Create(const SqliteSinkConfig& cfg, const BuildContext& ctx) {
   auto s = std::make_unique<SqliteSink>();
   s->cfg_ = cfg;
-  if (s->cfg_.path.empty()) s->cfg_.path = (std::filesystem::path(ctx.data_dir) / "edgeflow.db").string();
+  s->cfg_.path = SqliteStorePath(cfg, ctx.data_dir);
   s->what_ = EventKindsFrom(cfg.store, StoreWhat{});
   s->clock_ = ctx.clock;
   auto store = Store::Open(s->cfg_.path, cfg.synchronous);

@@ -23,6 +23,8 @@ struct SqliteSinkConfig {
   Store::Sync synchronous = Store::Sync::kNormal;
 };
 const config::Schema<SqliteSinkConfig>& SqliteSinkSchema();
+// The database file a sqlite sink writes: `path`, or `<data_dir>/edgeflow.db`.
+std::string SqliteStorePath(const SqliteSinkConfig& cfg, const std::string& data_dir);
 
 class SqliteSink final : public Sink {
  public:

@@ -109,13 +109,14 @@ bool ParseDouble(std::string_view s, double* out) {
   return false;
 }
 
-bool ParseQuality(std::string_view s, Quality* q) {
+// CSV cells may carry a trailing CR or spaces; an empty quality cell means good.
+bool ParseQualityCell(std::string_view s, Quality* q) {
   while (!s.empty() && (s.back() == '\r' || s.back() == ' ')) s.remove_suffix(1);
-  if (s == "good" || s == "0" || s.empty()) *q = Quality::kGood;
-  else if (s == "uncertain" || s == "1") *q = Quality::kUncertain;
-  else if (s == "bad" || s == "2") *q = Quality::kBad;
-  else return false;
-  return true;
+  if (s.empty()) {
+    *q = Quality::kGood;
+    return true;
+  }
+  return ParseQuality(s, q);
 }
 
 std::string_view Trim(std::string_view s) {
@@ -261,7 +262,7 @@ Status FileSource::Run(SourceContext& ctx) {
         }
         // Headerless sensor/metric files may carry a fifth column, quality, on some lines only.
         const int qcol = layout.quality >= 0 ? layout.quality : (layout.sensor == 1 && n >= 5 ? 4 : -1);
-        if (qcol >= 0 && !ParseQuality(cols[qcol], &r.quality)) {
+        if (qcol >= 0 && !ParseQualityCell(cols[qcol], &r.quality)) {
           dead(r, "bad_quality", "line " + std::to_string(reader.line_no()) + ": " + std::string(line.substr(0, 200)));
           continue;
         }
@@ -303,8 +304,8 @@ Status FileSource::Run(SourceContext& ctx) {
           } else if (key == "quality") {
             std::string_view sv;
             int64_t qi;
-            if (!v.get_string().get(sv)) ok = ParseQuality(sv, &r.quality);
-            else if (!v.get_int64().get(qi)) ok = ParseQuality(std::to_string(qi), &r.quality);
+            if (!v.get_string().get(sv)) ok = ParseQualityCell(sv, &r.quality);
+            else if (!v.get_int64().get(qi)) ok = ParseQualityCell(std::to_string(qi), &r.quality);
             else ok = false;
             if (!ok) { fail("bad_quality"); skip = true; break; }
           } else if (key == "type") {

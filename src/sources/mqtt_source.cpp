@@ -73,14 +73,6 @@ std::string Excerpt(std::string_view s, size_t max = 120) {
   return out;
 }
 
-bool ParseQualityText(std::string_view s, Quality* q) {
-  if (s == "good" || s == "0") *q = Quality::kGood;
-  else if (s == "uncertain" || s == "1") *q = Quality::kUncertain;
-  else if (s == "bad" || s == "2") *q = Quality::kBad;
-  else return false;
-  return true;
-}
-
 }  // namespace
 
 Result<PayloadDecoder> PayloadDecoder::Create(const MqttSourceConfig& cfg, Symbol origin) {
@@ -150,7 +142,7 @@ const char* PayloadDecoder::DecodeObject(simdjson::dom::element obj, Reading& r,
   if (!obj.at_pointer(quality_ptr_).get(e)) {
     int64_t q;
     bool ok = false;
-    if (!e.get_string().get(sv)) ok = ParseQualityText(sv, &r.quality);
+    if (!e.get_string().get(sv)) ok = ParseQuality(sv, &r.quality);
     else if (!e.get_int64().get(q) && q >= 0 && q <= 2) {
       r.quality = static_cast<Quality>(q);
       ok = true;
