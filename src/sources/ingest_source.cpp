@@ -38,6 +38,7 @@ Status IngestSource::Run(SourceContext& ctx) {
     std::lock_guard l(mu_);
     emit_ = ctx.emit;
   }
+  running_.notify_all();
   // Nothing to poll: requests arrive on HTTP threads. Wait for stop.
   while (ctx.clock->sleep_until(ctx.clock->now() + 3600 * kUsPerSec, *ctx.stop)) {
   }
@@ -48,26 +49,27 @@ Status IngestSource::Run(SourceContext& ctx) {
 
 Result<IngestSource::Outcome> IngestSource::Submit(std::string_view body, TimeUs now) {
   // Accept {"readings": [...]} by decoding only the array.
-  std::string_view payload = body;
   simdjson::dom::parser probe;
   simdjson::dom::element doc;
   simdjson::padded_string padded(body);
   if (auto err = probe.parse(padded).get(doc)) return Status::Invalid(std::string("invalid JSON: ") + simdjson::error_message(err));
-  std::string inner;
-  if (doc.is_object()) {
-    simdjson::dom::element arr;
-    if (doc["readings"].get(arr) || !arr.is_array()) return Status::Invalid("expected an array of readings or {\"readings\": [...]}");
-    inner = simdjson::minify(arr);
-    payload = inner;
-  } else if (!doc.is_array()) {
-    return Status::Invalid("expected an array of readings or {\"readings\": [...]}");
+  const Status bad_shape = Status::Invalid("expected an array of readings or {\"readings\": [...]}");
+  simdjson::dom::array items;
+  const bool wrapped = doc.is_object();
+  if (wrapped) {
+    simdjson::dom::element readings;
+    if (doc["readings"].get(readings) || readings.get_array().get(items)) return bad_shape;
+  } else if (doc.get_array().get(items)) {
+    return bad_shape;
   }
-  simdjson::dom::array items = (payload == body) ? doc.get_array().value_unsafe() : doc["readings"].get_array().value_unsafe();
+  const std::string inner = wrapped ? simdjson::minify(items) : std::string();
+  const std::string_view payload = wrapped ? std::string_view(inner) : body;
   if (static_cast<int64_t>(items.size()) > cfg_.max_readings)
     return Status(StatusCode::kOutOfRange, "too many readings in one request (max " + std::to_string(cfg_.max_readings) + ")");
 
-  std::lock_guard l(mu_);
-  if (!emit_) return Status::Unavailable("ingest source '" + id_ + "' is not running");
+  std::unique_lock l(mu_);
+  if (!running_.wait_for(l, std::chrono::seconds(2), [&] { return emit_ != nullptr; }))
+    return Status::Unavailable("ingest source '" + id_ + "' is not running");
   batch_.clear();
   decoder_->Decode("", payload.data(), payload.size(), now, &seq_, batch_);
   Outcome o;

@@ -6,6 +6,7 @@
 // "readings" array; each reading has sensor, metric, value and optionally ts
 // and quality. Readings that cannot be decoded become dead letters.
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 
 #include "config/schema.h"
@@ -29,7 +30,8 @@ class IngestSource final : public Source {
     size_t accepted = 0;
     std::vector<std::string> rejected;  // one reason per rejected reading
   };
-  // Called from HTTP threads. Unavailable when the source is not running.
+  // Called from HTTP threads. A request that arrives while the pipeline is
+  // (re)starting waits up to 2 s for the source; then Unavailable.
   Result<Outcome> Submit(std::string_view body, TimeUs now);
   const std::string& id() const { return id_; }
 
@@ -38,6 +40,7 @@ class IngestSource final : public Source {
   std::string id_;
   Symbol origin_ = kNoSymbol;
   std::mutex mu_;  // guards decoder_, emit_ and seq_
+  std::condition_variable running_;  // signalled when Run() has set emit_
   std::unique_ptr<PayloadDecoder> decoder_;
   std::function<void(Batch&)> emit_;
   uint64_t seq_ = 0;
