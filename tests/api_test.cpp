@@ -239,5 +239,39 @@ TEST(Api, PortInUseIsAClearStartupError) {
   EXPECT_NE(err.find("cannot listen on 127.0.0.1:" + std::to_string(first.port)), std::string::npos) << err;
 }
 
+// The HTTP server and its library (which initialises OpenSSL's tables when
+// loaded) are a module: a node without an api section never maps them.
+TEST(Api, HttpModuleIsLoadedOnlyWithAnApiSection) {
+  Node with_api;
+  ASSERT_GT(with_api.port, 0) << with_api.daemon->err();
+  const std::string maps = testing::ReadFile("/proc/" + std::to_string(with_api.daemon->pid()) + "/maps");
+  EXPECT_NE(maps.find("libedgeflow-api.so"), std::string::npos);
+  EXPECT_NE(maps.find("libcpp-httplib"), std::string::npos);
+
+  TempDir dir;
+  std::ofstream(dir / "c.yaml") << "node: {data_dir: " << dir.path()
+                                << "}\nsources: [{id: in, type: ingest}]\nsinks: [{id: o, type: file, inputs: [in]}]\n";
+  Child plain({kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
+  ASSERT_TRUE(testing::WaitFor([&] { return plain.err().find("pipeline started") != std::string::npos; }))
+      << plain.err();
+  const std::string plain_maps = testing::ReadFile("/proc/" + std::to_string(plain.pid()) + "/maps");
+  EXPECT_FALSE(plain_maps.empty());
+  EXPECT_EQ(plain_maps.find("libedgeflow-api.so"), std::string::npos);
+  EXPECT_EQ(plain_maps.find("libcpp-httplib"), std::string::npos);
+  plain.Signal(SIGTERM);
+  EXPECT_EQ(plain.Wait(std::chrono::seconds(20)), 0);
+}
+
+TEST(Api, MissingModuleIsAClearStartupError) {
+  TempDir dir;
+  fs::create_directories(dir / "bin");
+  fs::copy_file(kBin, dir / "bin/edgeflow");
+  std::ofstream(dir / "c.yaml") << Config(dir.path());
+  std::string err;
+  EXPECT_EQ(testing::RunCommand({dir / "bin/edgeflow", "run", "-c", dir / "c.yaml"}, nullptr, &err, dir.path()), 1);
+  EXPECT_NE(err.find("needs libedgeflow-api.so, not found in: " + dir / "bin"), std::string::npos) << err;
+  EXPECT_NE(err.find("EDGEFLOW_MODULE_DIR"), std::string::npos) << err;
+}
+
 }  // namespace
 }  // namespace edgeflow
