@@ -60,78 +60,17 @@ CREATE TABLE IF NOT EXISTS dead_letters(
   detail TEXT NOT NULL);
 )sql";
 
-std::string Text(sqlite3_stmt* st, int col) {
-  const unsigned char* t = sqlite3_column_text(st, col);
-  return t ? reinterpret_cast<const char*>(t) : "";
-}
-
-struct StmtGuard {
-  sqlite3_stmt* st;
-  ~StmtGuard() { sqlite3_finalize(st); }
-};
-
 }  // namespace
 
-Status Store::Err(const char* what) {
-  int code = sqlite3_errcode(db_);
-  std::string msg = std::string(what) + ": " + sqlite3_errmsg(db_);
-  if (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_IOERR || code == SQLITE_FULL)
-    return Status(code == SQLITE_FULL ? StatusCode::kResourceExhausted : StatusCode::kUnavailable, msg);
-  return Status(StatusCode::kIoError, msg);
-}
-
-Status Store::Exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string m = err ? err : "unknown error";
-    sqlite3_free(err);
-    return Status::Io(std::string("sqlite: ") + m);
-  }
-  return Status::Ok();
-}
-
-Status Store::Prepare(const char* sql, sqlite3_stmt** st) {
-  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, st, nullptr) != SQLITE_OK) return Err("prepare");
-  return Status::Ok();
-}
+Status Store::Err(const char* what) { return db_->Err(what); }
+Status Store::Exec(const char* sql) { return db_->Exec(sql); }
+Status Store::Prepare(const char* sql, sqlite3_stmt** st) { return db_->Prepare(sql, st); }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Sync sync) {
   std::unique_ptr<Store> s(new Store());
-  std::error_code ec;
-  auto dir = std::filesystem::path(path).parent_path();
-  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-  if (sqlite3_open_v2(path.c_str(), &s->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
-      SQLITE_OK) {
-    std::string m = s->db_ ? sqlite3_errmsg(s->db_) : "out of memory";
-    return Status::Io("cannot open store " + path + ": " + m);
-  }
-  sqlite3_busy_timeout(s->db_, 5000);
-  // auto_vacuum must be chosen before the first table exists.
-  EF_RETURN_IF_ERROR(s->Exec("PRAGMA auto_vacuum=INCREMENTAL"));
-  EF_RETURN_IF_ERROR(s->Exec("PRAGMA journal_mode=WAL"));
-  const char* sync_sql = sync == Sync::kOff ? "PRAGMA synchronous=OFF" : sync == Sync::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
-  EF_RETURN_IF_ERROR(s->Exec(sync_sql));
-  EF_RETURN_IF_ERROR(s->Exec("PRAGMA cache_size=-8192"));  // 8 MiB page cache
-  // Several processes may open a new database at once (the daemon's sink, the
-  // API, a test): create the schema and its version in one write transaction.
-  EF_RETURN_IF_ERROR(s->Exec("BEGIN IMMEDIATE"));
-  Status created = s->Exec(kSchema);
-  if (created.ok()) created = s->Exec("INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1')");
-  if (!created.ok()) {
-    (void)s->Exec("ROLLBACK");
-    return created;
-  }
-  EF_RETURN_IF_ERROR(s->Exec("COMMIT"));
-  {
-    sqlite3_stmt* st;
-    EF_RETURN_IF_ERROR(s->Prepare("SELECT value FROM meta WHERE key='schema_version'", &st));
-    StmtGuard g{st};
-    if (sqlite3_step(st) != SQLITE_ROW) return Status::Internal("store " + path + " has no schema version");
-    const std::string v = Text(st, 0);
-    if (v != std::to_string(kSchemaVersion))
-      return Status::FailedPrecondition("store " + path + " has schema version " + v + ", expected " +
-                                        std::to_string(kSchemaVersion));
-  }
+  auto db = SqliteDb::Open(path, sync, "store", kSchema, kSchemaVersion, /*incremental_vacuum=*/true);
+  if (!db.ok()) return db.status();
+  s->db_ = std::move(db).value();
   EF_RETURN_IF_ERROR(s->Prepare(
       "INSERT INTO reading_blocks(series, start_ts, end_ts, count, first_seq, last_seq, data) VALUES(?,?,?,?,?,?,?)",
       &s->ins_reading_));
@@ -150,7 +89,6 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Sync sync) {
 
 Store::~Store() {
   for (auto* st : {ins_reading_, ins_aggregate_, ins_alert_, ins_dead_, ins_series_, get_series_}) sqlite3_finalize(st);
-  if (db_) sqlite3_close(db_);
 }
 
 Result<int64_t> Store::SeriesId(Symbol sensor, Symbol metric) {
@@ -267,14 +205,14 @@ Status Store::Write(const Batch& b, const StoreWhat& what, TimeUs received_at) {
       if (!step(ins_dead_)) return fail("insert dead letter");
     }
   }
-  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return fail("commit");
+  if (sqlite3_exec(db_->get(), "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return fail("commit");
   return Status::Ok();
 }
 
 int64_t Store::SizeBytes() {
   auto pragma = [&](const char* sql) -> int64_t {
     sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK) return 0;
+    if (sqlite3_prepare_v2(db_->get(), sql, -1, &st, nullptr) != SQLITE_OK) return 0;
     StmtGuard g{st};
     return sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
   };
@@ -284,7 +222,7 @@ int64_t Store::SizeBytes() {
 Status Store::EnforceRetention(TimeUs now, TimeUs max_age, TimeUs event_max_age, int64_t max_bytes) {
   auto exec_bound = [&](const char* sql, int64_t v) -> Status {
     sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, sql, -1, &st, nullptr) != SQLITE_OK) return Err("retention");
+    if (sqlite3_prepare_v2(db_->get(), sql, -1, &st, nullptr) != SQLITE_OK) return Err("retention");
     StmtGuard g{st};
     sqlite3_bind_int64(st, 1, v);
     if (sqlite3_step(st) != SQLITE_DONE) return Err("retention");
@@ -294,15 +232,15 @@ Status Store::EnforceRetention(TimeUs now, TimeUs max_age, TimeUs event_max_age,
   if (max_age > 0) {
     // Block granularity: a block is deleted once its newest reading is too old.
     EF_RETURN_IF_ERROR(exec_bound("DELETE FROM reading_blocks WHERE end_ts < ?", now - max_age));
-    deleted |= sqlite3_changes(db_) > 0;
+    deleted |= sqlite3_changes(db_->get()) > 0;
     EF_RETURN_IF_ERROR(exec_bound("DELETE FROM aggregates WHERE end < ?", now - max_age));
-    deleted |= sqlite3_changes(db_) > 0;
+    deleted |= sqlite3_changes(db_->get()) > 0;
   }
   if (event_max_age > 0) {
     EF_RETURN_IF_ERROR(exec_bound("DELETE FROM alerts WHERE ts < ?", now - event_max_age));
-    deleted |= sqlite3_changes(db_) > 0;
+    deleted |= sqlite3_changes(db_->get()) > 0;
     EF_RETURN_IF_ERROR(exec_bound("DELETE FROM dead_letters WHERE received_at < ?", now - event_max_age));
-    deleted |= sqlite3_changes(db_) > 0;
+    deleted |= sqlite3_changes(db_->get()) > 0;
   }
   if (max_bytes > 0) {
     // Delete the oldest tenth of the reading blocks (and aggregates) per round until under the limit.
@@ -326,7 +264,7 @@ Status Store::EnforceRetention(TimeUs now, TimeUs max_age, TimeUs event_max_age,
 }
 
 Status Store::Checkpoint() {
-  if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr) != SQLITE_OK)
+  if (sqlite3_wal_checkpoint_v2(db_->get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr) != SQLITE_OK)
     return Err("checkpoint");
   return Status::Ok();
 }
@@ -334,7 +272,7 @@ Status Store::Checkpoint() {
 Result<int64_t> Store::Count(const std::string& table) {
   if (table == "readings") {
     sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, "SELECT coalesce(sum(count), 0) FROM reading_blocks", -1, &st, nullptr) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db_->get(), "SELECT coalesce(sum(count), 0) FROM reading_blocks", -1, &st, nullptr) != SQLITE_OK)
       return Err("count");
     StmtGuard g{st};
     if (sqlite3_step(st) != SQLITE_ROW) return Err("count");
@@ -343,7 +281,7 @@ Result<int64_t> Store::Count(const std::string& table) {
   static const std::set<std::string> tables{"reading_blocks", "aggregates", "alerts", "dead_letters", "series"};
   if (!tables.count(table)) return Status::Invalid("unknown table " + table);
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_, ("SELECT count(*) FROM " + table).c_str(), -1, &st, nullptr) != SQLITE_OK) return Err("count");
+  if (sqlite3_prepare_v2(db_->get(), ("SELECT count(*) FROM " + table).c_str(), -1, &st, nullptr) != SQLITE_OK) return Err("count");
   StmtGuard g{st};
   if (sqlite3_step(st) != SQLITE_ROW) return Err("count");
   return sqlite3_column_int64(st, 0);
@@ -352,7 +290,7 @@ Result<int64_t> Store::Count(const std::string& table) {
 Result<std::vector<ReadingRow>> Store::Readings(const std::string& sensor, const std::string& metric, TimeUs from,
                                                 TimeUs to, int64_t limit) {
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_,
+  if (sqlite3_prepare_v2(db_->get(),
                          "SELECT s.sensor, s.metric, b.data FROM reading_blocks b JOIN series s ON s.id = b.series "
                          "WHERE (?1 = '' OR s.sensor = ?1) AND (?2 = '' OR s.metric = ?2) AND b.end_ts >= ?3 AND b.start_ts < ?4 "
                          "ORDER BY b.id",
@@ -371,7 +309,7 @@ Result<std::vector<ReadingRow>> Store::Readings(const std::string& sensor, const
     const auto* data = static_cast<const uint8_t*>(sqlite3_column_blob(st, 2));
     Status d = DecodeBlock(data, static_cast<size_t>(sqlite3_column_bytes(st, 2)), pts);
     if (!d.ok()) return d;
-    const std::string s = Text(st, 0), m = Text(st, 1);
+    const std::string s = ColumnText(st, 0), m = ColumnText(st, 1);
     for (const auto& p : pts)
       if (p.ts >= from && p.ts < to)
         out.push_back({s, m, p.ts, p.value, static_cast<int>(p.quality), static_cast<int64_t>(p.seq)});
@@ -384,7 +322,7 @@ Result<std::vector<ReadingRow>> Store::Readings(const std::string& sensor, const
 
 Result<std::vector<ReadingRow>> Store::Latest() {
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_,
+  if (sqlite3_prepare_v2(db_->get(),
                          "SELECT s.sensor, s.metric, b.data FROM series s JOIN reading_blocks b ON b.id = ("
                          "SELECT id FROM reading_blocks WHERE series = s.id ORDER BY end_ts DESC, id DESC LIMIT 1) "
                          "ORDER BY s.sensor, s.metric",
@@ -403,7 +341,7 @@ Result<std::vector<ReadingRow>> Store::Latest() {
     const BlockPoint* best = &pts[0];
     for (const auto& p : pts)
       if (p.ts >= best->ts) best = &p;
-    out.push_back({Text(st, 0), Text(st, 1), best->ts, best->value, static_cast<int>(best->quality),
+    out.push_back({ColumnText(st, 0), ColumnText(st, 1), best->ts, best->value, static_cast<int>(best->quality),
                    static_cast<int64_t>(best->seq)});
   }
   if (rc != SQLITE_DONE) return Err("query latest");
@@ -412,7 +350,7 @@ Result<std::vector<ReadingRow>> Store::Latest() {
 
 Result<std::vector<AlertRow>> Store::Alerts(int64_t limit) {
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_,
+  if (sqlite3_prepare_v2(db_->get(),
                          "SELECT a.id, a.rule, s.sensor, s.metric, a.origin, a.state, a.severity, a.ts, a.opened_at, a.value "
                          "FROM alerts a JOIN series s ON s.id = a.series ORDER BY a.id LIMIT ?",
                          -1, &st, nullptr) != SQLITE_OK)
@@ -421,15 +359,15 @@ Result<std::vector<AlertRow>> Store::Alerts(int64_t limit) {
   sqlite3_bind_int64(st, 1, limit);
   std::vector<AlertRow> out;
   while (sqlite3_step(st) == SQLITE_ROW) {
-    out.push_back({sqlite3_column_int64(st, 0), Text(st, 1), Text(st, 2), Text(st, 3), Text(st, 4), Text(st, 5),
-                   Text(st, 6), sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8), sqlite3_column_double(st, 9)});
+    out.push_back({sqlite3_column_int64(st, 0), ColumnText(st, 1), ColumnText(st, 2), ColumnText(st, 3), ColumnText(st, 4), ColumnText(st, 5),
+                   ColumnText(st, 6), sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8), sqlite3_column_double(st, 9)});
   }
   return out;
 }
 
 Result<std::vector<DeadLetterRow>> Store::DeadLetters(int64_t limit) {
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_,
+  if (sqlite3_prepare_v2(db_->get(),
                          "SELECT origin, reason, sensor, metric, detail, ts, received_at, value FROM dead_letters ORDER BY id LIMIT ?",
                          -1, &st, nullptr) != SQLITE_OK)
     return Err("query dead letters");
@@ -437,7 +375,7 @@ Result<std::vector<DeadLetterRow>> Store::DeadLetters(int64_t limit) {
   sqlite3_bind_int64(st, 1, limit);
   std::vector<DeadLetterRow> out;
   while (sqlite3_step(st) == SQLITE_ROW) {
-    out.push_back({Text(st, 0), Text(st, 1), Text(st, 2), Text(st, 3), Text(st, 4), sqlite3_column_int64(st, 5),
+    out.push_back({ColumnText(st, 0), ColumnText(st, 1), ColumnText(st, 2), ColumnText(st, 3), ColumnText(st, 4), sqlite3_column_int64(st, 5),
                    sqlite3_column_int64(st, 6), sqlite3_column_double(st, 7)});
   }
   return out;

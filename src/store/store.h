@@ -15,6 +15,7 @@
 #include "core/reading.h"
 #include "core/status.h"
 #include "store/block_codec.h"
+#include "store/sqlite_db.h"
 
 namespace edgeflow {
 
@@ -41,7 +42,7 @@ struct DeadLetterRow {
 
 class Store {
  public:
-  enum class Sync { kOff, kNormal, kFull };
+  using Sync = SqliteSync;
   static Result<std::unique_ptr<Store>> Open(const std::string& path, Sync sync = Sync::kNormal);
   ~Store();
 
@@ -64,7 +65,7 @@ class Store {
   Result<std::vector<AlertRow>> Alerts(int64_t limit = 1000);
   Result<std::vector<DeadLetterRow>> DeadLetters(int64_t limit = 1000);
 
-  sqlite3* db() { return db_; }
+  sqlite3* db() { return db_->get(); }
 
  private:
   Store() = default;
@@ -73,7 +74,7 @@ class Store {
   Status Prepare(const char* sql, sqlite3_stmt** st);
   Status Err(const char* what);
 
-  sqlite3* db_ = nullptr;
+  std::unique_ptr<SqliteDb> db_;
   sqlite3_stmt* ins_reading_ = nullptr;
   sqlite3_stmt* ins_aggregate_ = nullptr;
   sqlite3_stmt* ins_alert_ = nullptr;
