@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <mutex>
 #include <filesystem>
+#include <map>
 
 #include "edgeflow/version.h"
 
@@ -126,6 +127,17 @@ std::string PrometheusText(const json& status) {
     if (it.value().contains("queue"))
       out += "edgeflow_queue_dropped_events_total{component=\"" + it.key() + "\",when_full=\"" +
              it.value()["queue"].value("when_full", "") + "\"} " + num(it.value()["queue"]["dropped_events"]) + "\n";
+  // Sink-specific metrics (e.g. the uplink's outbox), one gauge family each.
+  std::map<std::string, std::string> families;
+  for (auto it = comps.begin(); it != comps.end(); ++it)
+    if (it.value().contains("metrics"))
+      for (auto m = it.value()["metrics"].begin(); m != it.value()["metrics"].end(); ++m)
+        families["edgeflow_sink_" + m.key()] +=
+            "edgeflow_sink_" + m.key() + "{component=\"" + it.key() + "\"} " + num(m.value()) + "\n";
+  for (const auto& [name, lines] : families) {
+    metric(name, "gauge", "Sink-specific metric (see docs/outbox.md for the uplink's).");
+    out += lines;
+  }
   return out;
 }
 

@@ -13,6 +13,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/reading.h"
@@ -70,6 +72,9 @@ class Sink {
   virtual Status Flush() { return Status::Ok(); }
   // The kinds of events this sink uses; the engine queues only those for it.
   virtual EventMask wants() const { return EventMask{}; }
+  // Sink-specific gauges and counters for the status API and /metrics, e.g.
+  // {"outbox_messages", 12}. Called from other threads: read atomics only.
+  virtual void Metrics(std::vector<std::pair<std::string, double>>& /*out*/) const {}
 };
 
 }  // namespace edgeflow

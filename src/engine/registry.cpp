@@ -5,6 +5,7 @@
 #include "processors/validate.h"
 #include "processors/window.h"
 #include "sinks/mqtt_sink.h"
+#include "sinks/uplink_sink.h"
 #include "sinks/sinks.h"
 #include "sources/file_source.h"
 #include "sources/ingest_source.h"
@@ -65,6 +66,11 @@ const std::vector<ComponentType>& ComponentTypes() {
                              "Publishes events (alerts by default) to MQTT topics built from a template; holds them in "
                              "its bounded queue while the broker is unreachable.",
                              MqttSinkSchema()),
+      MakeSinkType<UplinkSink>("uplink",
+                               "Store-and-forward to a cloud MQTT broker: a durable outbox on disk, QoS 1, removal "
+                               "only after the broker's acknowledgement, per-stream sequence numbers, priorities, "
+                               "byte and age limits, bandwidth cap.",
+                               UplinkSchema()),
       MakeSinkType<FileSink>("file", "Writes events as JSON lines (or readings as CSV) to a file or standard output.",
                              FileSinkSchema()),
   };

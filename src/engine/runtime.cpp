@@ -241,6 +241,9 @@ nlohmann::json Runtime::Stats() const {
     c["write_errors"] = w->write_errors.load();
     c["retries"] = w->retries.load();
     c["lost_events"] = w->lost_events.load();
+    std::vector<std::pair<std::string, double>> metrics;
+    pipeline_->sink(w->index).Metrics(metrics);
+    for (const auto& [name, value] : metrics) c["metrics"][name] = value;
   }
   j["components"] = comps;
   // Totals for a one-line summary.

@@ -91,6 +91,7 @@ Result<std::unique_ptr<MqttConnection>> MqttConnection::Create(const MqttBrokerC
   mosquitto_connect_callback_set(c->m_, &MqttConnection::OnConnect);
   mosquitto_disconnect_callback_set(c->m_, &MqttConnection::OnDisconnect);
   mosquitto_message_callback_set(c->m_, &MqttConnection::OnMessage);
+  mosquitto_publish_v5_callback_set(c->m_, &MqttConnection::OnPublish);
   return c;
 }
 
@@ -127,6 +128,11 @@ void MqttConnection::OnDisconnect(mosquitto*, void* self, int rc) {
   }
   c->connected_ = false;
   c->connecting_ = false;
+}
+
+void MqttConnection::OnPublish(mosquitto*, void* self, int mid, int reason, const mosquitto_property*) {
+  auto* c = static_cast<MqttConnection*>(self);
+  if (c->on_published_) c->on_published_(mid, reason);
 }
 
 void MqttConnection::OnMessage(mosquitto*, void* self, const mosquitto_message* msg) {
@@ -192,9 +198,9 @@ Status MqttConnection::Subscribe(const std::string& topic, int qos) {
   return Status::Ok();
 }
 
-Status MqttConnection::Publish(const std::string& topic, const void* payload, size_t len, int qos, bool retain) {
+Status MqttConnection::Publish(const std::string& topic, const void* payload, size_t len, int qos, bool retain, int* mid) {
   if (!connected_) return Status::Unavailable("not connected to " + endpoint());
-  const int rc = mosquitto_publish(m_, nullptr, topic.c_str(), static_cast<int>(len), payload, qos, retain);
+  const int rc = mosquitto_publish(m_, mid, topic.c_str(), static_cast<int>(len), payload, qos, retain);
   if (rc == MOSQ_ERR_SUCCESS) {
     ++counters_.messages_out;
     return Status::Ok();

@@ -59,6 +59,8 @@ class MqttConnection {
  public:
   using MessageFn = std::function<void(const mosquitto_message&)>;
   using ConnectFn = std::function<void(MqttConnection&)>;
+  // A QoS 1 publish was acknowledged (PUBACK); reason >= 128 is an MQTT 5 refusal.
+  using PublishedFn = std::function<void(int mid, int reason)>;
 
   // Creates the client; does not connect yet (the first Loop() does).
   static Result<std::unique_ptr<MqttConnection>> Create(const MqttBrokerConfig& cfg, const std::string& default_client_id,
@@ -69,6 +71,7 @@ class MqttConnection {
 
   void on_message(MessageFn fn) { on_message_ = std::move(fn); }
   void on_connect(ConnectFn fn) { on_connect_ = std::move(fn); }
+  void on_published(PublishedFn fn) { on_published_ = std::move(fn); }
 
   // Services the network for up to `timeout_ms` (0: only what is ready now);
   // (re)connects when due. Returns at once when `stop` is requested.
@@ -78,7 +81,8 @@ class MqttConnection {
 
   Status Subscribe(const std::string& topic, int qos);
   // Publishes; Unavailable when not connected (the caller keeps the data).
-  Status Publish(const std::string& topic, const void* payload, size_t len, int qos, bool retain);
+  // `mid` (optional) receives the message id reported to on_published.
+  Status Publish(const std::string& topic, const void* payload, size_t len, int qos, bool retain, int* mid = nullptr);
 
   const MqttCounters& counters() const { return counters_; }
   const std::string& last_error() const { return last_error_; }
@@ -90,6 +94,7 @@ class MqttConnection {
   static void OnConnect(mosquitto*, void* self, int rc);
   static void OnDisconnect(mosquitto*, void* self, int rc);
   static void OnMessage(mosquitto*, void* self, const mosquitto_message* msg);
+  static void OnPublish(mosquitto*, void* self, int mid, int reason, const mosquitto_property*);
 
   MqttBrokerConfig cfg_;
   Clock& clock_;
@@ -103,6 +108,7 @@ class MqttConnection {
   std::mt19937 rng_;
   MessageFn on_message_;
   ConnectFn on_connect_;
+  PublishedFn on_published_;
   MqttCounters counters_;
   std::string last_error_;
 };

@@ -1,0 +1,246 @@
+#include "sinks/uplink_sink.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "sinks/sinks.h"
+
+namespace edgeflow {
+
+using config::Diagnostics;
+using config::Schema;
+
+const Schema<UplinkConfig>& UplinkSchema() {
+  static const auto* s = [] {
+    auto* s = new Schema<UplinkConfig>("uplink", "");
+    s->Object("broker", &UplinkConfig::broker, MqttBrokerSchema(),
+              "The cloud broker. Use `tls` (server certificate and host name verified; add cert_file and key_file for "
+              "mutual TLS) or username/password.")
+        .String("topic_prefix", &UplinkConfig::topic_prefix, "edgeflow",
+                "Messages go to `<topic_prefix>/<node.id>/<stream>`.")
+        .StringList("include", &UplinkConfig::include,
+                    "Streams to send: alerts, dead_letters, aggregates, readings (drained in that order). Empty: "
+                    "alerts, dead_letters and aggregates.")
+        .Number<int64_t>("batch_max", &UplinkConfig::batch_max, 500, "events", "Events per message at most.", 1, 100000)
+        .String("outbox_path", &UplinkConfig::outbox_path, "",
+                "Outbox database; empty: `<node.data_dir>/outbox-<sink id>.db`.")
+        .Number<int64_t>("outbox_max_bytes", &UplinkConfig::outbox_max_bytes, 256ll << 20, "bytes",
+                         "Outbox cap; beyond it the oldest messages of the lowest-priority stream are evicted (and "
+                         "counted).", 1024, INT64_MAX)
+        .Number<double>("outbox_max_age_secs", &UplinkConfig::outbox_max_age_secs, 7 * 86400.0, "s",
+                        "Messages older than this are evicted (and counted); 0 keeps them.", 0, 1e11)
+        .Enum<SqliteSync>("synchronous", &UplinkConfig::sync, SqliteSync::kNormal,
+                          {{"normal", SqliteSync::kNormal}, {"full", SqliteSync::kFull}},
+                          "normal: a committed batch survives a crash of the process (kill -9); a power loss may drop "
+                          "the last commits. full: every commit is fsynced and survives a power loss.")
+        .Number<int64_t>("max_inflight", &UplinkConfig::max_inflight, 100, "messages",
+                         "Messages sent and not yet acknowledged at most.", 1, 65000)
+        .Number<double>("max_bytes_per_sec", &UplinkConfig::max_bytes_per_sec, 0, "bytes/s",
+                        "Drain bandwidth cap (payload and topic bytes); 0: no cap.", 0, 1e12)
+        .Enum<TsFormat>("ts_format", &UplinkConfig::ts_format, TsFormat::kIso,
+                        {{"iso", TsFormat::kIso}, {"epoch_us", TsFormat::kEpochUs}, {"epoch_ms", TsFormat::kEpochMs}},
+                        "Timestamps in payloads: ISO 8601 strings or integer epochs.")
+        .Check([](const UplinkConfig& c, const YAML::Node& n, Diagnostics& d) {
+          CheckEventKinds(c.include, "include", n, d);
+          if (c.topic_prefix.find_first_of("+#") != std::string::npos)
+            d.Error(n["topic_prefix"], "topic_prefix must not contain MQTT wildcards");
+        });
+    return s;
+  }();
+  return *s;
+}
+
+std::string UplinkOutboxPath(const UplinkConfig& cfg, const std::string& data_dir, const std::string& sink_id) {
+  return cfg.outbox_path.empty() ? (std::filesystem::path(data_dir) / ("outbox-" + sink_id + ".db")).string()
+                                 : cfg.outbox_path;
+}
+
+Result<std::unique_ptr<Sink>> UplinkSink::Create(const UplinkConfig& cfg, const BuildContext& ctx) {
+  std::unique_ptr<UplinkSink> s(new UplinkSink());
+  s->cfg_ = cfg;
+  s->node_ = ctx.node_id;
+  s->clock_ = ctx.clock;
+  s->component_ = ctx.component_id;
+  s->what_ = EventKindsFrom(cfg.include, EventMask{false, true, true, true});
+  OutboxOptions opts;
+  opts.path = UplinkOutboxPath(cfg, ctx.data_dir, ctx.component_id);
+  opts.max_bytes = cfg.outbox_max_bytes;
+  opts.max_age = SecondsToUs(cfg.outbox_max_age_secs);
+  opts.sync = cfg.sync;
+  auto ob = Outbox::Open(opts);
+  if (!ob.ok()) return ob.status();
+  s->outbox_ = std::move(ob).value();
+  const std::pair<const char*, bool> kinds[] = {{"alerts", s->what_.alerts},
+                                                {"dead_letters", s->what_.dead_letters},
+                                                {"aggregates", s->what_.aggregates},
+                                                {"readings", s->what_.readings}};
+  for (int p = 0; p < 4; ++p) {
+    auto st = s->outbox_->Stream(kinds[p].first, p);
+    if (!st.ok()) return st.status();
+    s->kinds_.push_back(Kind{kinds[p].first, p, st.value()});
+  }
+  // The connection is checked now (TLS files, credentials) but used only by the drain thread.
+  auto c = MqttConnection::Create(cfg.broker, ctx.node_id + "-" + ctx.component_id, *ctx.clock);
+  if (!c.ok()) return c.status();
+  s->conn_ = std::move(c).value();
+  s->Listen();
+  UplinkSink* raw = s.get();
+  s->thread_ = std::thread([raw] { raw->Drain(); });
+  return std::unique_ptr<Sink>(std::move(s));
+}
+
+UplinkSink::~UplinkSink() {
+  stop_.request_stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+template <class E>
+Status UplinkSink::Encode(const std::vector<E>& events, Kind& kind, TimeUs now, std::vector<OutboxMessage>& out) {
+  for (size_t i = 0; i < events.size(); i += static_cast<size_t>(cfg_.batch_max)) {
+    const size_t end = std::min(events.size(), i + static_cast<size_t>(cfg_.batch_max));
+    OutboxMessage m;
+    m.stream = kind.stream.id;
+    m.seq = outbox_->NextSeq(kind.stream.id);
+    m.created = now;
+    m.events = static_cast<int64_t>(end - i);
+    m.topic = fmt::format("{}/{}/{}", cfg_.topic_prefix, node_, kind.name);
+    m.payload = fmt::format(R"({{"node":"{}","stream":"{}","seq":{},"events":[)", node_, kind.name, m.seq);
+    for (size_t j = i; j < end; ++j) {
+      if (j > i) m.payload.push_back(',');
+      AppendJson(m.payload, events[j], cfg_.ts_format);
+    }
+    m.payload.append("]}");
+    out.push_back(std::move(m));
+  }
+  return Status::Ok();
+}
+
+Status UplinkSink::Write(const Batch& b) {
+  const TimeUs now = clock_->now();
+  pending_.clear();
+  if (what_.alerts) EF_RETURN_IF_ERROR(Encode(b.alerts, kinds_[0], now, pending_));
+  if (what_.dead_letters) EF_RETURN_IF_ERROR(Encode(b.dead_letters, kinds_[1], now, pending_));
+  if (what_.aggregates) EF_RETURN_IF_ERROR(Encode(b.aggregates, kinds_[2], now, pending_));
+  if (what_.readings) EF_RETURN_IF_ERROR(Encode(b.readings, kinds_[3], now, pending_));
+  return outbox_->Append(pending_);
+}
+
+void UplinkSink::Listen() {
+  conn_->on_published([this](int mid, int reason) { acked_.emplace_back(mid, reason); });
+}
+
+// A lost connection: whatever was in flight is sent again on the next one. The
+// client is recreated so the library does not also resend its own copies.
+void UplinkSink::OnLost() {
+  resends_ += inflight_.size();
+  inflight_.clear();
+  cursor_.clear();
+  acked_.clear();
+  auto c = MqttConnection::Create(cfg_.broker, node_ + "-" + component_, *clock_);
+  if (c.ok()) conn_ = std::move(c).value();
+  Listen();
+  connected_ = false;
+}
+
+// Publishes what the in-flight window and the bandwidth cap allow, highest
+// priority first. Returns true when more is waiting.
+bool UplinkSink::Fill(TimeUs now) {
+  if (cfg_.max_bytes_per_sec > 0) {
+    tokens_ = std::min(tokens_ + cfg_.max_bytes_per_sec * static_cast<double>(now - last_refill_) / 1e6,
+                       std::max(cfg_.max_bytes_per_sec, 65536.0));
+    last_refill_ = now;
+  }
+  std::vector<OutboxMessage> msgs;
+  for (const auto& k : kinds_) {
+    const size_t room = static_cast<size_t>(cfg_.max_inflight) - std::min(inflight_.size(), static_cast<size_t>(cfg_.max_inflight));
+    if (room == 0) return true;
+    msgs.clear();
+    int64_t& cursor = cursor_[k.stream.id];
+    Status st = outbox_->Next(k.stream.id, cursor, room, &msgs);
+    if (!st.ok()) {
+      spdlog::warn("uplink '{}': {}", component_, st.ToString());
+      return true;
+    }
+    for (const auto& m : msgs) {
+      if (cfg_.max_bytes_per_sec > 0) {
+        if (tokens_ < static_cast<double>(m.bytes())) return true;
+        tokens_ -= static_cast<double>(m.bytes());
+      }
+      int mid = 0;
+      if (!conn_->Publish(m.topic, m.payload.data(), m.payload.size(), 1, false, &mid).ok()) return true;
+      inflight_[mid] = InFlight{m.stream, m.seq, m.events};
+      cursor = m.seq;
+      ++sent_;
+    }
+    if (msgs.size() == room) return true;
+  }
+  return false;
+}
+
+void UplinkSink::Drain() {
+  bool more = true;
+  bool was_connected = false;
+  TimeUs next_enforce = 0;
+  std::vector<std::pair<int64_t, int64_t>> done;
+  while (!stop_.stop_requested()) {
+    const bool idle = inflight_.empty() && !more;
+    conn_->Loop(idle ? 20 : 1, stop_);
+    const TimeUs now = clock_->now();
+    if (now >= next_enforce) {
+      next_enforce = now + kUsPerSec;
+      auto evicted = outbox_->Enforce(now);
+      if (!evicted.ok()) spdlog::warn("uplink '{}': {}", component_, evicted.status().ToString());
+      else if (*evicted > 0) spdlog::warn("uplink '{}': outbox limits evicted {} messages", component_, *evicted);
+    }
+    if (!conn_->connected()) {
+      if (was_connected) OnLost();
+      was_connected = false;
+      more = true;
+      continue;
+    }
+    if (!was_connected) last_refill_ = now;
+    was_connected = true;
+    connected_ = true;
+    for (const auto& [mid, reason] : acked_) {
+      auto it = inflight_.find(mid);
+      if (it == inflight_.end()) continue;
+      if (reason >= 128) {
+        ++rejected_;
+        spdlog::error("uplink '{}': the broker refused message {} of stream {} (reason {}); dropped", component_,
+                      it->second.seq, it->second.stream, reason);
+      } else {
+        ++acked_messages_;
+        acked_events_ += static_cast<uint64_t>(it->second.events);
+      }
+      done.emplace_back(it->second.stream, it->second.seq);
+      inflight_.erase(it);
+    }
+    acked_.clear();
+    if (!done.empty()) {
+      Status st = outbox_->Remove(done);
+      if (!st.ok()) spdlog::warn("uplink '{}': {}", component_, st.ToString());
+      done.clear();
+    }
+    more = Fill(now);
+  }
+}
+
+void UplinkSink::Metrics(std::vector<std::pair<std::string, double>>& out) const {
+  const OutboxStats s = outbox_->stats();
+  const TimeUs now = clock_->now();
+  out.emplace_back("connected", connected_ ? 1 : 0);
+  out.emplace_back("outbox_messages", static_cast<double>(s.messages));
+  out.emplace_back("outbox_events", static_cast<double>(s.events));
+  out.emplace_back("outbox_bytes", static_cast<double>(s.bytes));
+  out.emplace_back("outbox_oldest_age_secs", s.oldest ? static_cast<double>(now - s.oldest) / 1e6 : 0.0);
+  out.emplace_back("outbox_evicted_messages", static_cast<double>(s.evicted_messages));
+  out.emplace_back("outbox_evicted_events", static_cast<double>(s.evicted_events));
+  out.emplace_back("sent_messages", static_cast<double>(sent_.load()));
+  out.emplace_back("acked_messages", static_cast<double>(acked_messages_.load()));
+  out.emplace_back("acked_events", static_cast<double>(acked_events_.load()));
+  out.emplace_back("resent_messages", static_cast<double>(resends_.load()));
+  out.emplace_back("rejected_messages", static_cast<double>(rejected_.load()));
+}
+
+}  // namespace edgeflow
