@@ -26,11 +26,16 @@ BatchQueue::BatchQueue(size_t capacity, WhenFull policy, Notifier* consumer, siz
   stats_.capacity = slots_.size();
 }
 
+BatchQueue::~BatchQueue() {
+  for (size_t i = 0; i < size_; ++i) slots_[(head_ + i) % slots_.size()].fail_deliveries("the pipeline stopped first");
+}
+
 bool BatchQueue::push(Batch& b) {
   const size_t events = b.events();
   {
     std::unique_lock lock(mu_);
     if (closed_) {
+      b.fail_deliveries("the pipeline is stopping");
       b.clear();
       return false;
     }
@@ -53,6 +58,7 @@ bool BatchQueue::push(Batch& b) {
           ++stats_.blocked;
           not_full_.wait(lock, [&] { return size_ < slots_.size() || closed_; });
           if (closed_) {
+            b.fail_deliveries("the pipeline is stopping");
             b.clear();
             return false;
           }
@@ -60,12 +66,14 @@ bool BatchQueue::push(Batch& b) {
         case WhenFull::kDropNewest:
           ++stats_.dropped_batches;
           stats_.dropped_events += events;
+          b.fail_deliveries("dropped: queue full (when_full: drop_newest)");
           b.clear();
           return false;
         case WhenFull::kDropOldest: {
           Batch& oldest = slots_[head_];
           ++stats_.dropped_batches;
           stats_.dropped_events += oldest.events();
+          oldest.fail_deliveries("dropped: queue full (when_full: drop_oldest)");
           oldest.clear();
           head_ = (head_ + 1) % slots_.size();
           --size_;

@@ -65,6 +65,7 @@ class BatchQueue {
   // so a slow consumer receives fewer, larger batches and capacity is not
   // spent on batches of one reading.
   BatchQueue(size_t capacity, WhenFull policy, Notifier* consumer = nullptr, size_t coalesce_events = 0);
+  ~BatchQueue();  // batches never popped fail their deliveries
   BatchQueue(const BatchQueue&) = delete;
   BatchQueue& operator=(const BatchQueue&) = delete;
 

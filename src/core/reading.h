@@ -5,7 +5,11 @@
 // are cleared, not freed, between uses, so steady-state processing does not
 // allocate per reading. Everything in Reading/Aggregate/AlertEvent is POD.
 #include <array>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,17 +75,73 @@ struct DeadLetter {
   std::string detail;         // human-readable detail (raw input for parse errors)
 };
 
+// Delivery acknowledgement for batches somebody waits on (HTTP ingest answers
+// only once its readings are written). The submitter keeps the Delivery; the
+// batch carries a DeliveryToken, and every batch derived from it (processor
+// outputs, sink copies, coalesced queue slots) shares the token. Sinks release
+// it after a successful write, or mark it failed when they give the events up
+// (queue policy, final write error). When the last holder releases it, the
+// waiter learns whether everything was written. Batches without tokens (the
+// usual case) pay nothing.
+class Delivery {
+ public:
+  void Fail(const std::string& why) {
+    std::lock_guard l(mu_);
+    if (failure_.empty()) failure_ = why;
+  }
+  // Waits until every holder released its token; false on timeout. `failure`
+  // receives the first failure ("" when all was written).
+  bool Wait(std::chrono::milliseconds limit, std::string* failure) {
+    std::unique_lock l(mu_);
+    if (!cv_.wait_for(l, limit, [&] { return done_; })) return false;
+    *failure = failure_;
+    return true;
+  }
+
+ private:
+  friend class DeliveryToken;
+  void Complete() {
+    {
+      std::lock_guard l(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::string failure_;
+};
+
+class DeliveryToken {
+ public:
+  explicit DeliveryToken(std::shared_ptr<Delivery> d) : d_(std::move(d)) {}
+  ~DeliveryToken() { d_->Complete(); }
+  DeliveryToken(const DeliveryToken&) = delete;
+  DeliveryToken& operator=(const DeliveryToken&) = delete;
+  void Fail(const std::string& why) { d_->Fail(why); }
+
+ private:
+  std::shared_ptr<Delivery> d_;
+};
+
 struct Batch {
   std::vector<Reading> readings;
   std::vector<Aggregate> aggregates;
   std::vector<AlertEvent> alerts;
   std::vector<DeadLetter> dead_letters;
+  std::vector<std::shared_ptr<DeliveryToken>> deliveries;  // usually empty
 
   void clear() {
     readings.clear();
     aggregates.clear();
     alerts.clear();
     dead_letters.clear();
+    deliveries.clear();
+  }
+  // Marks every delivery of this batch failed (its events were given up).
+  void fail_deliveries(const std::string& why) {
+    for (auto& d : deliveries) d->Fail(why);
   }
   bool empty() const {
     return readings.empty() && aggregates.empty() && alerts.empty() && dead_letters.empty();
@@ -98,6 +158,7 @@ struct Batch {
   void append(const Batch& in) {
     readings.insert(readings.end(), in.readings.begin(), in.readings.end());
     forward_events(in);
+    deliveries.insert(deliveries.end(), in.deliveries.begin(), in.deliveries.end());
   }
 };
 
@@ -113,6 +174,7 @@ inline void AppendSelected(Batch& out, const Batch& in, const EventMask& mask) {
   if (mask.aggregates) out.aggregates.insert(out.aggregates.end(), in.aggregates.begin(), in.aggregates.end());
   if (mask.alerts) out.alerts.insert(out.alerts.end(), in.alerts.begin(), in.alerts.end());
   if (mask.dead_letters) out.dead_letters.insert(out.dead_letters.end(), in.dead_letters.begin(), in.dead_letters.end());
+  out.deliveries.insert(out.deliveries.end(), in.deliveries.begin(), in.deliveries.end());
 }
 
 // A key identifying one series (sensor, metric) for per-series state.

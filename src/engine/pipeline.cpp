@@ -76,7 +76,9 @@ void Pipeline::Deliver(size_t node, const Batch& in, const SinkFn& deliver) {
   n.out.clear();
   n.processor->Process(in, n.out);
   CountCreated(n, in, n.out);
+  n.out.deliveries = in.deliveries;
   Forward(n, n.out, deliver);
+  n.out.deliveries.clear();  // released now, not at the next batch
 }
 
 void Pipeline::CountCreated(Node& n, const Batch& in, const Batch& out) {

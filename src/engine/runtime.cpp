@@ -99,6 +99,7 @@ void Runtime::SinkFanout::operator()(size_t sink, const Batch& b) {
   o.clear();
   AppendSelected(o, b, wants_[sink]);
   if (!o.empty()) rt_.sinks_[sink]->queue->push(o);
+  o.deliveries.clear();
 }
 
 void Runtime::EngineLoop() {
@@ -112,6 +113,7 @@ void Runtime::EngineLoop() {
       // Bounded burst per queue so one busy source cannot starve the others.
       for (int k = 0; k < 16 && source_queues_[i]->try_pop(batch); ++k) {
         pipeline_->Process(i, batch, deliver);
+        batch.deliveries.clear();
         any = true;
       }
     }
@@ -141,6 +143,7 @@ void Runtime::SinkLoop(SinkWorker& w) {
         Status st = sink.Write(batch);
         if (st.ok()) {
           w.written_events.fetch_add(batch.events(), std::memory_order_relaxed);
+          batch.deliveries.clear();  // written: acknowledge now
           break;
         }
         w.write_errors.fetch_add(1);
@@ -149,6 +152,8 @@ void Runtime::SinkLoop(SinkWorker& w) {
         if (!st.retryable() || (shutting_down && attempt >= 3) || attempt >= 1000) {
           spdlog::error("sink '{}': write failed, {} events lost: {}", id, batch.events(), st.ToString());
           w.lost_events.fetch_add(batch.events());
+          batch.fail_deliveries("sink '" + id + "' failed: " + st.ToString());
+          batch.deliveries.clear();
           break;
         }
         ++attempt;

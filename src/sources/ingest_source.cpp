@@ -10,6 +10,9 @@ const Schema<IngestSourceConfig>& IngestSourceSchema() {
   static const auto* s = [] {
     auto* s = new Schema<IngestSourceConfig>("ingest", "");
     s->String("default_metric", &IngestSourceConfig::default_metric, "value", "Metric of readings that name none.")
+        .Number<double>("ack_timeout_secs", &IngestSourceConfig::ack_timeout_secs, 10, "s",
+                        "A request is answered once every sink wrote its readings; after this long without that "
+                        "confirmation it gets 503 and should be sent again.", 0.1, 3600)
         .Number<int64_t>("max_readings", &IngestSourceConfig::max_readings, 10000, "readings",
                          "Largest batch accepted in one request.", 1, 1000000);
     return s;
@@ -67,15 +70,25 @@ Result<IngestSource::Outcome> IngestSource::Submit(std::string_view body, TimeUs
   if (static_cast<int64_t>(items.size()) > cfg_.max_readings)
     return Status(StatusCode::kOutOfRange, "too many readings in one request (max " + std::to_string(cfg_.max_readings) + ")");
 
-  std::unique_lock l(mu_);
-  if (!running_.wait_for(l, std::chrono::seconds(2), [&] { return emit_ != nullptr; }))
-    return Status::Unavailable("ingest source '" + id_ + "' is not running");
-  batch_.clear();
-  decoder_->Decode("", payload.data(), payload.size(), now, &seq_, batch_);
+  auto delivery = std::make_shared<Delivery>();
   Outcome o;
-  o.accepted = batch_.readings.size();
-  for (const auto& d : batch_.dead_letters) o.rejected.push_back(std::string(d.reason) + ": " + d.detail);
-  emit_(batch_);
+  {
+    std::unique_lock l(mu_);
+    if (!running_.wait_for(l, std::chrono::seconds(2), [&] { return emit_ != nullptr; }))
+      return Status::Unavailable("ingest source '" + id_ + "' is not running");
+    batch_.clear();
+    decoder_->Decode("", payload.data(), payload.size(), now, &seq_, batch_);
+    o.accepted = batch_.readings.size();
+    for (const auto& d : batch_.dead_letters) o.rejected.push_back(std::string(d.reason) + ": " + d.detail);
+    batch_.deliveries.push_back(std::make_shared<DeliveryToken>(delivery));
+    emit_(batch_);
+    batch_.clear();
+  }
+  std::string failure;
+  if (!delivery->Wait(std::chrono::milliseconds(static_cast<int64_t>(cfg_.ack_timeout_secs * 1000)), &failure))
+    return Status::Unavailable("readings accepted but not confirmed written within " + config::FormatNumber(cfg_.ack_timeout_secs) +
+                               " s; send them again");
+  if (!failure.empty()) return Status::Unavailable("readings not written: " + failure + "; send them again");
   return o;
 }
 

@@ -18,6 +18,7 @@ namespace edgeflow {
 struct IngestSourceConfig {
   std::string default_metric;
   int64_t max_readings = 10000;
+  double ack_timeout_secs = 10;
 };
 const config::Schema<IngestSourceConfig>& IngestSourceSchema();
 
@@ -31,7 +32,11 @@ class IngestSource final : public Source {
     std::vector<std::string> rejected;  // one reason per rejected reading
   };
   // Called from HTTP threads. A request that arrives while the pipeline is
-  // (re)starting waits up to 2 s for the source; then Unavailable.
+  // (re)starting waits up to 2 s for the source; then Unavailable. Returns
+  // once every sink has written the accepted readings (or what processors
+  // made of them): then they survive a crash at the sinks' sync level.
+  // Unavailable when a sink gave them up or did not confirm within
+  // ack_timeout_secs (the client should send again: at least once).
   Result<Outcome> Submit(std::string_view body, TimeUs now);
   const std::string& id() const { return id_; }
 
