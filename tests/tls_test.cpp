@@ -15,6 +15,7 @@
 namespace edgeflow {
 namespace {
 
+namespace fs = std::filesystem;
 using testing::Broker;
 using testing::Child;
 using testing::TempDir;
@@ -23,20 +24,21 @@ using testing::TestClient;
 const std::string kBin = EDGEFLOW_BINARY;
 
 // A CA and a server certificate for 127.0.0.1 signed by it, in `dir`.
-bool MakeCerts(const std::string& dir, const std::string& prefix) {
+bool MakeCerts(const std::string& dir, const std::string& prefix,
+               const std::string& san = "subjectAltName=IP:127.0.0.1,DNS:localhost") {
   std::string out, err;
   auto run = [&](std::vector<std::string> args) {
     return testing::RunCommand(args, &out, &err, dir, std::chrono::seconds(60)) == 0;
   };
   const std::string d = dir + "/" + prefix;
-  std::ofstream(d + "ext.cnf") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+  std::ofstream(d + "ext.cnf") << san << "\n";
   // The broker drops root privileges to its own user: it must be able to read the files.
   std::filesystem::permissions(dir, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
                                         std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
                                         std::filesystem::perms::others_exec);
   const bool ok = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
               "/CN=edgeflow test CA " + prefix, "-keyout", d + "ca.key", "-out", d + "ca.crt"}) &&
-         run({"/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+         run({"/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=edgeflow test server", "-keyout",
               d + "server.key", "-out", d + "server.csr"}) &&
          run({"/usr/bin/openssl", "x509", "-req", "-in", d + "server.csr", "-CA", d + "ca.crt", "-CAkey", d + "ca.key",
               "-CAcreateserial", "-days", "2", "-extfile", d + "ext.cnf", "-out", d + "server.crt"});
@@ -117,6 +119,53 @@ TEST(Tls, ApiServesHttps) {
   EXPECT_EQ(c.Get("/api/v1/status")->status, 401);
   httplib::Client plain("127.0.0.1", port);
   EXPECT_FALSE(plain.Get("/healthz")) << "no plain HTTP on the TLS port";
+}
+
+// The uplink refuses a cloud broker whose certificate is for another host or
+// signed by a CA it does not trust: clear error, nothing sent, all kept.
+TEST(Tls, UplinkRefusesWrongHostAndUntrustedCertificates) {
+  TempDir dir;
+  ASSERT_TRUE(MakeCerts(dir.path(), "good-"));
+  ASSERT_TRUE(MakeCerts(dir.path(), "other-host-", "subjectAltName=DNS:cloud.example.com"));
+  ASSERT_TRUE(MakeCerts(dir.path(), "rogue-"));
+  struct Case {
+    const char* name;
+    const char* server;  // whose server certificate the broker presents
+  } cases[] = {{"wrong-host", "other-host-"}, {"untrusted", "rogue-"}, {"trusted", "good-"}};
+  for (const auto& k : cases) {
+    SCOPED_TRACE(k.name);
+    // The CA the uplink trusts is always good-ca.crt; other-host- certificates
+    // are signed by their own CA, which we add to the broker's chain only.
+    const std::string ca = k.server == std::string("other-host-") ? dir / "other-host-ca.crt" : dir / "good-ca.crt";
+    const int tls_port = testing::FreePort();
+    fs::create_directories(dir / k.name);
+    Broker broker(dir / k.name, "listener " + std::to_string(tls_port) + " 127.0.0.1\ncafile " + (dir / "good-ca.crt") +
+                                   "\ncertfile " + (dir / (std::string(k.server) + "server.crt")) + "\nkeyfile " +
+                                   (dir / (std::string(k.server) + "server.key")) + "\n");
+    ASSERT_TRUE(testing::WaitFor([&] { return testing::PortOpen(tls_port); }, std::chrono::seconds(10))) << broker.log();
+    TestClient cloud(broker.port(), "cloud");
+    ASSERT_TRUE(cloud.Subscribe("edgeflow/#"));
+    const std::string node = dir / (std::string(k.name) + "-node");
+    std::ofstream(node + ".yaml")
+        << "node: {id: n1, data_dir: " << node << "}\n"
+        << "sources: [{id: sim, type: simulator, sensors: [{id: s1, interval_secs: 0.01}]}]\n"
+        << "sinks:\n  - {id: cloud, type: uplink, inputs: [sim], include: [readings],\n"
+        << "     broker: {port: " << tls_port << ", reconnect_min_secs: 0.05, reconnect_max_secs: 0.2, tls: {ca_file: " << ca
+        << "}}}\n";
+    Child daemon({kBin, "run", "-c", node + ".yaml"}, node + ".out", node + ".err");
+    if (std::string(k.name) == "trusted") {
+      EXPECT_TRUE(cloud.WaitMessages(3)) << daemon.err() << broker.log();
+    } else {
+      ASSERT_TRUE(testing::WaitFor([&] { return daemon.err().find("connection error") != std::string::npos; }))
+          << daemon.err();
+      // A few more attempts fail the same way; nothing reaches the subscriber.
+      EXPECT_FALSE(cloud.WaitMessages(1, std::chrono::milliseconds(1500)));
+      EXPECT_EQ(daemon.err().find("mqtt: connected"), std::string::npos) << daemon.err();
+      EXPECT_NE(daemon.err().find("certificate verify failed"), std::string::npos) << "a clear reason\n" << daemon.err();
+    }
+    daemon.Signal(SIGTERM);
+    EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0);
+  }
 }
 
 }  // namespace

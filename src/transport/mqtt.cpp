@@ -92,6 +92,12 @@ Result<std::unique_ptr<MqttConnection>> MqttConnection::Create(const MqttBrokerC
   mosquitto_disconnect_callback_set(c->m_, &MqttConnection::OnDisconnect);
   mosquitto_message_callback_set(c->m_, &MqttConnection::OnMessage);
   mosquitto_publish_v5_callback_set(c->m_, &MqttConnection::OnPublish);
+  mosquitto_log_callback_set(c->m_, [](mosquitto*, void* self, int level, const char* text) {
+    if ((level & MOSQ_LOG_ERR) && text && std::strncmp(text, "OpenSSL Error", 13) == 0) {
+      auto& d = static_cast<MqttConnection*>(self)->tls_detail_;
+      if (d.empty()) d = text;
+    }
+  });
   return c;
 }
 
@@ -182,7 +188,12 @@ void MqttConnection::Loop(int timeout_ms, StopToken& stop) {
       ++counters_.connection_losses;
       spdlog::warn("mqtt: connection to {} lost: {}", endpoint(), mosquitto_strerror(rc));
     }
-    ScheduleRetry(std::string("connection error: ") + (rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc)));
+    std::string why = rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc);
+    // The library reports the TLS reason (certificate verify failed, host
+    // name mismatch) only through its log: add it.
+    if (rc == MOSQ_ERR_TLS && !tls_detail_.empty()) why += " (" + tls_detail_ + ")";
+    tls_detail_.clear();
+    ScheduleRetry(std::string("connection error: ") + why);
     return;
   }
   if (connecting_ && clock_.now() - connect_started_ > 10 * kUsPerSec) {

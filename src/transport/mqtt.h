@@ -111,6 +111,7 @@ class MqttConnection {
   PublishedFn on_published_;
   MqttCounters counters_;
   std::string last_error_;
+  std::string tls_detail_;
 };
 
 // Splits topic templates such as "sensors/{sensor}/{metric}" and matches topics
