@@ -181,5 +181,7 @@ inline void AppendSelected(Batch& out, const Batch& in, const EventMask& mask) {
 inline uint64_t SeriesKey(Symbol sensor, Symbol metric) {
   return (static_cast<uint64_t>(sensor) << 32) | metric;
 }
+inline Symbol SeriesSensor(uint64_t key) { return static_cast<Symbol>(key >> 32); }
+inline Symbol SeriesMetric(uint64_t key) { return static_cast<Symbol>(key & 0xffffffffu); }
 
 }  // namespace edgeflow

@@ -40,7 +40,15 @@ const Schema<UplinkConfig>& UplinkSchema() {
                         "Drain bandwidth cap (payload and topic bytes); 0: no cap.", 0, 1e12)
         .Enum<TsFormat>("ts_format", &UplinkConfig::ts_format, TsFormat::kIso,
                         {{"iso", TsFormat::kIso}, {"epoch_us", TsFormat::kEpochUs}, {"epoch_ms", TsFormat::kEpochMs}},
-                        "Timestamps in payloads: ISO 8601 strings or integer epochs.")
+                        "Timestamps in JSON payloads: ISO 8601 strings or integer epochs.")
+        .Enum<UplinkEncoding>("encoding", &UplinkConfig::encoding, UplinkEncoding::kJson,
+                              {{"json", UplinkEncoding::kJson}, {"binary", UplinkEncoding::kBinary}},
+                              "Readings as JSON events or as compact binary blocks per series (docs/outbox.md); other "
+                              "streams are always JSON.")
+        .Enum<UplinkCompression>("compression", &UplinkConfig::compression, UplinkCompression::kNone,
+                                 {{"none", UplinkCompression::kNone}, {"zstd", UplinkCompression::kZstd}},
+                                 "Compress each message body with zstd.")
+        .Number<int64_t>("zstd_level", &UplinkConfig::zstd_level, 3, "", "zstd compression level.", 1, 19)
         .Check([](const UplinkConfig& c, const YAML::Node& n, Diagnostics& d) {
           CheckEventKinds(c.include, "include", n, d);
           if (c.topic_prefix.find_first_of("+#") != std::string::npos)
@@ -63,6 +71,8 @@ Result<std::unique_ptr<Sink>> UplinkSink::Create(const UplinkConfig& cfg, const 
   s->clock_ = ctx.clock;
   s->component_ = ctx.component_id;
   s->what_ = EventKindsFrom(cfg.include, EventMask{false, true, true, true});
+  s->encoder_ = std::make_unique<UplinkEncoder>(
+      UplinkFormat{cfg.encoding, cfg.compression, static_cast<int>(cfg.zstd_level), cfg.ts_format});
   OutboxOptions opts;
   opts.path = UplinkOutboxPath(cfg, ctx.data_dir, ctx.component_id);
   opts.max_bytes = cfg.outbox_max_bytes;
@@ -96,33 +106,27 @@ UplinkSink::~UplinkSink() {
 }
 
 template <class E>
-Status UplinkSink::Encode(const std::vector<E>& events, Kind& kind, TimeUs now, std::vector<OutboxMessage>& out) {
+void UplinkSink::Encode(const std::vector<E>& events, Kind& kind, TimeUs now, std::vector<OutboxMessage>& out) {
   for (size_t i = 0; i < events.size(); i += static_cast<size_t>(cfg_.batch_max)) {
-    const size_t end = std::min(events.size(), i + static_cast<size_t>(cfg_.batch_max));
+    const size_t n = std::min(events.size() - i, static_cast<size_t>(cfg_.batch_max));
     OutboxMessage m;
     m.stream = kind.stream.id;
     m.seq = outbox_->NextSeq(kind.stream.id);
     m.created = now;
-    m.events = static_cast<int64_t>(end - i);
+    m.events = static_cast<int64_t>(n);
     m.topic = fmt::format("{}/{}/{}", cfg_.topic_prefix, node_, kind.name);
-    m.payload = fmt::format(R"({{"node":"{}","stream":"{}","seq":{},"events":[)", node_, kind.name, m.seq);
-    for (size_t j = i; j < end; ++j) {
-      if (j > i) m.payload.push_back(',');
-      AppendJson(m.payload, events[j], cfg_.ts_format);
-    }
-    m.payload.append("]}");
+    encoder_->Encode(node_, kind.name, m.seq, events.data() + i, n, m.payload);
     out.push_back(std::move(m));
   }
-  return Status::Ok();
 }
 
 Status UplinkSink::Write(const Batch& b) {
   const TimeUs now = clock_->now();
   pending_.clear();
-  if (what_.alerts) EF_RETURN_IF_ERROR(Encode(b.alerts, kinds_[0], now, pending_));
-  if (what_.dead_letters) EF_RETURN_IF_ERROR(Encode(b.dead_letters, kinds_[1], now, pending_));
-  if (what_.aggregates) EF_RETURN_IF_ERROR(Encode(b.aggregates, kinds_[2], now, pending_));
-  if (what_.readings) EF_RETURN_IF_ERROR(Encode(b.readings, kinds_[3], now, pending_));
+  if (what_.alerts) Encode(b.alerts, kinds_[0], now, pending_);
+  if (what_.dead_letters) Encode(b.dead_letters, kinds_[1], now, pending_);
+  if (what_.aggregates) Encode(b.aggregates, kinds_[2], now, pending_);
+  if (what_.readings) Encode(b.readings, kinds_[3], now, pending_);
   return outbox_->Append(pending_);
 }
 

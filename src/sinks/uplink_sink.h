@@ -21,6 +21,7 @@
 #include "config/schema.h"
 #include "engine/component.h"
 #include "sinks/event_json.h"
+#include "sinks/uplink_codec.h"
 #include "store/outbox.h"
 #include "store/store.h"
 #include "transport/mqtt.h"
@@ -39,6 +40,9 @@ struct UplinkConfig {
   int64_t max_inflight = 100;
   double max_bytes_per_sec = 0;
   TsFormat ts_format = TsFormat::kIso;
+  UplinkEncoding encoding = UplinkEncoding::kJson;
+  UplinkCompression compression = UplinkCompression::kNone;
+  int64_t zstd_level = 3;
 };
 const config::Schema<UplinkConfig>& UplinkSchema();
 std::string UplinkOutboxPath(const UplinkConfig& cfg, const std::string& data_dir, const std::string& sink_id);
@@ -65,7 +69,8 @@ class UplinkSink final : public Sink {
   void Listen();
   bool Fill(TimeUs now);
   template <class E>
-  Status Encode(const std::vector<E>& events, Kind& kind, TimeUs now, std::vector<OutboxMessage>& out);
+  void Encode(const std::vector<E>& events, Kind& kind, TimeUs now, std::vector<OutboxMessage>& out);
+  std::unique_ptr<UplinkEncoder> encoder_;
 
   UplinkConfig cfg_;
   EventMask what_;

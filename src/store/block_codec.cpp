@@ -1,50 +1,8 @@
 #include "store/block_codec.h"
 
-#include <cstring>
 
 namespace edgeflow {
 
-namespace {
-
-inline void PutVarint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-inline uint64_t Zigzag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
-inline int64_t Unzigzag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
-
-class Reader {
- public:
-  Reader(const uint8_t* p, size_t n) : p_(p), end_(p + n) {}
-  bool Varint(uint64_t* v) {
-    uint64_t r = 0;
-    for (int shift = 0; shift < 64 && p_ < end_; shift += 7) {
-      uint8_t b = *p_++;
-      r |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) {
-        *v = r;
-        return true;
-      }
-    }
-    return false;
-  }
-  bool Bytes(void* dst, size_t n) {
-    if (static_cast<size_t>(end_ - p_) < n) return false;
-    std::memcpy(dst, p_, n);
-    p_ += n;
-    return true;
-  }
-  bool done() const { return p_ == end_; }
-
- private:
-  const uint8_t* p_;
-  const uint8_t* end_;
-};
-
-}  // namespace
 
 void EncodeBlock(const BlockPoint* pts, size_t n, std::string& out) {
   out.push_back(1);
@@ -70,7 +28,7 @@ void EncodeBlock(const BlockPoint* pts, size_t n, std::string& out) {
 }
 
 Status DecodeBlock(const uint8_t* data, size_t size, std::vector<BlockPoint>& out) {
-  Reader r(data, size);
+  ByteReader r(data, size);
   uint8_t version = 0;
   uint64_t n = 0;
   if (!r.Bytes(&version, 1) || version != 1) return Status::Invalid("reading block: unknown version");
