@@ -4,6 +4,7 @@
 #include "processors/rules.h"
 #include "processors/validate.h"
 #include "processors/window.h"
+#include "processors/swinging_door.h"
 #include "sinks/mqtt_sink.h"
 #include "sinks/uplink_sink.h"
 #include "sinks/sinks.h"
@@ -45,6 +46,11 @@ const std::vector<ComponentType>& ComponentTypes() {
                                            ValidateSchema()),
       MakeProcessorType<DeadbandProcessor>("deadband", "Report by exception: passes a reading only when it moved enough.",
                                            DeadbandSchema()),
+      MakeProcessorType<SwingingDoorProcessor>(
+          "swinging_door",
+          "Error-bounded compression: drops readings while linear interpolation between the ones kept stays within "
+          "epsilon of every reading.",
+          SwingingDoorSchema()),
       MakeProcessorType<DownsampleProcessor>("downsample", "At most one reading per series per event-time interval.",
                                              DownsampleSchema()),
       MakeProcessorType<ScaleProcessor>("scale", "Linear scaling and unit conversion.", ScaleSchema()),
