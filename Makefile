@@ -4,7 +4,7 @@ BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 CONFIG ?=
 
-.PHONY: all deps configure build run test test-asan bench bench-peers docs clean
+.PHONY: all deps configure build run test test-asan bench bench-peers bench-bandwidth docs clean
 
 all: build
 
@@ -33,6 +33,9 @@ bench-peers: build
 
 bench: build
 	@scripts/bench-replay $(BUILD_DIR)/edgeflow
+
+bench-bandwidth: build
+	@scripts/bench-bandwidth $(BUILD_DIR)
 
 docs: build
 	@$(BUILD_DIR)/edgeflow docs > docs/configuration.md
