@@ -21,6 +21,10 @@
 #include "engine/pipeline.h"
 #include "engine/pipeline_config.h"
 #include "engine/runtime.h"
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "api/remote_control.h"
 #include "api/server.h"
 #include "edgeflow/version.h"
 #include "processors/rules.h"
@@ -270,6 +274,17 @@ class Daemon {
     return Status::Ok();
   }
 
+  Status StartRemote() {
+    const PipelineConfig& cfg = runtime_->config();
+    if (!cfg.remote.enabled) return Status::Ok();
+    RemoteControl::Hooks hooks;
+    hooks.put_rules = [this](const std::string& body, std::string* errors) { return PutRules(body, errors); };
+    auto r = RemoteControl::Start(cfg.remote, cfg.node.id, std::move(hooks), SystemClock::Instance());
+    if (!r.ok()) return r.status();
+    remote_ = std::move(r).value();
+    return Status::Ok();
+  }
+
   Status StartApi() {
     const PipelineConfig& cfg = runtime_->config();
     if (!cfg.api.enabled) return Status::Ok();
@@ -376,11 +391,16 @@ class Daemon {
     {
       std::ofstream f(tmp, std::ios::trunc);
       f << merged.dump(2) << "\n";
-      if (!f) return Status::Io("cannot write " + tmp);
+      if (!f.flush()) return Status::Io("cannot write " + tmp);
+    }
+    if (int fd = ::open(tmp.c_str(), O_RDONLY); fd >= 0) {
+      const bool synced = ::fsync(fd) == 0;
+      ::close(fd);
+      if (!synced) return Status::Io("cannot fsync " + tmp);
     }
     std::filesystem::rename(tmp, path, ec);
     if (ec) return Status::Io("cannot replace " + path + ": " + ec.message());
-    spdlog::info("PUT /api/v1/rules: valid, replacing the rules (pipeline drained first)");
+    spdlog::info("rules change: valid, replacing the rules (pipeline drained first)");
     return Replace(next, false);
   }
 
@@ -388,6 +408,7 @@ class Daemon {
   std::mutex mu_;
   std::shared_ptr<Runtime> runtime_;
   std::unique_ptr<ApiServer> api_;
+  std::unique_ptr<RemoteControl> remote_;
 };
 
 }  // namespace
@@ -410,6 +431,7 @@ int Run(const std::string& config_path, const std::string& log_level) {
   Daemon daemon(config_path);
   Status st = daemon.Start(cfg);
   if (st.ok()) st = daemon.StartApi();
+  if (st.ok()) st = daemon.StartRemote();
   if (!st.ok()) {
     spdlog::critical("cannot start: {}", st.ToString());
     daemon.Stop();

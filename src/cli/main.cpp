@@ -1,7 +1,10 @@
 // edgeflow: the IoT edge runtime's command line.
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
+#include "api/remote_control.h"
 #include "cli/bench.h"
 #include "cli/commands.h"
 #include "edgeflow/version.h"
@@ -45,6 +48,13 @@ int main(int argc, char** argv) {
   bench->add_option("--value", bench_opt.value, "Value of every reading")->capture_default_str();
   bench->add_option("--timeout", bench_opt.timeout_secs, "Give up after this many seconds")->capture_default_str();
 
+  std::string sign_key, sign_input = "-";
+  auto* sign = app.add_subcommand("sign-command",
+                                  "Sign a remote command (JSON) with the node's shared key; prints the MQTT payload to "
+                                  "publish on <topic_prefix>/<node>/commands.");
+  sign->add_option("--key-file", sign_key, "The key file (as in the node's remote.key_file)")->required();
+  sign->add_option("command", sign_input, "File with the command JSON; - for standard input")->capture_default_str();
+
   auto* version = app.add_subcommand("version", "Print the version");
   auto* docs = app.add_subcommand("docs", "Print the configuration reference (docs/configuration.md)");
 
@@ -56,6 +66,20 @@ int main(int argc, char** argv) {
   if (*check) return edgeflow::cli::Check(check_path, std::cout, std::cerr);
   if (*replay) return edgeflow::cli::Replay(replay_opt, std::cerr);
   if (*bench) return edgeflow::cli::Bench(bench_opt, std::cout, std::cerr);
+  if (*sign) {
+    auto key = edgeflow::ReadKeyFile(sign_key);
+    if (!key.ok()) {
+      std::cerr << key.status().message() << "\n";
+      return 2;
+    }
+    std::ostringstream body;
+    if (sign_input == "-") body << std::cin.rdbuf();
+    else body << std::ifstream(sign_input).rdbuf();
+    std::string text = body.str();
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    std::cout << edgeflow::SignCommand(text, *key);
+    return 0;
+  }
   if (*version) {
     std::cout << "edgeflow " << edgeflow::kVersion << "\n";
     return 0;

@@ -3,6 +3,7 @@
 //
 //   node:       { id, data_dir, log_level }
 //   api:        { listen, port, token_file, ... }   (optional: the REST API)
+//   remote:     { broker, topic_prefix, key_file }  (optional: commands from the cloud)
 //   sources:    [ { id, type, queue, batch_size, <type options> } ]
 //   processors: [ { id, type, inputs, <type options> } ]
 //   sinks:      [ { id, type, inputs, queue, <type options> } ]
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "api/api_config.h"
+#include "api/remote_control.h"
 #include "config/diagnostics.h"
 #include "config/schema.h"
 #include "core/queue.h"
@@ -48,6 +50,7 @@ struct PipelineConfig {
   std::string file;
   NodeSection node;
   ApiConfig api;  // api.enabled is false when the file has no `api:` section
+  RemoteConfig remote;  // likewise for `remote:`
   std::vector<ComponentDecl> components;  // sources, then processors, then sinks; order kept
 
   const ComponentDecl* Find(const std::string& id) const;

@@ -1,0 +1,147 @@
+// Remote configuration from the cloud: signed commands on the node's command
+// topic (a real Mosquitto), replies on its reply topic, nothing applied from an
+// unverifiable source.
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "api/remote_control.h"
+#include "broker.h"
+#include "process.h"
+
+namespace edgeflow {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::Broker;
+using testing::Child;
+using testing::TempDir;
+using testing::TestClient;
+
+const std::string kBin = EDGEFLOW_BINARY;
+const std::string kKey = "0123456789abcdef-node-n1-shared-key";
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string Command(const std::string& id, const json& body, int64_t ts = Now(), const std::string& type = "rules") {
+  return json{{"id", id}, {"type", type}, {"ts", ts}, {"body", body}}.dump();
+}
+
+struct RemoteNode {
+  TempDir dir;
+  std::unique_ptr<Child> daemon;
+
+  RemoteNode(int port, mode_t key_mode = 0600) {
+    std::ofstream(dir / "key") << kKey << "\n";
+    ::chmod((dir / "key").c_str(), key_mode);
+    std::ofstream(dir / "c.yaml")
+        << "node: {id: n1, data_dir: " << dir.path() << "}\n"
+        << "remote: {key_file: " << (dir / "key") << ", broker: {port: " << port
+        << ", reconnect_min_secs: 0.05, reconnect_max_secs: 0.2}}\n"
+        << "sources: [{id: in, type: ingest}]\n"
+        << "processors:\n  - {id: hot, type: rules, inputs: [in], rules: [{id: hot, when: value > 80}]}\n"
+        << "sinks: [{id: out, type: file, inputs: [hot], path: " << (dir / "events.jsonl") << "}]\n";
+    daemon = std::make_unique<Child>(std::vector<std::string>{kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
+  }
+  json Rules() {
+    const std::string text = testing::ReadFile(dir / "rules-override.json");
+    return text.empty() ? json() : json::parse(text);
+  }
+};
+
+// The latest reply to command `id` (waits for a new one, bounded).
+json Reply(TestClient& cloud, const std::string& id, size_t* seen) {
+  json found;
+  testing::WaitFor([&] {
+    cloud.Pump();
+    auto msgs = cloud.messages();
+    for (size_t i = *seen; i < msgs.size(); ++i) {
+      json j = json::parse(msgs[i].second, nullptr, false);
+      if (j.is_object() && j.value("id", json()) == id) {
+        found = j;
+        *seen = i + 1;
+        return true;
+      }
+    }
+    return false;
+  }, std::chrono::seconds(10));
+  return found;
+}
+
+TEST(Remote, SignedRuleSetsAreAppliedAndEverythingElseIsRefused) {
+  TempDir bdir;
+  Broker broker(bdir.path());
+  TestClient cloud(broker.port(), "cloud");
+  ASSERT_TRUE(cloud.Subscribe("edgeflow/n1/replies"));
+  RemoteNode node(broker.port());
+  ASSERT_TRUE(testing::WaitFor([&] { return node.daemon->err().find("mqtt: connected") != std::string::npos; }))
+      << node.daemon->err();
+  const json warm = {{"hot", {{{"id", "warm"}, {"when", "value > 50"}}}}};
+  // The node subscribes right after connecting: probe until it answers.
+  ASSERT_TRUE(testing::WaitFor([&] {
+    cloud.Publish("edgeflow/n1/commands", "probe");
+    return cloud.WaitMessages(1, std::chrono::milliseconds(200));
+  })) << node.daemon->err();
+  size_t seen = 0;
+
+  // Unsigned, wrongly signed, stale: refused, nothing changes.
+  cloud.Publish("edgeflow/n1/commands", Command("c-1", warm));
+  json r = Reply(cloud, "c-1", &seen);
+  EXPECT_EQ(r["status"], "rejected");
+  EXPECT_NE(r["errors"][0].get<std::string>().find("unsigned"), std::string::npos) << r;
+  cloud.Publish("edgeflow/n1/commands", SignCommand(Command("c-2", warm), "some-other-key-0123456789"));
+  r = Reply(cloud, "c-2", &seen);
+  EXPECT_EQ(r["errors"][0], "signature does not verify") << r;
+  cloud.Publish("edgeflow/n1/commands", SignCommand(Command("c-3", warm, Now() - 3600), kKey));
+  r = Reply(cloud, "c-3", &seen);
+  EXPECT_NE(r["errors"][0].get<std::string>().find("away from the node's clock"), std::string::npos) << r;
+  EXPECT_TRUE(node.Rules().is_null()) << "nothing was applied";
+
+  // Signed but invalid: every error, nothing changes.
+  cloud.Publish("edgeflow/n1/commands",
+                SignCommand(Command("c-4", {{"hot", {{{"id", "a"}, {"when", "value >> 1"}}, {{"when", "value > 2"}}}},
+                                            {"ghost", json::array()}}),
+                            kKey));
+  r = Reply(cloud, "c-4", &seen);
+  EXPECT_EQ(r["id"], "c-4");
+  EXPECT_EQ(r["status"], "rejected");
+  EXPECT_GE(r["errors"].size(), 3u) << r;
+  EXPECT_TRUE(node.Rules().is_null());
+
+  // Signed and valid: applied and persisted; a replay of it is refused.
+  const std::string good = SignCommand(Command("c-5", warm), kKey);
+  cloud.Publish("edgeflow/n1/commands", good);
+  r = Reply(cloud, "c-5", &seen);
+  EXPECT_EQ(r, (json{{"id", "c-5"}, {"status", "applied"}})) << node.daemon->err();
+  EXPECT_EQ(node.Rules()["hot"][0]["id"], "warm");
+  cloud.Publish("edgeflow/n1/commands", good);
+  r = Reply(cloud, "c-5", &seen);
+  EXPECT_NE(r["errors"][0].get<std::string>().find("replay"), std::string::npos) << r;
+
+  // Unknown command types are refused.
+  cloud.Publish("edgeflow/n1/commands", SignCommand(Command("c-6", json::object(), Now(), "reboot"), kKey));
+  r = Reply(cloud, "c-6", &seen);
+  EXPECT_NE(r["errors"][0].get<std::string>().find("unknown command type 'reboot'"), std::string::npos) << r;
+
+  node.daemon->Signal(SIGTERM);
+  EXPECT_EQ(node.daemon->Wait(std::chrono::seconds(20)), 0);
+}
+
+TEST(Remote, AKeyFileOthersCanReadIsAStartupError) {
+  TempDir bdir;
+  Broker broker(bdir.path());
+  RemoteNode node(broker.port(), 0644);
+  EXPECT_EQ(node.daemon->Wait(std::chrono::seconds(20)), 1);
+  EXPECT_NE(node.daemon->err().find("accessible by group or others (chmod 600 it)"), std::string::npos)
+      << node.daemon->err();
+}
+
+}  // namespace
+}  // namespace edgeflow
