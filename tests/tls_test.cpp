@@ -168,5 +168,48 @@ TEST(Tls, UplinkRefusesWrongHostAndUntrustedCertificates) {
   }
 }
 
+// Mutual TLS, as AWS IoT Core, Azure IoT Hub and EMQX require: the broker
+// accepts only clients with a certificate from its CA.
+TEST(Tls, UplinkAuthenticatesWithAClientCertificate) {
+  TempDir dir;
+  ASSERT_TRUE(MakeCerts(dir.path(), "m-"));
+  std::string out, err;
+  auto run = [&](std::vector<std::string> args) { return testing::RunCommand(args, &out, &err, dir.path()) == 0; };
+  ASSERT_TRUE(run({"/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=gw-7", "-keyout",
+                   dir / "client.key", "-out", dir / "client.csr"}));
+  ASSERT_TRUE(run({"/usr/bin/openssl", "x509", "-req", "-in", dir / "client.csr", "-CA", dir / "m-ca.crt", "-CAkey",
+                   dir / "m-ca.key", "-CAcreateserial", "-days", "2", "-out", dir / "client.crt"}));
+  const int tls_port = testing::FreePort();
+  Broker broker(dir.path(), "listener " + std::to_string(tls_port) + " 127.0.0.1\ncafile " + (dir / "m-ca.crt") +
+                                "\ncertfile " + (dir / "m-server.crt") + "\nkeyfile " + (dir / "m-server.key") +
+                                "\nrequire_certificate true\n");
+  ASSERT_TRUE(testing::WaitFor([&] { return testing::PortOpen(tls_port); }, std::chrono::seconds(10))) << broker.log();
+  TestClient cloud(broker.port(), "cloud");
+  ASSERT_TRUE(cloud.Subscribe("edgeflow/#"));
+  for (bool with_cert : {false, true}) {
+    SCOPED_TRACE(with_cert ? "with client certificate" : "without");
+    const std::string node = dir / (with_cert ? "cert-node" : "nocert-node");
+    std::ofstream(node + ".yaml")
+        << "node: {id: gw-7, data_dir: " << node << "}\n"
+        << "sources: [{id: sim, type: simulator, sensors: [{id: s1, interval_secs: 0.01}]}]\n"
+        << "sinks:\n  - {id: cloud, type: uplink, inputs: [sim], include: [readings],\n"
+        << "     broker: {port: " << tls_port << ", reconnect_min_secs: 0.05, reconnect_max_secs: 0.2, tls: {ca_file: "
+        << (dir / "m-ca.crt")
+        << (with_cert ? ", cert_file: " + (dir / "client.crt") + ", key_file: " + (dir / "client.key") : std::string())
+        << "}}}\n";
+    Child daemon({kBin, "run", "-c", node + ".yaml"}, node + ".out", node + ".err");
+    if (with_cert) {
+      EXPECT_TRUE(cloud.WaitMessages(3)) << daemon.err() << broker.log();
+      EXPECT_NE(cloud.messages()[0].first.find("edgeflow/gw-7/readings"), std::string::npos);
+    } else {
+      ASSERT_TRUE(testing::WaitFor([&] { return daemon.err().find("connection") != std::string::npos; })) << daemon.err();
+      EXPECT_FALSE(cloud.WaitMessages(1, std::chrono::milliseconds(1000)));
+      EXPECT_EQ(daemon.err().find("mqtt: connected"), std::string::npos) << daemon.err();
+    }
+    daemon.Signal(SIGTERM);
+    EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0);
+  }
+}
+
 }  // namespace
 }  // namespace edgeflow
