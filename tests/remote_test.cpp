@@ -130,6 +130,26 @@ TEST(Remote, SignedRuleSetsAreAppliedAndEverythingElseIsRefused) {
   r = Reply(cloud, "c-6", &seen);
   EXPECT_NE(r["errors"][0].get<std::string>().find("unknown command type 'reboot'"), std::string::npos) << r;
 
+  // A whole configuration: invalid ones change nothing, a valid one replaces the file and runs.
+  const std::string original = testing::ReadFile(node.dir / "c.yaml");
+  cloud.Publish("edgeflow/n1/commands",
+                SignCommand(Command("c-7", {{"yaml", "node: {id: n1}\nsources: [{id: in, type: nope}]\nsinkz: []\n"}}, Now(),
+                                    "config"),
+                            kKey));
+  r = Reply(cloud, "c-7", &seen);
+  EXPECT_EQ(r["status"], "rejected");
+  EXPECT_GE(r["errors"].size(), 2u) << r;
+  EXPECT_NE(r["errors"].dump().find("config:"), std::string::npos) << "errors carry their location: " << r;
+  EXPECT_EQ(testing::ReadFile(node.dir / "c.yaml"), original);
+  std::string next = original;
+  next.replace(next.find("value > 80"), 10, "value > 10");
+  cloud.Publish("edgeflow/n1/commands", SignCommand(Command("c-8", {{"yaml", next}}, Now(), "config"), kKey));
+  r = Reply(cloud, "c-8", &seen);
+  EXPECT_EQ(r, (json{{"id", "c-8"}, {"status", "applied"}})) << node.daemon->err();
+  EXPECT_EQ(testing::ReadFile(node.dir / "c.yaml"), next);
+  EXPECT_EQ(testing::ReadFile(node.dir / "c.yaml.previous"), original);
+  EXPECT_TRUE(node.Rules().is_null()) << "API rule overrides give way to the new file";
+
   node.daemon->Signal(SIGTERM);
   EXPECT_EQ(node.daemon->Wait(std::chrono::seconds(20)), 0);
 }

@@ -158,13 +158,17 @@ void RemoteControl::Handle(const std::string& payload) {
         seen_.erase(seen_order_.front());
         seen_order_.pop_front();
       }
-      if (cmd->type != "rules") {
-        errors.push_back("unknown command type '" + cmd->type + "' (supported: rules)");
-      } else if (!hooks_.put_rules) {
-        errors.push_back("rules cannot be changed on this node");
+      const bool rules = cmd->type == "rules", config = cmd->type == "config";
+      if (!rules && !config) {
+        errors.push_back("unknown command type '" + cmd->type + "' (supported: rules, config)");
+      } else if ((rules && !hooks_.put_rules) || (config && !hooks_.put_config)) {
+        errors.push_back(cmd->type + " cannot be changed on this node");
+      } else if (config && !(cmd->body.is_object() && cmd->body.contains("yaml") && cmd->body["yaml"].is_string())) {
+        errors.push_back("a config command's body is {\"yaml\": \"<the whole configuration file>\"}");
       } else {
         std::string detail;
-        Status st = hooks_.put_rules(cmd->body.dump(), &detail);
+        Status st = rules ? hooks_.put_rules(cmd->body.dump(), &detail)
+                          : hooks_.put_config(cmd->body["yaml"].get<std::string>(), &detail);
         if (!st.ok()) {
           std::stringstream lines(detail.empty() ? st.message() : detail);
           for (std::string line; std::getline(lines, line);)

@@ -15,7 +15,9 @@
 // Refused without side effects: a missing or wrong signature, a `ts` more than
 // max_clock_skew_secs away from the node's clock, an `id` seen before (replay),
 // an unknown type, and a body that does not validate (every error is
-// returned). Replies: {"id":"c-17","status":"applied"} or
+// returned). Types: `rules` (body as PUT /api/v1/rules) and `config` (body
+// {"yaml": "<the whole configuration file>"}, validated like a SIGHUP reload,
+// then written to the node's configuration file and applied). Replies: {"id":"c-17","status":"applied"} or
 // {"id":"c-17","status":"rejected","errors":["…",…]}.
 #include <deque>
 #include <functional>
@@ -59,6 +61,7 @@ class RemoteControl {
  public:
   struct Hooks {
     std::function<Status(const std::string& body, std::string* errors)> put_rules;
+    std::function<Status(const std::string& yaml, std::string* errors)> put_config;
   };
   struct Counters {
     std::atomic<uint64_t> applied{0}, rejected{0};

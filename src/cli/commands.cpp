@@ -258,6 +258,27 @@ nlohmann::json RulesJson(const PipelineConfig& cfg) {
   return j;
 }
 
+// Writes `text` to `path` so that a crash leaves the old or the new file,
+// never half of one (write, fsync, rename); keeps the old one as `backup`.
+Status WriteFileAtomically(const std::string& path, const std::string& text, const std::string& backup = "") {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << text;
+    if (!f.flush()) return Status::Io("cannot write " + tmp);
+  }
+  if (int fd = ::open(tmp.c_str(), O_RDONLY); fd >= 0) {
+    const bool synced = ::fsync(fd) == 0;
+    ::close(fd);
+    if (!synced) return Status::Io("cannot fsync " + tmp);
+  }
+  std::error_code ec;
+  if (!backup.empty() && std::filesystem::exists(path)) std::filesystem::copy_file(path, backup, std::filesystem::copy_options::overwrite_existing, ec);
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Status::Io("cannot replace " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
 // The running daemon: the runtime, its configuration and the API. Reloads
 // (SIGHUP, PUT /api/v1/rules) are serialized; readers take the runtime
 // under the lock.
@@ -279,6 +300,7 @@ class Daemon {
     if (!cfg.remote.enabled) return Status::Ok();
     RemoteControl::Hooks hooks;
     hooks.put_rules = [this](const std::string& body, std::string* errors) { return PutRules(body, errors); };
+    hooks.put_config = [this](const std::string& text, std::string* errors) { return PutConfig(text, errors); };
     auto r = RemoteControl::Start(cfg.remote, cfg.node.id, std::move(hooks), SystemClock::Instance());
     if (!r.ok()) return r.status();
     remote_ = std::move(r).value();
@@ -369,6 +391,30 @@ class Daemon {
     }
   }
 
+  // Replaces the whole configuration file (a remote `config` command): every
+  // error reported and nothing changed on error; the node's identity and data
+  // directory stay; the file is replaced atomically (the old one kept as
+  // `<file>.previous`); rules overrides from the API give way to the new file.
+  Status PutConfig(const std::string& text, std::string* errors) {
+    if (path_.empty())
+      return Status::FailedPrecondition("this node runs the built-in demo configuration: there is no file to replace");
+    PipelineConfig next;
+    config::Diagnostics d("config");
+    if (!ParsePipelineConfig(text, &next, d)) {
+      *errors = d.Format();
+      return Status::Invalid(std::to_string(d.size()) + (d.size() == 1 ? " error" : " errors") + "; nothing changed");
+    }
+    const PipelineConfig& cur = Current()->config();
+    if (next.node.id != cur.node.id || next.node.data_dir != cur.node.data_dir)
+      return Status::Invalid("node.id and node.data_dir cannot be changed remotely; nothing changed");
+    EF_RETURN_IF_ERROR(WriteFileAtomically(path_, text, path_ + ".previous"));
+    std::error_code ec;
+    std::filesystem::remove(RulesOverridePath(next), ec);
+    spdlog::info("remote config: valid, replacing the configuration (pipeline drained first); api and remote "
+                 "changes take effect at the next start");
+    return Replace(next, false);
+  }
+
   Status PutRules(const std::string& body, std::string* errors) {
     auto rt = Current();
     PipelineConfig next;
@@ -387,19 +433,7 @@ class Daemon {
     const nlohmann::json replaced = RulesJson(next);
     const YAML::Node doc = YAML::Load(body);  // parsed successfully above
     for (auto it = doc.begin(); it != doc.end(); ++it) merged[it->first.Scalar()] = replaced[it->first.Scalar()];
-    const std::string tmp = path + ".tmp";
-    {
-      std::ofstream f(tmp, std::ios::trunc);
-      f << merged.dump(2) << "\n";
-      if (!f.flush()) return Status::Io("cannot write " + tmp);
-    }
-    if (int fd = ::open(tmp.c_str(), O_RDONLY); fd >= 0) {
-      const bool synced = ::fsync(fd) == 0;
-      ::close(fd);
-      if (!synced) return Status::Io("cannot fsync " + tmp);
-    }
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) return Status::Io("cannot replace " + path + ": " + ec.message());
+    EF_RETURN_IF_ERROR(WriteFileAtomically(path, merged.dump(2) + "\n"));
     spdlog::info("rules change: valid, replacing the rules (pipeline drained first)");
     return Replace(next, false);
   }
