@@ -321,9 +321,20 @@ TEST(Uplink, BrokerRestartMidDrainResumesAndLosesNothing) {
   // The receiver keeps its session and reconnects by itself across the restart.
   CloudReceiver receiver(cloud.port());
   Check c;
-  ASSERT_TRUE(testing::WaitFor([&] { c = Analyse(receiver.payloads()); return c.values.size() > kN / 5; }))
-      << node.daemon->err();
+  std::optional<std::chrono::steady_clock::time_point> first;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    c = Analyse(receiver.payloads());
+    if (!first && c.messages > 0) first = std::chrono::steady_clock::now();
+    return c.values.size() > kN / 5;
+  })) << node.daemon->err();
   ASSERT_LT(c.values.size(), static_cast<size_t>(kN)) << "the drain was already over";
+  {  // The bandwidth cap holds: 2 MB/s, and a burst of at most 64 KiB.
+    size_t bytes = 0;
+    for (const auto& p : receiver.payloads()) bytes += p.size() + std::string("edgeflow/n1/readings").size();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - *first).count();
+    EXPECT_LE(static_cast<double>(bytes), 65536 + 2000000 * (secs + 0.05) * 1.1) << bytes << " bytes in " << secs << " s";
+    EXPECT_GT(bytes, 0u);
+  }
   cloud.Stop();
   cloud.Start();
   ASSERT_TRUE(testing::WaitFor([&] { c = Analyse(receiver.payloads()); return AllValues(c, kN); }, std::chrono::seconds(30)))
