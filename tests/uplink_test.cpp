@@ -18,6 +18,7 @@
 
 #include "broker.h"
 #include "process.h"
+#include "sinks/uplink_codec.h"
 
 namespace edgeflow {
 namespace {
@@ -376,6 +377,41 @@ TEST(Uplink, AlertsOvertakeTheReadingsBacklog) {
   EXPECT_LT(last_alert - 1, first_reading) << "every alert message before the first readings message";
   EXPECT_GT(streams.size() - first_reading, 100u) << "a real backlog of readings";
   node.Stop();
+}
+
+// The shipped example, against a real broker: its compressed binary readings
+// arrive from the node's namespace and decode.
+TEST(Uplink, CloudExampleSendsDecodableCompressedData) {
+  TempDir dir;
+  fs::create_directories(dir / "cloud");
+  Broker cloud(dir / "cloud", CloudBrokerConf(dir / "cloud"));
+  CloudReceiver receiver(cloud.port());
+  ASSERT_TRUE(testing::WaitFor([&] { return receiver.subscribed(); }));
+  ::setenv("CLOUD_PORT", std::to_string(cloud.port()).c_str(), 1);
+  Child node({kBin, "run", "-c", std::string(EDGEFLOW_SOURCE_DIR) + "/examples/cloud-uplink.yaml"}, dir / "out", dir / "err",
+             dir.path());
+  ::unsetenv("CLOUD_PORT");
+  size_t readings = 0;
+  std::set<std::string> streams;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    readings = 0;
+    for (const auto& p : receiver.payloads()) {
+      DecodedMessage m;
+      if (!DecodeUplinkPayload(p, &m).ok()) return false;
+      streams.insert(m.header["stream"].get<std::string>());
+      EXPECT_EQ(m.header["node"], "gw-7");
+      if (m.header["stream"] == "readings") {
+        EXPECT_EQ(m.header["encoding"], "binary");
+        EXPECT_EQ(m.header["compression"], "zstd");
+      }
+      readings += m.readings.size();
+    }
+    return readings > 50;
+  }, std::chrono::seconds(30))) << node.err();
+  EXPECT_EQ(streams.count("readings"), 1u);
+  node.Signal(SIGTERM);
+  EXPECT_EQ(node.Wait(std::chrono::seconds(20)), 0) << node.err();
+  EXPECT_EQ(node.err().find(" error "), std::string::npos) << node.err();
 }
 
 }  // namespace
