@@ -287,11 +287,13 @@ TEST(Uplink, OutboxCapEvictsOldestAndCountsIt) {
   for (int64_t v = 0; v < kN; v += 1000) ASSERT_TRUE(node.Post(v, v + 1000)) << node.daemon->err();
   double evicted = 0;
   // Limits are applied once a second: wait for the pass after the last post.
+  double kept = 0;
   ASSERT_TRUE(testing::WaitFor([&] {
-    evicted = node.Metric("outbox_evicted_messages");
-    return evicted > 0 && node.Metric("outbox_bytes") <= 300000;
+    const json m = node.Status()["components"]["cloud"]["metrics"];  // one consistent snapshot
+    evicted = m.value("outbox_evicted_messages", 0.0);
+    kept = m.value("outbox_messages", 0.0);
+    return evicted > 0 && m.value("outbox_bytes", 1e18) <= 300000;
   })) << node.daemon->err();
-  const double kept = node.Metric("outbox_messages");
   EXPECT_EQ(kept + evicted, kN / 100.0) << "every message is either kept or counted as evicted";
   EXPECT_TRUE(node.Post(kN, kN + 100)) << "ingest continues at the cap";
   cloud.Start();
@@ -369,9 +371,10 @@ TEST(Uplink, AlertsOvertakeTheReadingsBacklog) {
   CloudReceiver receiver(cloud.port());
   std::vector<std::string> streams;
   ASSERT_TRUE(testing::WaitFor([&] {
+    const auto payloads = receiver.payloads();
     streams.clear();
-    for (const auto& p : receiver.payloads()) streams.push_back(json::parse(p).value("stream", ""));
-    return node.Metric("outbox_messages") == 0 && !streams.empty();
+    for (const auto& p : payloads) streams.push_back(json::parse(p).value("stream", ""));
+    return Analyse(payloads).values.size() == static_cast<size_t>(kN) + 1;  // 0..kN-1 and the alert value
   }, std::chrono::seconds(30))) << node.daemon->err();
   const size_t last_alert = std::find(streams.rbegin(), streams.rend(), "alerts").base() - streams.begin();
   const size_t first_reading = std::find(streams.begin(), streams.end(), "readings") - streams.begin();
