@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "api/remote_control.h"
+#include "cli/service_notify.h"
 #include "api/server.h"
 #include "edgeflow/version.h"
 #include "processors/rules.h"
@@ -466,17 +467,25 @@ int Run(const std::string& config_path, const std::string& log_level) {
   Status st = daemon.Start(cfg);
   if (st.ok()) st = daemon.StartApi();
   if (st.ok()) st = daemon.StartRemote();
+  ServiceNotifier service;
   if (!st.ok()) {
     spdlog::critical("cannot start: {}", st.ToString());
+    service.Status("cannot start: " + st.ToString());
     daemon.Stop();
     return kExitError;
   }
+  service.Ready("running node '" + cfg.node.id + "'");
+  const int64_t tick_ns = std::min<int64_t>(200'000'000, service.watchdog_interval_us() > 0
+                                                             ? service.watchdog_interval_us() * 1000
+                                                             : 200'000'000);
   auto last_report = std::chrono::steady_clock::now();
   for (;;) {
-    timespec timeout{0, 200'000'000};
+    service.Watchdog(SystemClock::Instance().now());
+    timespec timeout{0, static_cast<long>(tick_ns)};
     int sig = sigtimedwait(&set, nullptr, &timeout);
     if (sig == SIGINT || sig == SIGTERM) {
       spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      service.Stopping();
       break;
     }
     if (sig == SIGHUP) {
@@ -491,6 +500,7 @@ int Run(const std::string& config_path, const std::string& log_level) {
         continue;
       }
       spdlog::info("SIGHUP: configuration valid, draining the running pipeline");
+      service.Reloading();
       spdlog::set_level(spdlog::level::from_str(log_level.empty() ? next.node.log_level : log_level));
       Status r = daemon.Replace(std::move(next), true);
       if (r.code() == StatusCode::kInternal) {
@@ -499,11 +509,13 @@ int Run(const std::string& config_path, const std::string& log_level) {
         return kExitError;
       }
       if (r.ok()) spdlog::info("SIGHUP: configuration reloaded");
+      service.Ready(r.ok() ? "running, configuration reloaded" : "running the previous configuration: " + r.ToString());
       continue;
     }
     auto rt = daemon.Current();
     if (rt->WaitFinished(std::chrono::milliseconds(0))) {
       spdlog::info("all sources finished");
+      service.Stopping();
       break;
     }
     if (std::chrono::steady_clock::now() - last_report > std::chrono::seconds(10)) {
