@@ -4,7 +4,7 @@ BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 CONFIG ?=
 
-.PHONY: all deps configure build run test test-asan bench bench-peers bench-bandwidth docs clean
+.PHONY: all deps configure build run test test-asan bench bench-peers bench-bandwidth package docs clean
 
 all: build
 
@@ -36,6 +36,10 @@ bench: build
 
 bench-bandwidth: build
 	@scripts/bench-bandwidth $(BUILD_DIR)
+
+# The Debian package (build/release/package/edgeflow_<version>_<arch>.deb).
+package: build
+	@cd $(BUILD_DIR) && cpack -G DEB
 
 docs: build
 	@$(BUILD_DIR)/edgeflow docs > docs/configuration.md
