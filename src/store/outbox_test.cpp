@@ -121,7 +121,7 @@ TEST(Outbox, RefusesAFileOfAnotherFormatVersion) {
   }
   auto o = Outbox::Open(opts);
   ASSERT_FALSE(o.ok());
-  EXPECT_NE(o.status().message().find("has schema version 2, this edgeflow reads 1"), std::string::npos)
+  EXPECT_NE(o.status().message().find("has schema version 2, newer than this edgeflow reads (1)"), std::string::npos)
       << o.status().ToString();
 }
 

@@ -10,7 +10,8 @@ std::string ColumnText(sqlite3_stmt* st, int col) {
 }
 
 Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, SqliteSync sync, const char* what,
-                                                 const char* schema, int version, bool incremental_vacuum) {
+                                                 const char* schema, int version, bool incremental_vacuum,
+                                                 const std::vector<SqliteMigration>& migrations) {
   std::unique_ptr<SqliteDb> s(new SqliteDb());
   s->path_ = path;
   std::error_code ec;
@@ -31,27 +32,68 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, Sqlite
   EF_RETURN_IF_ERROR(s->Exec(sync_sql));
   EF_RETURN_IF_ERROR(s->Exec("PRAGMA cache_size=-8192"));  // 8 MiB page cache
   // Several processes may open a new database at once (the daemon, the API, a
-  // test): create the schema and its version in one write transaction.
+  // test): create or upgrade the schema and its version in one write transaction.
   EF_RETURN_IF_ERROR(s->Exec("BEGIN IMMEDIATE"));
-  Status created = s->Exec(schema);
-  if (created.ok()) {
-    const std::string v = "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '" + std::to_string(version) + "')";
-    created = s->Exec(v.c_str());
+  int found = 0;  // 0: a new file
+  Status st = s->ReadVersion(&found);
+  const std::string name = std::string(what) + " " + path;
+  if (st.ok() && found > version) {
+    st = Status::FailedPrecondition(name + " has schema version " + std::to_string(found) +
+                                    ", newer than this edgeflow reads (" + std::to_string(version) +
+                                    "): upgrade edgeflow, or restore the data directory's backup; nothing was changed");
+  } else if (st.ok() && found == 0) {
+    st = s->Exec(schema);
+    if (st.ok()) {
+      const std::string v = "INSERT INTO meta(key, value) VALUES('schema_version', '" + std::to_string(version) + "')";
+      st = s->Exec(v.c_str());
+    }
+  } else if (st.ok() && found < version) {
+    const int original = found;
+    for (const auto& m : migrations) {
+      if (!st.ok() || m.to_version <= found || m.to_version > version) continue;
+      if (m.to_version != found + 1) {
+        st = Status::Internal(name + ": no migration from version " + std::to_string(found));
+        break;
+      }
+      st = s->Exec(m.sql);
+      if (st.ok()) found = m.to_version;
+    }
+    if (st.ok() && found != version)
+      st = Status::FailedPrecondition(name + " has schema version " + std::to_string(found) +
+                                      " and this edgeflow cannot upgrade it to " + std::to_string(version));
+    if (st.ok()) {
+      const std::string v = "UPDATE meta SET value='" + std::to_string(version) + "' WHERE key='schema_version'";
+      st = s->Exec(v.c_str());
+    }
+    if (st.ok()) s->migrated_from_ = original;
   }
-  if (!created.ok()) {
+  if (!st.ok()) {
     (void)s->Exec("ROLLBACK");
-    return created;
+    return st;
   }
   EF_RETURN_IF_ERROR(s->Exec("COMMIT"));
-  sqlite3_stmt* st;
-  EF_RETURN_IF_ERROR(s->Prepare("SELECT value FROM meta WHERE key='schema_version'", &st));
-  StmtGuard g{st};
-  if (sqlite3_step(st) != SQLITE_ROW) return Status::Internal(std::string(what) + " " + path + " has no schema version");
-  const std::string v = ColumnText(st, 0);
-  if (v != std::to_string(version))
-    return Status::FailedPrecondition(std::string(what) + " " + path + " has schema version " + v + ", this edgeflow reads " +
-                                      std::to_string(version));
   return s;
+}
+
+// The file's schema version; 0 when it has none yet (a new file).
+Status SqliteDb::ReadVersion(int* version) {
+  *version = 0;
+  sqlite3_stmt* st;
+  EF_RETURN_IF_ERROR(Prepare("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'", &st));
+  {
+    StmtGuard g{st};
+    if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) == 0) return Status::Ok();
+  }
+  EF_RETURN_IF_ERROR(Prepare("SELECT value FROM meta WHERE key='schema_version'", &st));
+  StmtGuard g{st};
+  if (sqlite3_step(st) != SQLITE_ROW) return Status::Internal(path_ + " has a meta table without a schema version");
+  const std::string v = ColumnText(st, 0);
+  try {
+    *version = std::stoi(v);
+  } catch (...) {
+    return Status::Internal(path_ + " has schema version '" + v + "'");
+  }
+  return Status::Ok();
 }
 
 SqliteDb::~SqliteDb() {

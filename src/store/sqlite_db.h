@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -19,13 +20,22 @@ namespace edgeflow {
 //   kFull   a power loss: every commit is fsynced before it returns
 enum class SqliteSync { kOff, kNormal, kFull };
 
+// One step of a schema upgrade: the SQL that turns version to_version - 1
+// into to_version.
+struct SqliteMigration {
+  int to_version;
+  const char* sql;
+};
+
 class SqliteDb {
  public:
-  // Opens (creating directories and the file) with WAL, the sync level, a
-  // busy timeout, and runs `schema` plus the version row in one transaction.
-  // A database with another version is refused with a clear message.
+  // Opens (creating directories and the file) with WAL, the sync level and a
+  // busy timeout. In one write transaction: a new file gets `schema` and
+  // `version`; an older file is upgraded by `migrations` in order (all or
+  // nothing); a newer file is refused, unchanged, with both versions named.
   static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path, SqliteSync sync, const char* what,
-                                                const char* schema, int version, bool incremental_vacuum = false);
+                                                const char* schema, int version, bool incremental_vacuum = false,
+                                                const std::vector<SqliteMigration>& migrations = {});
   ~SqliteDb();
   SqliteDb(const SqliteDb&) = delete;
   SqliteDb& operator=(const SqliteDb&) = delete;
@@ -36,9 +46,13 @@ class SqliteDb {
   Status Prepare(const char* sql, sqlite3_stmt** st);
   // The last error as a Status, retryable where a retry can succeed.
   Status Err(const char* what);
+  // The version an older file had before Open upgraded it; 0 if none was needed.
+  int migrated_from() const { return migrated_from_; }
 
  private:
   SqliteDb() = default;
+  Status ReadVersion(int* version);
+  int migrated_from_ = 0;
   sqlite3* db_ = nullptr;
   std::string path_;
 };
