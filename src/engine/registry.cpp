@@ -6,6 +6,7 @@
 #include "processors/window.h"
 #include "processors/swinging_door.h"
 #include "sinks/mqtt_sink.h"
+#include "sources/modbus_source.h"
 #include "sinks/uplink_sink.h"
 #include "sinks/sinks.h"
 #include "sources/file_source.h"
@@ -26,6 +27,11 @@ const char* KindName(Kind k) {
 
 const std::vector<ComponentType>& ComponentTypes() {
   static const std::vector<ComponentType> types = {
+      MakeSourceType<ModbusSource>("modbus",
+                                   "Polls Modbus TCP or RTU devices (libmodbus): holding and input registers, coils "
+                                   "and discrete inputs in groups with their own intervals; 16- to 64-bit integers and "
+                                   "floats in any byte and word order; failed polls give bad-quality readings.",
+                                   ModbusSourceSchema()),
       MakeSourceType<SimulatorSource>("simulator",
                                       "Deterministic simulated plant: temperature, humidity, vibration, power and motion "
                                       "sensors with daily cycles, noise, drift and injected faults.",

@@ -1,0 +1,77 @@
+#!/usr/bin/python3
+"""A Modbus TCP server for edgeflow's tests, built on Debian's python3-pymodbus
+(a Modbus implementation edgeflow did not write). Run with /usr/bin/python3.
+
+  modbus_server.py PORT
+
+Prints "ready PORT" once listening. Commands on stdin, one per line, each
+answered with "ok" (or "err ...") on stdout:
+  set hr|ir ADDR V1 [V2 ...]   16-bit register values (unsigned)
+  set co|di ADDR B1 [B2 ...]   bits (0/1)
+  get hr|co ADDR N             prints "val V1 ..." (what a client wrote)
+  delay MS                     answer every request MS milliseconds late
+  quit
+"""
+import asyncio
+import sys
+import threading
+import time
+
+from pymodbus.datastore import (ModbusSequentialDataBlock, ModbusServerContext,
+                                ModbusSlaveContext)
+from pymodbus.server import StartAsyncTcpServer
+
+SIZE = 1000
+DELAY = {"ms": 0}
+
+
+class SlowBlock(ModbusSequentialDataBlock):
+    def getValues(self, address, count=1):
+        if DELAY["ms"]:
+            time.sleep(DELAY["ms"] / 1000.0)
+        return super().getValues(address, count)
+
+
+def main():
+    port = int(sys.argv[1])
+    blocks = {k: SlowBlock(0, [0] * SIZE) for k in ("hr", "ir", "co", "di")}
+    slave = ModbusSlaveContext(hr=blocks["hr"], ir=blocks["ir"], co=blocks["co"], di=blocks["di"],
+                               zero_mode=True)
+    context = ModbusServerContext(slaves=slave, single=True)
+
+    def control():
+        for line in sys.stdin:
+            parts = line.split()
+            try:
+                if not parts:
+                    continue
+                if parts[0] == "quit":
+                    break
+                if parts[0] == "set":
+                    blocks[parts[1]].setValues(int(parts[2]), [int(v) for v in parts[3:]])
+                    print("ok", flush=True)
+                elif parts[0] == "get":
+                    vals = blocks[parts[1]].getValues(int(parts[2]), int(parts[3]))
+                    print("val " + " ".join(str(int(v)) for v in vals), flush=True)
+                elif parts[0] == "delay":
+                    DELAY["ms"] = int(parts[1])
+                    print("ok", flush=True)
+                else:
+                    print("err unknown command", flush=True)
+            except Exception as e:  # report and keep serving
+                print("err %s" % e, flush=True)
+        import os
+        os._exit(0)
+
+    threading.Thread(target=control, daemon=True).start()
+
+    async def serve():
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.3, lambda: print("ready %d" % port, flush=True))
+        await StartAsyncTcpServer(context=context, address=("127.0.0.1", port))
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
