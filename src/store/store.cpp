@@ -1,5 +1,7 @@
 #include "store/store.h"
 
+#include <cmath>
+
 #include "store/block_codec.h"
 
 #include <algorithm>
@@ -10,7 +12,21 @@ namespace edgeflow {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
+
+// Version 2 added `writes`, the audit of every output write (actuators).
+const char* kWritesTable = R"sql(
+CREATE TABLE IF NOT EXISTS writes(
+  id INTEGER PRIMARY KEY,
+  ts INTEGER NOT NULL,
+  sink TEXT NOT NULL,
+  output TEXT NOT NULL,
+  cause TEXT NOT NULL,
+  value REAL,
+  result TEXT NOT NULL,
+  detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS writes_by_ts ON writes(ts);
+)sql";
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,7 +84,9 @@ Status Store::Prepare(const char* sql, sqlite3_stmt** st) { return db_->Prepare(
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Sync sync) {
   std::unique_ptr<Store> s(new Store());
-  auto db = SqliteDb::Open(path, sync, "store", kSchema, kSchemaVersion, /*incremental_vacuum=*/true);
+  static const std::string schema = std::string(kSchema) + kWritesTable;
+  static const std::vector<SqliteMigration> migrations = {{2, kWritesTable}};
+  auto db = SqliteDb::Open(path, sync, "store", schema.c_str(), kSchemaVersion, /*incremental_vacuum=*/true, migrations);
   if (!db.ok()) return db.status();
   s->db_ = std::move(db).value();
   EF_RETURN_IF_ERROR(s->Prepare(
@@ -345,6 +363,34 @@ Result<std::vector<ReadingRow>> Store::Latest() {
                    static_cast<int64_t>(best->seq)});
   }
   if (rc != SQLITE_DONE) return Err("query latest");
+  return out;
+}
+
+Status Store::Audit(const WriteRow& w) {
+  sqlite3_stmt* st;
+  EF_RETURN_IF_ERROR(Prepare("INSERT INTO writes(ts, sink, output, cause, value, result, detail) VALUES(?,?,?,?,?,?,?)", &st));
+  StmtGuard g{st};
+  sqlite3_bind_int64(st, 1, w.ts);
+  sqlite3_bind_text(st, 2, w.sink.data(), static_cast<int>(w.sink.size()), SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, w.output.data(), static_cast<int>(w.output.size()), SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, w.cause.data(), static_cast<int>(w.cause.size()), SQLITE_STATIC);
+  if (std::isfinite(w.value)) sqlite3_bind_double(st, 5, w.value);
+  else sqlite3_bind_null(st, 5);
+  sqlite3_bind_text(st, 6, w.result.data(), static_cast<int>(w.result.size()), SQLITE_STATIC);
+  sqlite3_bind_text(st, 7, w.detail.data(), static_cast<int>(w.detail.size()), SQLITE_STATIC);
+  return sqlite3_step(st) == SQLITE_DONE ? Status::Ok() : Err("audit");
+}
+
+Result<std::vector<WriteRow>> Store::Writes(int64_t limit) {
+  sqlite3_stmt* st;
+  EF_RETURN_IF_ERROR(Prepare("SELECT ts, sink, output, cause, value, result, detail FROM writes ORDER BY id DESC LIMIT ?", &st));
+  StmtGuard g{st};
+  sqlite3_bind_int64(st, 1, limit);
+  std::vector<WriteRow> out;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    out.push_back(WriteRow{sqlite3_column_int64(st, 0), ColumnText(st, 1), ColumnText(st, 2), ColumnText(st, 3),
+                           sqlite3_column_type(st, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 4),
+                           ColumnText(st, 5), ColumnText(st, 6)});
   return out;
 }
 

@@ -40,6 +40,17 @@ struct DeadLetterRow {
   double value;
 };
 
+// One write to an output (an actuator), as audited in the `writes` table.
+struct WriteRow {
+  TimeUs ts = 0;
+  std::string sink;    // the writing component
+  std::string output;  // the output's name
+  std::string cause;   // what asked for it: "rule <id> open", "safe state: shutdown", ...
+  double value = 0;
+  std::string result;  // "ok", "verified", "refused", "failed"
+  std::string detail;
+};
+
 class Store {
  public:
   using Sync = SqliteSync;
@@ -64,6 +75,9 @@ class Store {
   Result<std::vector<ReadingRow>> Latest();
   Result<std::vector<AlertRow>> Alerts(int64_t limit = 1000);
   Result<std::vector<DeadLetterRow>> DeadLetters(int64_t limit = 1000);
+  // Output writes (newest first) and their audit.
+  Status Audit(const WriteRow& w);
+  Result<std::vector<WriteRow>> Writes(int64_t limit = 1000);
 
   sqlite3* db() { return db_->get(); }
 

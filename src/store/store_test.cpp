@@ -154,5 +154,29 @@ TEST(Store, ConcurrentFirstOpensAgree) {
   EXPECT_EQ(ok.load(), 8);
 }
 
+// A version-1 store (before the `writes` audit table) is upgraded in place.
+TEST(Store, AVersionOneStoreIsUpgradedKeepingItsReadings) {
+  TempDir dir;
+  const std::string path = dir / "v1.db";
+  {
+    auto s = std::move(Store::Open(path)).value();
+    Batch b;
+    b.readings.push_back(R("oven", "temperature", At(0), 20.5));
+    ASSERT_TRUE(s->Write(b, StoreWhat{}, At(0)).ok());
+    // Make it what edgeflow 0.1 wrote: no writes table, version 1.
+    ASSERT_EQ(sqlite3_exec(s->db(), "DROP TABLE writes; UPDATE meta SET value='1' WHERE key='schema_version'", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+  }
+  auto s = Store::Open(path);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(*(*s)->Count("readings"), 1) << "data kept";
+  ASSERT_TRUE((*s)->Audit(WriteRow{At(1), "plc", "motor", "rule jam open", 0, "verified", ""}).ok());
+  auto w = (*s)->Writes();
+  ASSERT_TRUE(w.ok());
+  ASSERT_EQ(w->size(), 1u);
+  EXPECT_EQ((*w)[0].cause, "rule jam open");
+}
+
 }  // namespace
 }  // namespace edgeflow
