@@ -64,35 +64,96 @@ const Schema<ModbusGroupConfig>& GroupSchema() {
 
 }  // namespace
 
+template <class T>
+Schema<T>& WithModbusConnection(Schema<T>& s) {
+  s.String("host", &T::host, "", "Modbus TCP device address (or use serial_port).")
+      .template Number<int64_t>("port", &T::port, 502, "", "Modbus TCP port.", 1, 65535)
+      .String("serial_port", &T::serial_port, "", "Modbus RTU device, e.g. /dev/ttyUSB0.")
+      .template Number<int64_t>("baud", &T::baud, 9600, "bit/s", "RTU baud rate.", 50, 4000000)
+      .String("parity", &T::parity, "N", "RTU parity: N, E or O.")
+      .template Number<int64_t>("data_bits", &T::data_bits, 8, "", "RTU data bits.", 5, 8)
+      .template Number<int64_t>("stop_bits", &T::stop_bits, 1, "", "RTU stop bits.", 1, 2)
+      .template Number<int64_t>("unit_id", &T::unit_id, 1, "", "Unit (slave) id.", 0, 247)
+      .template Number<double>("timeout_secs", &T::timeout_secs, 0.5, "s", "Response timeout per request.", 0.001, 60)
+      .template Number<int64_t>("retries", &T::retries, 1, "", "Retries of a failed request.", 0, 10)
+      .template Number<double>("reconnect_min_secs", &T::reconnect_min_secs, 0.5, "s",
+                               "First reconnect delay; doubles per failure.", 0.01, 3600)
+      .template Number<double>("reconnect_max_secs", &T::reconnect_max_secs, 30, "s", "Reconnect delay cap.", 0.01, 3600)
+      .Check([](const T& c, const YAML::Node& n, Diagnostics& d) {
+        if (c.host.empty() == c.serial_port.empty()) d.Error(n, "modbus: set exactly one of 'host' and 'serial_port'");
+        if (c.parity != "N" && c.parity != "E" && c.parity != "O") d.Error(n["parity"], "parity must be N, E or O");
+      });
+  return s;
+}
+
 const Schema<ModbusSourceConfig>& ModbusSourceSchema() {
   static const auto* s = [] {
     auto* s = new Schema<ModbusSourceConfig>("modbus", "");
-    s->String("host", &ModbusSourceConfig::host, "", "Modbus TCP device address (or use serial_port).")
-        .Number<int64_t>("port", &ModbusSourceConfig::port, 502, "", "Modbus TCP port.", 1, 65535)
-        .String("serial_port", &ModbusSourceConfig::serial_port, "", "Modbus RTU device, e.g. /dev/ttyUSB0.")
-        .Number<int64_t>("baud", &ModbusSourceConfig::baud, 9600, "bit/s", "RTU baud rate.", 50, 4000000)
-        .String("parity", &ModbusSourceConfig::parity, "N", "RTU parity: N, E or O.")
-        .Number<int64_t>("data_bits", &ModbusSourceConfig::data_bits, 8, "", "RTU data bits.", 5, 8)
-        .Number<int64_t>("stop_bits", &ModbusSourceConfig::stop_bits, 1, "", "RTU stop bits.", 1, 2)
-        .Number<int64_t>("unit_id", &ModbusSourceConfig::unit_id, 1, "", "Unit (slave) id.", 0, 247)
-        .Number<double>("timeout_secs", &ModbusSourceConfig::timeout_secs, 0.5, "s", "Response timeout per request.",
-                        0.001, 60)
-        .Number<int64_t>("retries", &ModbusSourceConfig::retries, 1, "", "Retries of a failed request in the same poll.",
-                         0, 10)
-        .Number<double>("reconnect_min_secs", &ModbusSourceConfig::reconnect_min_secs, 0.5, "s",
-                        "First reconnect delay; doubles per failure.", 0.01, 3600)
-        .Number<double>("reconnect_max_secs", &ModbusSourceConfig::reconnect_max_secs, 30, "s", "Reconnect delay cap.",
-                        0.01, 3600)
+    WithModbusConnection(*s)
         .ObjectList("groups", &ModbusSourceConfig::groups, GroupSchema(), "Point groups, each with its poll interval.",
                     true)
         .Check([](const ModbusSourceConfig& c, const YAML::Node& n, Diagnostics& d) {
-          if (c.host.empty() == c.serial_port.empty()) d.Error(n, "modbus: set exactly one of 'host' and 'serial_port'");
-          if (c.parity != "N" && c.parity != "E" && c.parity != "O") d.Error(n["parity"], "parity must be N, E or O");
           if (c.groups.empty()) d.Error(n["groups"], "modbus: at least one group");
         });
     return s;
   }();
   return *s;
+}
+
+Result<std::unique_ptr<ModbusLink>> ModbusLink::Create(const ModbusConnectionConfig& cfg, std::string owner) {
+  std::unique_ptr<ModbusLink> l(new ModbusLink());
+  l->cfg_ = cfg;
+  l->owner_ = std::move(owner);
+  if (!cfg.host.empty()) {
+    l->ctx_ = modbus_new_tcp(cfg.host.c_str(), static_cast<int>(cfg.port));
+    l->where_ = cfg.host + ":" + std::to_string(cfg.port);
+  } else {
+    l->ctx_ = modbus_new_rtu(cfg.serial_port.c_str(), static_cast<int>(cfg.baud), cfg.parity[0],
+                             static_cast<int>(cfg.data_bits), static_cast<int>(cfg.stop_bits));
+    l->where_ = cfg.serial_port;
+  }
+  if (!l->ctx_) return Status::Invalid(l->owner_ + ": cannot create a Modbus context: " + modbus_strerror(errno));
+  modbus_set_slave(l->ctx_, static_cast<int>(cfg.unit_id));
+  const auto usec = static_cast<uint32_t>(cfg.timeout_secs * 1e6);
+  modbus_set_response_timeout(l->ctx_, usec / 1000000, usec % 1000000);
+  return l;
+}
+
+ModbusLink::~ModbusLink() {
+  Disconnect();
+  if (ctx_) modbus_free(ctx_);
+}
+
+void ModbusLink::Disconnect() {
+  if (connected_) modbus_close(ctx_);
+  connected_ = false;
+}
+
+bool ModbusLink::Ensure(TimeUs now) {
+  if (connected_) return true;
+  if (now < next_connect_) return false;
+  if (modbus_connect(ctx_) == 0) {
+    connected_ = true;
+    attempt_ = 0;
+    last_error_.clear();
+    spdlog::info("{}: connected to {}", owner_, where_);
+    return true;
+  }
+  const std::string why = modbus_strerror(errno);
+  if (why != last_error_) spdlog::warn("{}: cannot connect to {}: {}", owner_, where_, why);
+  last_error_ = why;
+  const double delay =
+      std::min(cfg_.reconnect_max_secs, cfg_.reconnect_min_secs * static_cast<double>(1 << std::min(attempt_, 20)));
+  ++attempt_;
+  next_connect_ = now + SecondsToUs(delay);
+  return false;
+}
+
+bool ModbusLink::Failed(int err) {
+  if (err > MODBUS_ENOBASE && err < MODBUS_ENOBASE + 20) return true;  // an exception response
+  if (err == ECONNRESET || err == EPIPE || err == EBADF || err == ENOTCONN) Disconnect();
+  else modbus_flush(ctx_);
+  return false;
 }
 
 int ModbusRegisters(ModbusType t) {
@@ -200,68 +261,28 @@ Result<std::unique_ptr<Source>> ModbusSource::Create(const ModbusSourceConfig& c
     }
     s->groups_.push_back(std::move(g));
   }
-  if (!cfg.host.empty()) {
-    s->ctx_ = modbus_new_tcp(cfg.host.c_str(), static_cast<int>(cfg.port));
-  } else {
-    s->ctx_ = modbus_new_rtu(cfg.serial_port.c_str(), static_cast<int>(cfg.baud), cfg.parity[0],
-                             static_cast<int>(cfg.data_bits), static_cast<int>(cfg.stop_bits));
-  }
-  if (!s->ctx_) return Status::Invalid(std::string("modbus: cannot create the context: ") + modbus_strerror(errno));
-  modbus_set_slave(s->ctx_, static_cast<int>(cfg.unit_id));
-  const auto usec = static_cast<uint32_t>(cfg.timeout_secs * 1e6);
-  modbus_set_response_timeout(s->ctx_, usec / 1000000, usec % 1000000);
+  auto link = ModbusLink::Create(cfg, "modbus source '" + s->id_ + "'");
+  if (!link.ok()) return link.status();
+  s->link_ = std::move(link).value();
   return std::unique_ptr<Source>(std::move(s));
-}
-
-ModbusSource::~ModbusSource() {
-  Disconnect();
-  if (ctx_) modbus_free(ctx_);
-}
-
-void ModbusSource::Disconnect() {
-  if (connected_) modbus_close(ctx_);
-  connected_ = false;
-}
-
-bool ModbusSource::Connect(TimeUs now) {
-  if (connected_) return true;
-  if (now < next_connect_) return false;
-  const std::string where = cfg_.host.empty() ? cfg_.serial_port : cfg_.host + ":" + std::to_string(cfg_.port);
-  if (modbus_connect(ctx_) == 0) {
-    connected_ = true;
-    attempt_ = 0;
-    spdlog::info("modbus source '{}': connected to {}", id_, where);
-    return true;
-  }
-  const std::string why = modbus_strerror(errno);
-  if (why != last_error_) spdlog::warn("modbus source '{}': cannot connect to {}: {}", id_, where, why);
-  last_error_ = why;
-  const double delay = std::min(cfg_.reconnect_max_secs, cfg_.reconnect_min_secs * static_cast<double>(1 << std::min(attempt_, 20)));
-  ++attempt_;
-  next_connect_ = now + SecondsToUs(delay);
-  return false;
 }
 
 bool ModbusSource::Read(const Request& r, std::string* why) {
   for (int64_t attempt = 0; attempt <= cfg_.retries; ++attempt) {
     int rc = -1;
+    modbus_t* ctx = link_->ctx();
     switch (r.table) {
-      case ModbusTable::kHolding: rc = modbus_read_registers(ctx_, r.start, r.count, regs_.data()); break;
-      case ModbusTable::kInput: rc = modbus_read_input_registers(ctx_, r.start, r.count, regs_.data()); break;
-      case ModbusTable::kCoil: rc = modbus_read_bits(ctx_, r.start, r.count, bits_.data()); break;
-      case ModbusTable::kDiscrete: rc = modbus_read_input_bits(ctx_, r.start, r.count, bits_.data()); break;
+      case ModbusTable::kHolding: rc = modbus_read_registers(ctx, r.start, r.count, regs_.data()); break;
+      case ModbusTable::kInput: rc = modbus_read_input_registers(ctx, r.start, r.count, regs_.data()); break;
+      case ModbusTable::kCoil: rc = modbus_read_bits(ctx, r.start, r.count, bits_.data()); break;
+      case ModbusTable::kDiscrete: rc = modbus_read_input_bits(ctx, r.start, r.count, bits_.data()); break;
     }
     if (rc == r.count) return true;
     const int err = errno;
     *why = rc < 0 ? modbus_strerror(err) : "short response";
     // An exception response (illegal address, device failure…) will not
     // change on a retry; a broken connection needs a reconnect.
-    if (rc < 0 && err > MODBUS_ENOBASE && err < MODBUS_ENOBASE + 20) return false;
-    if (rc < 0 && (err == ECONNRESET || err == EPIPE || err == EBADF || err == ENOTCONN)) {
-      Disconnect();
-      return false;
-    }
-    modbus_flush(ctx_);
+    if (rc < 0 && (link_->Failed(err) || !link_->connected())) return false;
   }
   return false;
 }
@@ -270,7 +291,7 @@ void ModbusSource::Poll(Group& g, TimeUs now, Batch& out) {
   bool all_ok = true;
   for (const auto& r : g.requests) {
     std::string why;
-    const bool ok = connected_ && Read(r, &why);
+    const bool ok = link_->connected() && Read(r, &why);
     if (!ok && why.empty()) why = "not connected";
     if (!ok && why != last_error_) {
       spdlog::warn("modbus source '{}': reading {} at {} failed: {}", id_,
@@ -317,7 +338,7 @@ Status ModbusSource::Run(SourceContext& ctx) {
   Batch batch;
   while (!ctx.stopping()) {
     TimeUs now = ctx.clock->now();
-    Connect(now);
+    link_->Ensure(now);
     TimeUs next = now + kUsPerSec;
     for (auto& g : groups_) {
       if (now >= g.next) {
@@ -330,7 +351,7 @@ Status ModbusSource::Run(SourceContext& ctx) {
       next = std::min(next, g.next);
     }
     if (!batch.empty()) ctx.emit(batch);
-    if (!connected_) next = std::min(next, std::max(next_connect_, now + 1000));
+    if (!link_->connected()) next = std::min(next, std::max(link_->next_attempt(), now + 1000));
     ctx.clock->sleep_until(next, *ctx.stop);
   }
   return Status::Ok();

@@ -41,7 +41,8 @@ struct ModbusGroupConfig {
   std::vector<ModbusPointConfig> points;
 };
 
-struct ModbusSourceConfig {
+// Where a Modbus device is and how to talk to it (shared by source and sink).
+struct ModbusConnectionConfig {
   std::string host;
   int64_t port = 502;
   std::string serial_port;
@@ -54,9 +55,41 @@ struct ModbusSourceConfig {
   int64_t retries = 1;
   double reconnect_min_secs = 0.5;
   double reconnect_max_secs = 30;
+};
+// Declares the connection options on a component's schema.
+template <class T>
+config::Schema<T>& WithModbusConnection(config::Schema<T>& s);
+
+struct ModbusSourceConfig : ModbusConnectionConfig {
   std::vector<ModbusGroupConfig> groups;
 };
 const config::Schema<ModbusSourceConfig>& ModbusSourceSchema();
+
+// One libmodbus context: connects lazily with exponential backoff, reports
+// errors once per change, reconnects after connection errors.
+class ModbusLink {
+ public:
+  static Result<std::unique_ptr<ModbusLink>> Create(const ModbusConnectionConfig& cfg, std::string owner);
+  ~ModbusLink();
+  // Connects if due; true when connected.
+  bool Ensure(TimeUs now);
+  bool connected() const { return connected_; }
+  modbus_t* ctx() { return ctx_; }
+  // After a failed call: drops the connection when the error means it is broken.
+  // Returns true for exception responses (the device answered).
+  bool Failed(int err);
+  TimeUs next_attempt() const { return next_connect_; }
+  void Disconnect();
+
+ private:
+  ModbusLink() = default;
+  ModbusConnectionConfig cfg_;
+  std::string owner_, where_, last_error_;
+  modbus_t* ctx_ = nullptr;
+  bool connected_ = false;
+  int attempt_ = 0;
+  TimeUs next_connect_ = 0;
+};
 
 // Registers a type occupies (bits: 1 coil or discrete input).
 int ModbusRegisters(ModbusType t);
@@ -68,7 +101,6 @@ void EncodeModbus(double value, ModbusType t, WordOrder byte_order, WordOrder wo
 class ModbusSource final : public Source {
  public:
   static Result<std::unique_ptr<Source>> Create(const ModbusSourceConfig& cfg, const BuildContext& ctx);
-  ~ModbusSource() override;
   Status Run(SourceContext& ctx) override;
 
  private:
@@ -87,8 +119,6 @@ class ModbusSource final : public Source {
     std::vector<Point> points;
     std::vector<Request> requests;
   };
-  bool Connect(TimeUs now);
-  void Disconnect();
   // One request, with retries; false when it failed (errno-based reason in `why`).
   bool Read(const Request& r, std::string* why);
   void Poll(Group& g, TimeUs now, Batch& out);
@@ -96,10 +126,7 @@ class ModbusSource final : public Source {
   ModbusSourceConfig cfg_;
   std::string id_;
   Symbol origin_ = kNoSymbol;
-  modbus_t* ctx_ = nullptr;
-  bool connected_ = false;
-  int attempt_ = 0;
-  TimeUs next_connect_ = 0;
+  std::unique_ptr<ModbusLink> link_;
   std::vector<Group> groups_;
   std::vector<uint16_t> regs_;
   std::vector<uint8_t> bits_;
