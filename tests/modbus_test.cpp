@@ -1,10 +1,6 @@
 // The modbus source against a Modbus TCP server edgeflow did not write:
 // Debian's python3-pymodbus (tests/peers/modbus_server.py, run with
 // /usr/bin/python3), on a loopback port, controlled through its stdin.
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -12,11 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "broker.h"
-#include "process.h"
+#include "modbus_peer.h"
 #include "sources/modbus_source.h"
 
-extern char** environ;
 
 namespace edgeflow {
 namespace {
@@ -24,80 +18,10 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::Child;
+using testing::ModbusPeer;
 using testing::TempDir;
 
 const std::string kBin = EDGEFLOW_BINARY;
-const std::string kPeer = std::string(EDGEFLOW_SOURCE_DIR) + "/tests/peers/modbus_server.py";
-
-class ModbusPeer {
- public:
-  ModbusPeer(const std::string& dir, int port) : out_(dir + "/modbus-peer.out"), port_(port) { Start(); }
-  ~ModbusPeer() { Stop(); }
-  void Start() {
-    int fds[2];
-    if (::pipe(fds) != 0) return;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
-    posix_spawn_file_actions_addclose(&fa, fds[1]);
-    posix_spawn_file_actions_addopen(&fa, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, (out_ + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const std::string port = std::to_string(port_);
-    const char* argv[] = {"/usr/bin/python3", kPeer.c_str(), port.c_str(), nullptr};
-    posix_spawn(&pid_, argv[0], &fa, nullptr, const_cast<char**>(argv), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(fds[0]);
-    in_ = fds[1];
-    lines_ = 0;
-    testing::WaitFor([&] { return testing::PortOpen(port_); }, std::chrono::seconds(20));
-    testing::WaitFor([&] { return Lines() >= 1; });  // "ready"
-    lines_ = 1;
-  }
-  void Stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    ::close(in_);
-    pid_ = -1;
-  }
-  // Sends a command and waits for its answer line.
-  std::string Command(const std::string& cmd) {
-    const std::string line = cmd + "\n";
-    if (::write(in_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) return "err write";
-    const size_t want = ++lines_;
-    testing::WaitFor([&] { return Lines() >= want; });
-    std::istringstream all(testing::ReadFile(out_));
-    std::string l;
-    for (size_t i = 0; i < want && std::getline(all, l); ++i) {
-    }
-    return l;
-  }
-  void Set(const char* table, int addr, const uint16_t* regs, int n) {
-    std::ostringstream c;
-    c << "set " << table << " " << addr;
-    for (int i = 0; i < n; ++i) c << " " << regs[i];
-    const std::string cmd = c.str();
-    EXPECT_EQ(Command(cmd), "ok") << cmd;
-  }
-  void SetValue(int addr, double v, ModbusType t, WordOrder bo = WordOrder::kBig, WordOrder wo = WordOrder::kBig,
-                const char* table = "hr") {
-    uint16_t regs[4];
-    EncodeModbus(v, t, bo, wo, regs);
-    Set(table, addr, regs, ModbusRegisters(t));
-  }
-
- private:
-  size_t Lines() {
-    const std::string s = testing::ReadFile(out_);
-    return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
-  }
-  std::string out_;
-  int port_;
-  pid_t pid_ = -1;
-  int in_ = -1;
-  size_t lines_ = 0;
-};
-
 // The last reading of each sensor in the JSON lines file.
 std::map<std::string, json> Latest(const std::string& path) {
   std::map<std::string, json> last;

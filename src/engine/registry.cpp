@@ -5,6 +5,7 @@
 #include "processors/validate.h"
 #include "processors/window.h"
 #include "processors/swinging_door.h"
+#include "sinks/modbus_sink.h"
 #include "sinks/mqtt_sink.h"
 #include "sources/modbus_source.h"
 #include "sinks/uplink_sink.h"
@@ -83,6 +84,11 @@ const std::vector<ComponentType>& ComponentTypes() {
                                "only after the broker's acknowledgement, per-stream sequence numbers, priorities, "
                                "byte and age limits, bandwidth cap.",
                                UplinkSchema()),
+      MakeSinkType<ModbusSink>("modbus",
+                               "Local automation: alert events write coils and holding registers under interlocks "
+                               "(range, minimum interval, blocking rules), verified by read-back, audited in the "
+                               "store; safe values at start, at shutdown and when inputs go stale.",
+                               ModbusSinkSchema()),
       MakeSinkType<FileSink>("file", "Writes events as JSON lines (or readings as CSV) to a file or standard output.",
                              FileSinkSchema()),
   };

@@ -145,9 +145,11 @@ Status FileSink::Write(const Batch& b) {
     }
     AppendBatchJsonl(buf_, *src, what_.readings);
   }
-  if (!buf_.empty() && std::fwrite(buf_.data(), 1, buf_.size(), f_) != buf_.size())
+  if (buf_.empty()) return Status::Ok();
+  // One write per batch, flushed: what a batch produced is in the file (for
+  // `tail -f` and readers) when Write returns.
+  if (std::fwrite(buf_.data(), 1, buf_.size(), f_) != buf_.size() || std::fflush(f_) != 0)
     return Status::Io(std::string("write failed: ") + std::strerror(errno));
-  if (f_ == stdout) std::fflush(f_);
   return Status::Ok();
 }
 

@@ -58,7 +58,27 @@ struct ModbusConnectionConfig {
 };
 // Declares the connection options on a component's schema.
 template <class T>
-config::Schema<T>& WithModbusConnection(config::Schema<T>& s);
+config::Schema<T>& WithModbusConnection(config::Schema<T>& s) {
+  s.String("host", &T::host, "", "Modbus TCP device address (or use serial_port).")
+      .template Number<int64_t>("port", &T::port, 502, "", "Modbus TCP port.", 1, 65535)
+      .String("serial_port", &T::serial_port, "", "Modbus RTU device, e.g. /dev/ttyUSB0.")
+      .template Number<int64_t>("baud", &T::baud, 9600, "bit/s", "RTU baud rate.", 50, 4000000)
+      .String("parity", &T::parity, "N", "RTU parity: N, E or O.")
+      .template Number<int64_t>("data_bits", &T::data_bits, 8, "", "RTU data bits.", 5, 8)
+      .template Number<int64_t>("stop_bits", &T::stop_bits, 1, "", "RTU stop bits.", 1, 2)
+      .template Number<int64_t>("unit_id", &T::unit_id, 1, "", "Unit (slave) id.", 0, 247)
+      .template Number<double>("timeout_secs", &T::timeout_secs, 0.5, "s", "Response timeout per request.", 0.001, 60)
+      .template Number<int64_t>("retries", &T::retries, 1, "", "Retries of a failed request.", 0, 10)
+      .template Number<double>("reconnect_min_secs", &T::reconnect_min_secs, 0.5, "s",
+                               "First reconnect delay; doubles per failure.", 0.01, 3600)
+      .template Number<double>("reconnect_max_secs", &T::reconnect_max_secs, 30, "s", "Reconnect delay cap.", 0.01, 3600)
+      .Check([](const T& c, const YAML::Node& n, config::Diagnostics& d) {
+        if (c.host.empty() == c.serial_port.empty()) d.Error(n, "modbus: set exactly one of 'host' and 'serial_port'");
+        if (c.parity != "N" && c.parity != "E" && c.parity != "O") d.Error(n["parity"], "parity must be N, E or O");
+      });
+  return s;
+}
+
 
 struct ModbusSourceConfig : ModbusConnectionConfig {
   std::vector<ModbusGroupConfig> groups;

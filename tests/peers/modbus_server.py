@@ -10,6 +10,9 @@ answered with "ok" (or "err ...") on stdout:
   set co|di ADDR B1 [B2 ...]   bits (0/1)
   get hr|co ADDR N             prints "val V1 ..." (what a client wrote)
   delay MS                     answer every request MS milliseconds late
+  mark                         remember now (monotonic)
+  since hr|co ADDR             prints "since S": seconds from the last mark to the
+                               last write a client made to ADDR ("since -1": none)
   quit
 """
 import asyncio
@@ -25,11 +28,27 @@ SIZE = 1000
 DELAY = {"ms": 0}
 
 
+CONTROL = {"thread": None, "mark": 0.0}
+
+
 class SlowBlock(ModbusSequentialDataBlock):
+    """Answers late on request and remembers when clients wrote each address."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.written = {}
+
     def getValues(self, address, count=1):
-        if DELAY["ms"]:
+        if DELAY["ms"] and threading.get_ident() != CONTROL["thread"]:
             time.sleep(DELAY["ms"] / 1000.0)
         return super().getValues(address, count)
+
+    def setValues(self, address, values):
+        if threading.get_ident() != CONTROL["thread"]:
+            now = time.monotonic()
+            for i in range(len(values) if isinstance(values, list) else 1):
+                self.written[address + i] = now
+        return super().setValues(address, values)
 
 
 def main():
@@ -40,6 +59,7 @@ def main():
     context = ModbusServerContext(slaves=slave, single=True)
 
     def control():
+        CONTROL["thread"] = threading.get_ident()
         for line in sys.stdin:
             parts = line.split()
             try:
@@ -53,6 +73,12 @@ def main():
                 elif parts[0] == "get":
                     vals = blocks[parts[1]].getValues(int(parts[2]), int(parts[3]))
                     print("val " + " ".join(str(int(v)) for v in vals), flush=True)
+                elif parts[0] == "mark":
+                    CONTROL["mark"] = time.monotonic()
+                    print("ok", flush=True)
+                elif parts[0] == "since":
+                    t = blocks[parts[1]].written.get(int(parts[2]))
+                    print("since %.6f" % (t - CONTROL["mark"] if t and t >= CONTROL["mark"] else -1), flush=True)
                 elif parts[0] == "delay":
                     DELAY["ms"] = int(parts[1])
                     print("ok", flush=True)
