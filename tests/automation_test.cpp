@@ -153,5 +153,27 @@ TEST(Automation, ControlLatencyIsWithinThePollInterval) {
   EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0);
 }
 
+// The worked example, unchanged, against two pymodbus servers.
+TEST(Automation, ConveyorExampleStopsTheMotorOnAJam) {
+  TempDir dir;
+  const int sp = testing::FreePort(), ap = testing::FreePort();
+  ModbusPeer line(dir / "s", sp);
+  ModbusPeer motor(dir / "a", ap);
+  ::setenv("LINE_PORT", std::to_string(sp).c_str(), 1);
+  ::setenv("MOTOR_PORT", std::to_string(ap).c_str(), 1);
+  Child daemon({kBin, "run", "-c", std::string(EDGEFLOW_SOURCE_DIR) + "/examples/conveyor.yaml"}, dir / "out",
+               dir / "err", dir.path());
+  ::unsetenv("LINE_PORT");
+  ::unsetenv("MOTOR_PORT");
+  ASSERT_TRUE(testing::WaitFor([&] { return HasAudit(dir / "data", "safe state: start", "verified"); })) << daemon.err();
+  const uint16_t one = 1;
+  motor.Set("co", 3, &one, 1);
+  line.Set("di", 0, &one, 1);
+  EXPECT_TRUE(testing::WaitFor([&] { return motor.Command("get co 3 1") == "val 0"; })) << daemon.err();
+  EXPECT_TRUE(testing::WaitFor([&] { return HasAudit(dir / "data", "rule jam open", "verified"); }));
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0);
+}
+
 }  // namespace
 }  // namespace edgeflow

@@ -127,15 +127,17 @@ void ModbusSink::Apply(Output& out, double value, const std::string& cause, cons
     row.detail = why;
     spdlog::warn("modbus sink '{}': {} -> {} = {} refused: {}", id_, cause, out.cfg.name, value, why);
   };
+  // Going to the safe value is never held back by an interlock.
+  const bool to_safe = value == out.cfg.safe_value;
   std::string blocking;
   for (const auto& r : unless_open)
     if (open_.count(r)) blocking = r;
   if (value < out.cfg.min || value > out.cfg.max) {
     refuse("value outside [" + config::FormatNumber(out.cfg.min) + ", " + config::FormatNumber(out.cfg.max) + "]");
-  } else if (out.has_written && out.cfg.min_interval_secs > 0 &&
+  } else if (!to_safe && out.has_written && out.cfg.min_interval_secs > 0 &&
              now - out.last_write < SecondsToUs(out.cfg.min_interval_secs)) {
     refuse("less than min_interval_secs since the last write");
-  } else if (!blocking.empty()) {
+  } else if (!to_safe && !blocking.empty()) {
     refuse("interlock: rule '" + blocking + "' has an open alert");
   } else if (!link_->Ensure(now)) {
     row.result = "failed";
@@ -188,10 +190,7 @@ void ModbusSink::Apply(Output& out, double value, const std::string& cause, cons
 }
 
 void ModbusSink::SafeState(const std::string& why, TimeUs now) {
-  for (auto& [name, out] : outputs_) {
-    out.has_written = false;  // the safe state is never held back by min_interval
-    Apply(out, out.cfg.safe_value, why, {}, now);
-  }
+  for (auto& [name, out] : outputs_) Apply(out, out.cfg.safe_value, why, {}, now);
 }
 
 Status ModbusSink::Write(const Batch& b) {

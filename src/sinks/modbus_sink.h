@@ -4,6 +4,8 @@
 //   - the value must lie in the output's [min, max] (checked in config too);
 //   - at most one write per output every min_interval_secs;
 //   - `unless_open`: refused while any of those rules has an open alert.
+// Writing an output's safe value is never held back by the interval or by
+// `unless_open` (moving to the safe state must always be possible).
 // Every write attempt (written, verified by read-back, refused, failed) is
 // audited in the store's `writes` table with its cause.
 //
