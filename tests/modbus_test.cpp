@@ -1,7 +1,13 @@
 // The modbus source against a Modbus TCP server edgeflow did not write:
 // Debian's python3-pymodbus (tests/peers/modbus_server.py, run with
 // /usr/bin/python3), on a loopback port, controlled through its stdin.
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <atomic>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <map>
@@ -126,6 +132,77 @@ TEST(Modbus, ExceptionsAndAnOfflineDeviceGiveBadQualityThenRecover) {
   ASSERT_TRUE(testing::WaitFor([&] {
     auto l = Latest(dir / "readings.jsonl");
     return l["ok"]["quality"] == "good" && l["ok"]["value"] == 6;
+  })) << daemon.err();
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0);
+}
+
+// A device that answers with malformed frames (wrong transaction id, bad
+// length, truncated, garbage): readings turn bad, the daemon keeps running
+// and reads again once real answers come back.
+TEST(Modbus, MalformedFramesGiveBadQualityAndTheDaemonKeepsRunning) {
+  TempDir dir;
+  const int port = testing::FreePort();
+  const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);  // not inherited by the daemon
+  int yes = 1;
+  ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(lfd, 8), 0);
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0};
+  std::thread bad([&] {
+    // Replies to each request with the next kind of broken frame, in turn.
+    const std::vector<std::string> frames = {
+        std::string("\xFF\xFF\x00\x00\x00\x05\x01\x03\x02\x00\x07", 11),  // wrong transaction id
+        std::string("\x00\x01\x00\x00\xFF\xFF\x01\x03", 8),                  // absurd length
+        std::string("\x00\x01\x00", 3),                                          // truncated
+        std::string("garbage that is not modbus at all........", 40)};
+    while (!stop) {
+      pollfd p{lfd, POLLIN, 0};
+      if (::poll(&p, 1, 50) != 1) continue;
+      const int c = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      // Close with a reset: no TIME_WAIT left on the port the real server binds next.
+      const linger hard{1, 0};
+      ::setsockopt(c, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+      for (int k = 0; !stop; ++k) {
+        pollfd q{c, POLLIN, 0};
+        if (::poll(&q, 1, 50) != 1) continue;
+        char req[260];
+        if (::recv(c, req, sizeof req, 0) <= 0) break;
+        const std::string& f = frames[static_cast<size_t>(answered++) % frames.size()];
+        if (::send(c, f.data(), f.size(), MSG_NOSIGNAL) < 0) break;
+        if (answered % frames.size() == 3) break;  // and sometimes hang up
+      }
+      ::close(c);
+    }
+  });
+  const std::string points = "      - interval_secs: 0.05\n        points:\n          - {sensor: x, address: 0}\n";
+  std::ofstream(dir / "c.yaml") << Config(dir.path(), port, points);
+  Child daemon({kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
+  EXPECT_TRUE(testing::WaitFor([&] { return answered > 12; })) << daemon.err();
+  EXPECT_TRUE(daemon.running()) << daemon.err();
+  auto last = Latest(dir / "readings.jsonl");
+  EXPECT_EQ(last["x"]["quality"], "bad") << daemon.err();
+  size_t good = 0;
+  {
+    std::istringstream in(testing::ReadFile(dir / "readings.jsonl"));
+    for (std::string line; std::getline(in, line);) good += line.find("\"quality\":\"good\"") != std::string::npos;
+  }
+  EXPECT_EQ(good, 0u) << "no malformed frame became a value";
+  stop = true;
+  bad.join();
+  ::close(lfd);
+  // A real server on the same port: values again.
+  ModbusPeer peer(dir / "peer", port);
+  peer.SetValue(0, 9, ModbusType::kUint16);
+  EXPECT_TRUE(testing::WaitFor([&] {
+    auto l = Latest(dir / "readings.jsonl");
+    return l["x"]["quality"] == "good" && l["x"]["value"] == 9;
   })) << daemon.err();
   daemon.Signal(SIGTERM);
   EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0);
