@@ -127,7 +127,8 @@ TEST(Automation, ControlLatencyIsWithinThePollInterval) {
   const double poll = 0.02;
   std::ofstream(dir / "c.yaml") << Config(dir.path(), sp, ap, poll);
   Child daemon({kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
-  ASSERT_TRUE(testing::WaitFor([&] { return actuators.Command("get co 3 1") == "val 0"; })) << daemon.err();
+  // The start-up safe-state write must be over before the first mark.
+  ASSERT_TRUE(testing::WaitFor([&] { return HasAudit(dir.path(), "safe state: start", "verified"); })) << daemon.err();
   std::vector<double> ms;
   const uint16_t one = 1, zero = 0;
   for (int i = 0; i < 40; ++i) {
