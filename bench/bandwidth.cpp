@@ -31,30 +31,19 @@ size_t PublishBytes(size_t topic, size_t payload) {
   return 1 + len + remaining;
 }
 
-// Bytes of sending `rs` as messages of `per_message` readings.
-size_t Send(const std::vector<Reading>& rs, UplinkFormat f, size_t per_message, std::vector<std::string>* payloads) {
+// Bytes of sending `events` of `stream` as messages of `per_message` events.
+template <class E>
+size_t Send(const std::vector<E>& events, const char* stream, UplinkFormat f, size_t per_message,
+            std::vector<std::string>* payloads = nullptr) {
   UplinkEncoder enc(f);
-  const std::string topic = std::string("edgeflow/") + kNode + "/readings";
+  const std::string topic = std::string("edgeflow/") + kNode + "/" + stream;
   std::string p;
   size_t bytes = 0;
   int64_t seq = 0;
-  for (size_t i = 0; i < rs.size(); i += per_message) {
-    enc.Encode(kNode, "readings", ++seq, rs.data() + i, std::min(per_message, rs.size() - i), p);
+  for (size_t i = 0; i < events.size(); i += per_message) {
+    enc.Encode(kNode, stream, ++seq, events.data() + i, std::min(per_message, events.size() - i), p);
     bytes += PublishBytes(topic.size(), p.size());
     if (payloads) payloads->push_back(p);
-  }
-  return bytes;
-}
-
-size_t SendAggregates(const std::vector<Aggregate>& as, UplinkFormat f) {
-  UplinkEncoder enc(f);
-  const std::string topic = std::string("edgeflow/") + kNode + "/aggregates";
-  std::string p;
-  size_t bytes = 0;
-  int64_t seq = 0;
-  for (size_t i = 0; i < as.size(); i += kBatch) {
-    enc.Encode(kNode, "aggregates", ++seq, as.data() + i, std::min(kBatch, as.size() - i), p);
-    bytes += PublishBytes(topic.size(), p.size());
   }
   return bytes;
 }
@@ -103,7 +92,8 @@ double MaxError(const std::vector<Reading>& in, const Series& got, bool linear) 
   return worst;
 }
 
-std::vector<Reading> RunProcessor(Processor& p, const std::vector<Reading>& in) {
+// Everything a processor emits for `in` (in batches, then its flush).
+Batch RunProcessor(Processor& p, const std::vector<Reading>& in) {
   Batch b, out, all;
   for (size_t i = 0; i < in.size(); i += 4096) {
     b.clear();
@@ -115,7 +105,7 @@ std::vector<Reading> RunProcessor(Processor& p, const std::vector<Reading>& in) 
   out.clear();
   p.Flush(out);
   all.append(out);
-  return all.readings;
+  return all;
 }
 
 int Main(int argc, char** argv) {
@@ -157,7 +147,7 @@ int Main(int argc, char** argv) {
   const double n = static_cast<double>(in.size());
   const UplinkFormat json{}, binary{UplinkEncoding::kBinary, UplinkCompression::kNone},
       packed{UplinkEncoding::kBinary, UplinkCompression::kZstd, 19};
-  const double base = static_cast<double>(Send(in, json, 1, nullptr));
+  const double base = static_cast<double>(Send(in, "readings", json, 1));
   auto row = [&](const std::string& method, const std::string& eps, double bytes, const std::string& err, size_t kept) {
     std::printf("| %s | %s | %s | %.0f | %.2f | %.3f%% | %.2f%% | %s |\n", label.c_str(), method.c_str(), eps.c_str(),
                 bytes, bytes / n, 100.0 * bytes / base, 100.0 * bytes / csv_bytes, err.c_str());
@@ -165,15 +155,15 @@ int Main(int argc, char** argv) {
   };
   std::fprintf(stderr, "%s: %zu readings, %.0f CSV bytes\n", label.c_str(), in.size(), csv_bytes);
   row("JSON, one message per reading (baseline)", "0", base, "0", in.size());
-  row("JSON, 500 per message", "0", double(Send(in, json, kBatch, nullptr)), "0", in.size());
+  row("JSON, 500 per message", "0", double(Send(in, "readings", json, kBatch)), "0", in.size());
   {
     std::vector<std::string> pl;
-    const double b = double(Send(in, binary, kBatch, &pl));
+    const double b = double(Send(in, "readings", binary, kBatch, &pl));
     row("binary, 500 per message", "0", b, fmt::format("{:g}", MaxError(in, Received(pl), false)), in.size());
   }
   {
     std::vector<std::string> pl;
-    const double b = double(Send(in, packed, kBatch, &pl));
+    const double b = double(Send(in, "readings", packed, kBatch, &pl));
     row("binary + zstd, 500 per message", "0", b, fmt::format("{:g}", MaxError(in, Received(pl), false)), in.size());
   }
   for (size_t pos = 0; pos < eps_list.size();) {
@@ -185,9 +175,9 @@ int Main(int argc, char** argv) {
       DeadbandConfig dc;
       dc.absolute = eps;
       auto p = std::move(DeadbandProcessor::Create(dc, ctx)).value();
-      auto kept = RunProcessor(*p, in);
+      auto kept = RunProcessor(*p, in).readings;
       std::vector<std::string> pl;
-      const double b = double(Send(kept, packed, kBatch, &pl));
+      const double b = double(Send(kept, "readings", packed, kBatch, &pl));
       row("deadband (report by exception) + binary + zstd", e, b, fmt::format("{:.4g}", MaxError(in, Received(pl), false)),
           kept.size());
     }
@@ -195,9 +185,9 @@ int Main(int argc, char** argv) {
       SwingingDoorConfig sd;
       sd.epsilon = eps;
       auto p = std::move(SwingingDoorProcessor::Create(sd, ctx)).value();
-      auto kept = RunProcessor(*p, in);
+      auto kept = RunProcessor(*p, in).readings;
       std::vector<std::string> pl;
-      const double b = double(Send(kept, packed, kBatch, &pl));
+      const double b = double(Send(kept, "readings", packed, kBatch, &pl));
       row(fmt::format("swinging door + binary + zstd ({:.2f}% of readings kept)", 100.0 * kept.size() / n), e, b,
           fmt::format("{:.4g}", MaxError(in, Received(pl), true)), kept.size());
     }
@@ -207,19 +197,9 @@ int Main(int argc, char** argv) {
     wc.size_secs = 3600;
     wc.forward_readings = false;
     auto p = std::move(WindowProcessor::Create(wc, ctx)).value();
-    Batch b, out, all;
-    for (size_t i = 0; i < in.size(); i += 4096) {
-      b.clear();
-      b.readings.assign(in.begin() + i, in.begin() + std::min(in.size(), i + 4096));
-      out.clear();
-      p->Process(b, out);
-      all.append(out);
-    }
-    out.clear();
-    p->Flush(out);
-    all.append(out);
+    const Batch all = RunProcessor(*p, in);
     row("1 h window aggregates (count, mean, min, max, stddev, p50, p95, rate, last), JSON + zstd", "-",
-        double(SendAggregates(all.aggregates, UplinkFormat{UplinkEncoding::kJson, UplinkCompression::kZstd, 19})),
+        double(Send(all.aggregates, "aggregates", UplinkFormat{UplinkEncoding::kJson, UplinkCompression::kZstd, 19}, kBatch)),
         "not bounded", all.aggregates.size());
   }
   return 0;

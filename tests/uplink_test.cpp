@@ -82,13 +82,18 @@ class CloudReceiver {
   std::vector<std::string> payloads_;
 };
 
-// Creates the receiver's durable session on the cloud broker, then stops the
-// broker: the "cloud is down" starting point of every test.
-void RegisterReceiverThenStop(Broker& cloud) {
-  CloudReceiver r(cloud.port());
-  ASSERT_TRUE(testing::WaitFor([&] { return r.subscribed(); })) << cloud.log();
-  r.Close();
-  cloud.Stop();
+// A cloud broker holding the receiver's durable session, stopped: the "cloud
+// is down" starting point of most tests.
+std::unique_ptr<Broker> CloudDown(const std::string& dir) {
+  fs::create_directories(dir);
+  auto cloud = std::make_unique<Broker>(dir, CloudBrokerConf(dir));
+  {
+    CloudReceiver r(cloud->port());
+    EXPECT_TRUE(testing::WaitFor([&] { return r.subscribed(); })) << cloud->log();
+    r.Close();
+  }
+  cloud->Stop();
+  return cloud;
 }
 
 struct Check {
@@ -203,17 +208,15 @@ bool AllValues(const Check& c, int64_t n) {
 // reading arrives, per-stream order kept, duplicates identical.
 TEST(Uplink, CloudDownWhileReadingsFlowThenEverythingArrives) {
   TempDir dir;
-  fs::create_directories(dir / "cloud");
-  Broker cloud(dir / "cloud", CloudBrokerConf(dir / "cloud"));
-  RegisterReceiverThenStop(cloud);
-  Node node(dir / "node", cloud.port());
+  auto cloud = CloudDown(dir / "cloud");
+  Node node(dir / "node", cloud->port());
   ASSERT_TRUE(node.Start()) << node.daemon->err();
   constexpr int64_t kN = 100000;
   for (int64_t v = 0; v < kN; v += 5000) ASSERT_TRUE(node.Post(v, v + 5000)) << "at " << v << node.daemon->err();
   EXPECT_EQ(node.Metric("outbox_events"), kN) << "everything waits in the outbox";
   EXPECT_EQ(node.Metric("connected"), 0);
-  cloud.Start();
-  CloudReceiver receiver(cloud.port());
+  cloud->Start();
+  CloudReceiver receiver(cloud->port());
   Check c;
   std::optional<std::chrono::steady_clock::time_point> t0;
   ASSERT_TRUE(testing::WaitFor([&] {
@@ -239,10 +242,8 @@ TEST(Uplink, CloudDownWhileReadingsFlowThenEverythingArrives) {
 // reading that got a 200 is lost.
 TEST(Uplink, KillNineDuringIngestLosesNoAcceptedReading) {
   TempDir dir;
-  fs::create_directories(dir / "cloud");
-  Broker cloud(dir / "cloud", CloudBrokerConf(dir / "cloud"));
-  RegisterReceiverThenStop(cloud);
-  Node node(dir / "node", cloud.port());
+  auto cloud = CloudDown(dir / "cloud");
+  Node node(dir / "node", cloud->port());
   std::set<int64_t> accepted;
   int64_t next = 0;
   for (int round = 0; round < 4; ++round) {
@@ -258,8 +259,8 @@ TEST(Uplink, KillNineDuringIngestLosesNoAcceptedReading) {
     ASSERT_EQ(IntegrityCheck(dir / "node/outbox-cloud.db"), "ok") << "round " << round;
   }
   ASSERT_GT(accepted.size(), 2000u);
-  cloud.Start();
-  CloudReceiver receiver(cloud.port());
+  cloud->Start();
+  CloudReceiver receiver(cloud->port());
   ASSERT_TRUE(node.Start()) << node.daemon->err();
   Check c;
   auto missing = [&] {
@@ -278,10 +279,8 @@ TEST(Uplink, KillNineDuringIngestLosesNoAcceptedReading) {
 // ingest goes on, nothing is corrupted, the rest arrives.
 TEST(Uplink, OutboxCapEvictsOldestAndCountsIt) {
   TempDir dir;
-  fs::create_directories(dir / "cloud");
-  Broker cloud(dir / "cloud", CloudBrokerConf(dir / "cloud"));
-  RegisterReceiverThenStop(cloud);
-  Node node(dir / "node", cloud.port(), ", outbox_max_bytes: 300000");
+  auto cloud = CloudDown(dir / "cloud");
+  Node node(dir / "node", cloud->port(), ", outbox_max_bytes: 300000");
   ASSERT_TRUE(node.Start()) << node.daemon->err();
   constexpr int64_t kN = 20000;
   for (int64_t v = 0; v < kN; v += 1000) ASSERT_TRUE(node.Post(v, v + 1000)) << node.daemon->err();
@@ -296,8 +295,8 @@ TEST(Uplink, OutboxCapEvictsOldestAndCountsIt) {
   })) << node.daemon->err();
   EXPECT_EQ(kept + evicted, kN / 100.0) << "every message is either kept or counted as evicted";
   EXPECT_TRUE(node.Post(kN, kN + 100)) << "ingest continues at the cap";
-  cloud.Start();
-  CloudReceiver receiver(cloud.port());
+  cloud->Start();
+  CloudReceiver receiver(cloud->port());
   Check c;
   ASSERT_TRUE(testing::WaitFor([&] { c = Analyse(receiver.payloads()); return c.values.count(kN + 99) == 1 && node.Metric("outbox_messages") == 0; },
                                std::chrono::seconds(60))) << node.daemon->err();
@@ -311,20 +310,18 @@ TEST(Uplink, OutboxCapEvictsOldestAndCountsIt) {
 // (d) The broker restarts in the middle of a drain: the drain resumes, nothing is lost.
 TEST(Uplink, BrokerRestartMidDrainResumesAndLosesNothing) {
   TempDir dir;
-  fs::create_directories(dir / "cloud");
-  Broker cloud(dir / "cloud", CloudBrokerConf(dir / "cloud"));
-  RegisterReceiverThenStop(cloud);
+  auto cloud = CloudDown(dir / "cloud");
   // A bandwidth cap makes the drain last long enough to interrupt it.
   // The node reconnects after the receiver (which retries every second): this
   // Mosquitto dropped messages for a durable session restored from its
   // persistence file while that client was still offline.
-  Node node(dir / "node", cloud.port(), ", max_bytes_per_sec: 2000000, max_inflight: 20", 2.5);
+  Node node(dir / "node", cloud->port(), ", max_bytes_per_sec: 2000000, max_inflight: 20", 2.5);
   ASSERT_TRUE(node.Start()) << node.daemon->err();
   constexpr int64_t kN = 40000;
   for (int64_t v = 0; v < kN; v += 5000) ASSERT_TRUE(node.Post(v, v + 5000)) << node.daemon->err();
-  cloud.Start();
+  cloud->Start();
   // The receiver keeps its session and reconnects by itself across the restart.
-  CloudReceiver receiver(cloud.port());
+  CloudReceiver receiver(cloud->port());
   Check c;
   std::optional<std::chrono::steady_clock::time_point> first;
   ASSERT_TRUE(testing::WaitFor([&] {
@@ -340,12 +337,12 @@ TEST(Uplink, BrokerRestartMidDrainResumesAndLosesNothing) {
     EXPECT_LE(static_cast<double>(bytes), 65536 + 2000000 * (secs + 0.05) * 1.1) << bytes << " bytes in " << secs << " s";
     EXPECT_GT(bytes, 0u);
   }
-  cloud.Stop();
-  cloud.Start();
+  cloud->Stop();
+  cloud->Start();
   ASSERT_TRUE(testing::WaitFor([&] { c = Analyse(receiver.payloads()); return AllValues(c, kN); }, std::chrono::seconds(30)))
       << c.values.size() << " of " << kN << ", outbox " << node.Metric("outbox_messages") << "\n"
-      << node.daemon->err() << cloud.log();
-  EXPECT_NE(node.daemon->err().find("connection to 127.0.0.1:" + std::to_string(cloud.port()) + " lost"), std::string::npos)
+      << node.daemon->err() << cloud->log();
+  EXPECT_NE(node.daemon->err().find("connection to 127.0.0.1:" + std::to_string(cloud->port()) + " lost"), std::string::npos)
       << "the restart interrupted the drain";
   EXPECT_TRUE(testing::WaitFor([&] { return node.Metric("outbox_messages") == 0; }));
   EXPECT_EQ(c.bad_duplicates, 0u);
@@ -355,10 +352,8 @@ TEST(Uplink, BrokerRestartMidDrainResumesAndLosesNothing) {
 // Alerts drain before a backlog of raw readings (priorities).
 TEST(Uplink, AlertsOvertakeTheReadingsBacklog) {
   TempDir dir;
-  fs::create_directories(dir / "cloud");
-  Broker cloud(dir / "cloud", CloudBrokerConf(dir / "cloud"));
-  RegisterReceiverThenStop(cloud);
-  Node node(dir / "node", cloud.port(), ", max_inflight: 10", 0.5, /*with_rules=*/true);
+  auto cloud = CloudDown(dir / "cloud");
+  Node node(dir / "node", cloud->port(), ", max_inflight: 10", 0.5, /*with_rules=*/true);
   ASSERT_TRUE(node.Start()) << node.daemon->err();
   // Posted in order: readings first; every 5000th value opens an alert, the next clears it.
   constexpr int64_t kN = 20000;
@@ -367,8 +362,8 @@ TEST(Uplink, AlertsOvertakeTheReadingsBacklog) {
     ASSERT_TRUE(node.Post(2000000, 2000001)) << node.daemon->err();  // opens an alert
     ASSERT_TRUE(node.Post(v + 4999, v + 5000)) << node.daemon->err();  // clears it
   }
-  cloud.Start();
-  CloudReceiver receiver(cloud.port());
+  cloud->Start();
+  CloudReceiver receiver(cloud->port());
   std::vector<std::string> streams;
   ASSERT_TRUE(testing::WaitFor([&] {
     const auto payloads = receiver.payloads();

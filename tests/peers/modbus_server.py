@@ -9,7 +9,6 @@ answered with "ok" (or "err ...") on stdout:
   set hr|ir ADDR V1 [V2 ...]   16-bit register values (unsigned)
   set co|di ADDR B1 [B2 ...]   bits (0/1)
   get hr|co ADDR N             prints "val V1 ..." (what a client wrote)
-  delay MS                     answer every request MS milliseconds late
   mark                         remember now (monotonic)
   since hr|co ADDR             prints "since S": seconds from the last mark to the
                                last write a client made to ADDR ("since -1": none)
@@ -25,23 +24,17 @@ from pymodbus.datastore import (ModbusSequentialDataBlock, ModbusServerContext,
 from pymodbus.server import StartAsyncTcpServer
 
 SIZE = 1000
-DELAY = {"ms": 0}
 
 
 CONTROL = {"thread": None, "mark": 0.0}
 
 
 class SlowBlock(ModbusSequentialDataBlock):
-    """Answers late on request and remembers when clients wrote each address."""
+    """Remembers when clients wrote each address."""
 
     def __init__(self, *args):
         super().__init__(*args)
         self.written = {}
-
-    def getValues(self, address, count=1):
-        if DELAY["ms"] and threading.get_ident() != CONTROL["thread"]:
-            time.sleep(DELAY["ms"] / 1000.0)
-        return super().getValues(address, count)
 
     def setValues(self, address, values):
         if threading.get_ident() != CONTROL["thread"]:
@@ -79,9 +72,6 @@ def main():
                 elif parts[0] == "since":
                     t = blocks[parts[1]].written.get(int(parts[2]))
                     print("since %.6f" % (t - CONTROL["mark"] if t and t >= CONTROL["mark"] else -1), flush=True)
-                elif parts[0] == "delay":
-                    DELAY["ms"] = int(parts[1])
-                    print("ok", flush=True)
                 else:
                     print("err unknown command", flush=True)
             except Exception as e:  # report and keep serving
