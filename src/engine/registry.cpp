@@ -7,6 +7,7 @@
 #include "processors/swinging_door.h"
 #include "sinks/modbus_sink.h"
 #include "sinks/mqtt_sink.h"
+#include "sources/gpio_source.h"
 #include "sources/modbus_source.h"
 #include "sinks/uplink_sink.h"
 #include "sinks/sinks.h"
@@ -28,6 +29,10 @@ const char* KindName(Kind k) {
 
 const std::vector<ComponentType>& ComponentTypes() {
   static const std::vector<ComponentType> types = {
+      MakeSourceType<GpioSource>("gpio",
+                                 "Digital inputs through libgpiod: the initial level and every debounced edge as "
+                                 "0/1 readings.",
+                                 GpioSourceSchema()),
       MakeSourceType<ModbusSource>("modbus",
                                    "Polls Modbus TCP or RTU devices (libmodbus): holding and input registers, coils "
                                    "and discrete inputs in groups with their own intervals; 16- to 64-bit integers and "
