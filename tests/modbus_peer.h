@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "broker.h"
 #include "process.h"
@@ -28,6 +29,11 @@ class ModbusPeer {
     std::filesystem::create_directories(dir);
     Start();
   }
+  // Modbus RTU on a serial device instead of TCP.
+  ModbusPeer(const std::string& dir, const std::string& rtu_device) : out_(dir + "/modbus-peer.out"), rtu_(rtu_device) {
+    std::filesystem::create_directories(dir);
+    Start();
+  }
   ~ModbusPeer() { Stop(); }
   void Start() {
     int fds[2];
@@ -39,13 +45,20 @@ class ModbusPeer {
     posix_spawn_file_actions_addopen(&fa, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, (out_ + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     const std::string port = std::to_string(port_);
-    const char* argv[] = {"/usr/bin/python3", kModbusPeer.c_str(), port.c_str(), nullptr};
-    posix_spawn(&pid_, argv[0], &fa, nullptr, const_cast<char**>(argv), environ);
+    std::vector<const char*> argv = {"/usr/bin/python3", kModbusPeer.c_str()};
+    if (rtu_.empty()) {
+      argv.push_back(port.c_str());
+    } else {
+      argv.push_back("--rtu");
+      argv.push_back(rtu_.c_str());
+    }
+    argv.push_back(nullptr);
+    posix_spawn(&pid_, argv[0], &fa, nullptr, const_cast<char**>(argv.data()), environ);
     posix_spawn_file_actions_destroy(&fa);
     ::close(fds[0]);
     in_ = fds[1];
     lines_ = 0;
-    testing::WaitFor([&] { return testing::PortOpen(port_); }, std::chrono::seconds(20));
+    if (rtu_.empty()) testing::WaitFor([&] { return testing::PortOpen(port_); }, std::chrono::seconds(20));
     testing::WaitFor([&] { return Lines() >= 1; });  // "ready"
     lines_ = 1;
   }
@@ -88,7 +101,8 @@ class ModbusPeer {
     return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
   }
   std::string out_;
-  int port_;
+  int port_ = 0;
+  std::string rtu_;
   pid_t pid_ = -1;
   int in_ = -1;
   size_t lines_ = 0;

@@ -208,5 +208,32 @@ TEST(Modbus, MalformedFramesGiveBadQualityAndTheDaemonKeepsRunning) {
   EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0);
 }
 
+// Modbus RTU: a pty pair (socat) stands for the serial line; pymodbus serves
+// RTU frames on one end, edgeflow polls the other.
+TEST(Modbus, PollsOverRtuThroughASerialLine) {
+  TempDir dir;
+  Child line({"/usr/bin/socat", "pty,raw,echo=0,link=" + dir / "ttyA", "pty,raw,echo=0,link=" + dir / "ttyB"},
+             dir / "socat.out", dir / "socat.err");
+  ASSERT_TRUE(testing::WaitFor([&] { return fs::exists(dir / "ttyA") && fs::exists(dir / "ttyB"); })) << line.err();
+  ModbusPeer peer(dir / "peer", dir / "ttyB");
+  peer.SetValue(4, -273.15, ModbusType::kFloat32, WordOrder::kBig, WordOrder::kLittle);
+  std::ostringstream c;
+  c << "node: {data_dir: " << dir.path() << "}\n"
+    << "sources:\n  - id: plc\n    type: modbus\n    serial_port: " << (dir / "ttyA")
+    << "\n    baud: 19200\n    parity: N\n    unit_id: 1\n    timeout_secs: 0.5\n"
+    << "    groups:\n      - interval_secs: 0.1\n        points:\n"
+    << "          - {sensor: probe, metric: temperature, address: 4, type: float32, word_order: little}\n"
+    << "sinks: [{id: out, type: file, inputs: [plc], path: " << dir.path() << "/readings.jsonl}]\n";
+  std::ofstream(dir / "c.yaml") << c.str();
+  Child daemon({kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
+  ASSERT_TRUE(testing::WaitFor([&] {
+    auto l = Latest(dir / "readings.jsonl");
+    return l.count("probe") && l["probe"]["quality"] == "good";
+  })) << daemon.err() << testing::ReadFile(dir / "peer/modbus-peer.out.err");
+  EXPECT_NEAR(Latest(dir / "readings.jsonl")["probe"]["value"].get<double>(), -273.15, 1e-4);
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0);
+}
+
 }  // namespace
 }  // namespace edgeflow

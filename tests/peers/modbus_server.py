@@ -2,9 +2,10 @@
 """A Modbus TCP server for edgeflow's tests, built on Debian's python3-pymodbus
 (a Modbus implementation edgeflow did not write). Run with /usr/bin/python3.
 
-  modbus_server.py PORT
+  modbus_server.py PORT            Modbus TCP on 127.0.0.1:PORT
+  modbus_server.py --rtu DEVICE    Modbus RTU on a serial device (e.g. one end of a pty pair)
 
-Prints "ready PORT" once listening. Commands on stdin, one per line, each
+Prints "ready ..." once listening. Commands on stdin, one per line, each
 answered with "ok" (or "err ...") on stdout:
   set hr|ir ADDR V1 [V2 ...]   16-bit register values (unsigned)
   set co|di ADDR B1 [B2 ...]   bits (0/1)
@@ -21,7 +22,8 @@ import time
 
 from pymodbus.datastore import (ModbusSequentialDataBlock, ModbusServerContext,
                                 ModbusSlaveContext)
-from pymodbus.server import StartAsyncTcpServer
+from pymodbus.server import StartAsyncSerialServer, StartAsyncTcpServer
+from pymodbus.transaction import ModbusRtuFramer
 
 SIZE = 1000
 
@@ -45,7 +47,8 @@ class SlowBlock(ModbusSequentialDataBlock):
 
 
 def main():
-    port = int(sys.argv[1])
+    rtu = sys.argv[1] == "--rtu"
+    where = sys.argv[2] if rtu else sys.argv[1]
     blocks = {k: SlowBlock(0, [0] * SIZE) for k in ("hr", "ir", "co", "di")}
     slave = ModbusSlaveContext(hr=blocks["hr"], ir=blocks["ir"], co=blocks["co"], di=blocks["di"],
                                zero_mode=True)
@@ -83,8 +86,11 @@ def main():
 
     async def serve():
         loop = asyncio.get_running_loop()
-        loop.call_later(0.3, lambda: print("ready %d" % port, flush=True))
-        await StartAsyncTcpServer(context=context, address=("127.0.0.1", port))
+        loop.call_later(0.3, lambda: print("ready %s" % where, flush=True))
+        if rtu:
+            await StartAsyncSerialServer(context=context, framer=ModbusRtuFramer, port=where, baudrate=19200)
+        else:
+            await StartAsyncTcpServer(context=context, address=("127.0.0.1", int(where)))
 
     asyncio.run(serve())
 
