@@ -44,6 +44,7 @@ class ModbusPeer {
     posix_spawn_file_actions_addclose(&fa, fds[1]);
     posix_spawn_file_actions_addopen(&fa, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, (out_ + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     const std::string port = std::to_string(port_);
     std::vector<const char*> argv = {"/usr/bin/python3", kModbusPeer.c_str()};
     if (rtu_.empty()) {

@@ -35,6 +35,9 @@ class Child {
     posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
+    // Only stdin/stdout/stderr: a socket or file the test holds must not live
+    // on in the child (a listening socket once did, and answered for it).
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
