@@ -5,7 +5,7 @@
 #include "processors/validate.h"
 #include "processors/window.h"
 #include "processors/swinging_door.h"
-#include "sinks/modbus_sink.h"
+#include "sinks/actuator_sink.h"
 #include "sinks/mqtt_sink.h"
 #include "sources/gpio_source.h"
 #include "sources/modbus_source.h"
@@ -94,6 +94,10 @@ const std::vector<ComponentType>& ComponentTypes() {
                                "(range, minimum interval, blocking rules), verified by read-back, audited in the "
                                "store; safe values at start, at shutdown and when inputs go stale.",
                                ModbusSinkSchema()),
+      MakeSinkType<GpioSink>("gpio",
+                             "Local automation on GPIO lines (libgpiod): alert events switch outputs under the same "
+                             "interlocks, read-back, audit and safe states as the modbus sink.",
+                             GpioSinkSchema()),
       MakeSinkType<FileSink>("file", "Writes events as JSON lines (or readings as CSV) to a file or standard output.",
                              FileSinkSchema()),
   };
