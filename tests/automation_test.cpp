@@ -108,7 +108,8 @@ TEST(Automation, RulesDriveOutputsUnderInterlocksWithAuditAndSafeStates) {
   // the motor goes to its safe value.
   sensors.reset();
   ASSERT_TRUE(testing::WaitFor([&] { return motor() == "val 0"; })) << daemon.err();
-  EXPECT_TRUE(HasAudit(dir.path(), "safe state: inputs stale", "verified"));
+  EXPECT_TRUE(testing::WaitFor([&] { return HasAudit(dir.path(), "safe state: inputs stale", "verified"); }))
+      << "audited right after the write";
 
   // Shutdown leaves the outputs safe too.
   actuators.Set("co", 3, &one, 1);

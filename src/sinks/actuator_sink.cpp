@@ -307,12 +307,9 @@ class GpioOutputs final : public OutputBackend {
 const Schema<GpioSinkConfig>& GpioSinkSchema() {
   static const auto* s = [] {
     auto* s = new Schema<GpioSinkConfig>("gpio", "");
-    s->String("chip", &GpioSinkConfig::chip, "", "GPIO chip: gpiochip0, 0 or a path such as /dev/gpiochip0.", true)
+    WithGpioChip(*s)
         .ObjectList("outputs", &GpioSinkConfig::outputs, GpioOutputSchema(), "Lines this sink may drive.", true)
         .Check([](const GpioSinkConfig& c, const YAML::Node& n, Diagnostics& d) {
-          if (!c.chip.empty() && !std::filesystem::exists(GpioChipPath(c.chip)))
-            d.Error(n["chip"], "GPIO chip " + GpioChipPath(c.chip) + " not found (ls /dev/gpiochip*; is the service "
-                               "allowed the device?)");
           for (size_t i = 0; i < c.actions.size(); ++i)
             if (c.actions[i].value != 0 && c.actions[i].value != 1)
               d.Error(n["actions"][i]["value"], "a GPIO output is 0 or 1");

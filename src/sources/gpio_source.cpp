@@ -39,13 +39,9 @@ std::string GpioChipPath(const std::string& chip) {
 const Schema<GpioSourceConfig>& GpioSourceSchema() {
   static const auto* s = [] {
     auto* s = new Schema<GpioSourceConfig>("gpio", "");
-    s->String("chip", &GpioSourceConfig::chip, "", "GPIO chip: gpiochip0, 0 or a path such as /dev/gpiochip0.", true)
+    WithGpioChip(*s)
         .ObjectList("lines", &GpioSourceConfig::lines, LineSchema(), "Input lines.", true)
         .Check([](const GpioSourceConfig& c, const YAML::Node& n, Diagnostics& d) {
-          // Reading the file system is not a side effect: a missing chip is a config error.
-          if (!c.chip.empty() && !std::filesystem::exists(GpioChipPath(c.chip)))
-            d.Error(n["chip"], "GPIO chip " + GpioChipPath(c.chip) + " not found (ls /dev/gpiochip*; is the service "
-                               "allowed the device?)");
           if (c.lines.empty()) d.Error(n["lines"], "gpio: at least one line");
         });
     return s;

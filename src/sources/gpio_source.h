@@ -5,6 +5,7 @@
 // (after `active_low`). A missing chip is reported by `edgeflow check`; a
 // line the chip does not have, at start.
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,18 @@ struct GpioSourceConfig {
 const config::Schema<GpioSourceConfig>& GpioSourceSchema();
 // "/dev/gpiochip0" for "gpiochip0" or "0"; paths unchanged.
 std::string GpioChipPath(const std::string& chip);
+// Declares `chip` on a GPIO component's schema; a chip that does not exist
+// is a configuration error (reading the file system is not a side effect).
+template <class T>
+config::Schema<T>& WithGpioChip(config::Schema<T>& s) {
+  s.String("chip", &T::chip, "", "GPIO chip: gpiochip0, 0 or a path such as /dev/gpiochip0.", true)
+      .Check([](const T& c, const YAML::Node& n, config::Diagnostics& d) {
+        if (!c.chip.empty() && !std::filesystem::exists(GpioChipPath(c.chip)))
+          d.Error(n["chip"], "GPIO chip " + GpioChipPath(c.chip) +
+                                 " not found (ls /dev/gpiochip*; is the service allowed the device?)");
+      });
+  return s;
+}
 
 // A level becomes the new state once it has held for `debounce`: contact
 // bounce shorter than that never shows. Pure logic (tested on its own).
