@@ -88,7 +88,8 @@ Result<std::unique_ptr<Sink>> UplinkSink::Create(const UplinkConfig& cfg, const 
   for (int p = 0; p < 4; ++p) {
     auto st = s->outbox_->Stream(kinds[p].first, p);
     if (!st.ok()) return st.status();
-    s->kinds_.push_back(Kind{kinds[p].first, p, st.value()});
+    s->kinds_.push_back(Kind{kinds[p].first, p, st.value(),
+                             fmt::format("{}/{}/{}", cfg.topic_prefix, ctx.node_id, kinds[p].first)});
   }
   // The connection is checked now (TLS files, credentials) but used only by the drain thread.
   auto c = MqttConnection::Create(cfg.broker, ctx.node_id + "-" + ctx.component_id, *ctx.clock);
@@ -114,7 +115,7 @@ void UplinkSink::Encode(const std::vector<E>& events, Kind& kind, TimeUs now, st
     m.seq = outbox_->NextSeq(kind.stream.id);
     m.created = now;
     m.events = static_cast<int64_t>(n);
-    m.topic = fmt::format("{}/{}/{}", cfg_.topic_prefix, node_, kind.name);
+    m.topic = kind.topic;
     encoder_->Encode(node_, kind.name, m.seq, events.data() + i, n, m.payload);
     out.push_back(std::move(m));
   }

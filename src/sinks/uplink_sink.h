@@ -60,6 +60,7 @@ class UplinkSink final : public Sink {
     const char* name;
     int priority;
     OutboxStream stream;
+    std::string topic;  // {topic_prefix}/{node}/{name}
   };
   struct InFlight {
     int64_t stream, seq, events;

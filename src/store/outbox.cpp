@@ -61,7 +61,22 @@ Result<std::unique_ptr<Outbox>> Outbox::Open(const OutboxOptions& opts) {
   o->stats_.messages = sqlite3_column_int64(st, 0);
   o->stats_.events = sqlite3_column_int64(st, 1);
   o->stats_.bytes = sqlite3_column_int64(st, 2);
+  // The statements of the drain loop and the write path, prepared once.
+  EF_RETURN_IF_ERROR(o->db_->Prepare(
+      "INSERT INTO messages(stream, seq, created_us, events, bytes, topic, payload) VALUES(?,?,?,?,?,?,?)", &o->ins_));
+  EF_RETURN_IF_ERROR(o->db_->Prepare("UPDATE streams SET next_seq = max(next_seq, ?) WHERE id = ?", &o->bump_seq_));
+  EF_RETURN_IF_ERROR(o->db_->Prepare(
+      "SELECT seq, created_us, events, topic, payload FROM messages WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?",
+      &o->next_));
+  EF_RETURN_IF_ERROR(
+      o->db_->Prepare("DELETE FROM messages WHERE stream = ? AND seq = ? RETURNING events, bytes", &o->del_));
+  EF_RETURN_IF_ERROR(
+      o->db_->Prepare("SELECT created_us FROM messages WHERE stream = ? ORDER BY seq LIMIT 1", &o->oldest_));
   return o;
+}
+
+Outbox::~Outbox() {
+  for (auto* st : {ins_, bump_seq_, next_, del_, oldest_}) sqlite3_finalize(st);
 }
 
 Result<OutboxStream> Outbox::Stream(const std::string& name, int priority) {
@@ -96,12 +111,8 @@ int64_t Outbox::NextSeq(int64_t stream) {
 Status Outbox::Append(const std::vector<OutboxMessage>& msgs) {
   if (msgs.empty()) return Status::Ok();
   std::lock_guard lock(mu_);
-  sqlite3_stmt *ins, *seq;
-  EF_RETURN_IF_ERROR(db_->Prepare(
-      "INSERT INTO messages(stream, seq, created_us, events, bytes, topic, payload) VALUES(?,?,?,?,?,?,?)", &ins));
-  StmtGuard g1{ins};
-  EF_RETURN_IF_ERROR(db_->Prepare("UPDATE streams SET next_seq = max(next_seq, ?) WHERE id = ?", &seq));
-  StmtGuard g2{seq};
+  sqlite3_stmt *ins = ins_, *seq = bump_seq_;
+  StmtReset r1{ins}, r2{seq};
   int64_t events = 0, bytes = 0;
   Status st = InTransaction(*db_, [&]() -> Status {
     for (const auto& m : msgs) {
@@ -139,10 +150,8 @@ Status Outbox::Append(const std::vector<OutboxMessage>& msgs) {
 
 Status Outbox::Next(int64_t stream, int64_t after, size_t max, std::vector<OutboxMessage>* out) {
   std::lock_guard lock(mu_);
-  sqlite3_stmt* st;
-  EF_RETURN_IF_ERROR(db_->Prepare(
-      "SELECT seq, created_us, events, topic, payload FROM messages WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?", &st));
-  StmtGuard g{st};
+  sqlite3_stmt* st = next_;
+  StmtReset r{st};
   sqlite3_bind_int64(st, 1, stream);
   sqlite3_bind_int64(st, 2, after);
   sqlite3_bind_int64(st, 3, static_cast<int64_t>(max));
@@ -163,9 +172,8 @@ Status Outbox::Next(int64_t stream, int64_t after, size_t max, std::vector<Outbo
 Status Outbox::Remove(const std::vector<std::pair<int64_t, int64_t>>& keys) {
   if (keys.empty()) return Status::Ok();
   std::lock_guard lock(mu_);
-  sqlite3_stmt* st;
-  EF_RETURN_IF_ERROR(db_->Prepare("DELETE FROM messages WHERE stream = ? AND seq = ? RETURNING events, bytes", &st));
-  StmtGuard g{st};
+  sqlite3_stmt* st = del_;
+  StmtReset r{st};
   int64_t n = 0, events = 0, bytes = 0;
   Status s = InTransaction(*db_, [&]() -> Status {
     for (const auto& [stream, seq] : keys) {
@@ -259,9 +267,8 @@ OutboxStats Outbox::stats() {
   std::lock_guard lock(mu_);
   OutboxStats s = stats_;
   s.oldest = 0;
-  sqlite3_stmt* st;
-  if (!db_->Prepare("SELECT created_us FROM messages WHERE stream = ? ORDER BY seq LIMIT 1", &st).ok()) return s;
-  StmtGuard g{st};
+  sqlite3_stmt* st = oldest_;
+  StmtReset r{st};
   for (const auto& stream : streams_) {
     sqlite3_bind_int64(st, 1, stream.id);
     if (sqlite3_step(st) == SQLITE_ROW) {

@@ -63,6 +63,7 @@ class Outbox {
  public:
   static constexpr int kFormatVersion = 1;
   static Result<std::unique_ptr<Outbox>> Open(const OutboxOptions& opts);
+  ~Outbox();
 
   // The stream's id, created on first use with its priority.
   Result<OutboxStream> Stream(const std::string& name, int priority);
@@ -92,6 +93,7 @@ class Outbox {
   std::mutex mu_;
   OutboxOptions opts_;
   std::unique_ptr<SqliteDb> db_;
+  sqlite3_stmt *ins_ = nullptr, *bump_seq_ = nullptr, *next_ = nullptr, *del_ = nullptr, *oldest_ = nullptr;
   std::vector<OutboxStream> streams_;
   std::vector<int64_t> next_seq_;  // by stream id
   OutboxStats stats_;
