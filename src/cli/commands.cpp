@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -21,9 +22,6 @@
 #include "engine/pipeline.h"
 #include "engine/pipeline_config.h"
 #include "engine/runtime.h"
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "api/remote_control.h"
 #include "cli/service_notify.h"
 #include "api/server.h"
