@@ -27,15 +27,6 @@ CREATE TABLE IF NOT EXISTS messages(
   PRIMARY KEY(stream, seq)) WITHOUT ROWID;
 )sql";
 
-// Runs `fn` inside BEGIN IMMEDIATE .. COMMIT, rolling back on error.
-Status InTransaction(SqliteDb& db, const std::function<Status()>& fn) {
-  EF_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
-  Status st = fn();
-  if (st.ok()) st = db.Exec("COMMIT");
-  if (!st.ok()) (void)db.Exec("ROLLBACK");
-  return st;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Outbox>> Outbox::Open(const OutboxOptions& opts) {
@@ -114,7 +105,7 @@ Status Outbox::Append(const std::vector<OutboxMessage>& msgs) {
   sqlite3_stmt *ins = ins_, *seq = bump_seq_;
   StmtReset r1{ins}, r2{seq};
   int64_t events = 0, bytes = 0;
-  Status st = InTransaction(*db_, [&]() -> Status {
+  Status st = db_->Transaction([&]() -> Status {
     for (const auto& m : msgs) {
       sqlite3_bind_int64(ins, 1, m.stream);
       sqlite3_bind_int64(ins, 2, m.seq);
@@ -175,7 +166,7 @@ Status Outbox::Remove(const std::vector<std::pair<int64_t, int64_t>>& keys) {
   sqlite3_stmt* st = del_;
   StmtReset r{st};
   int64_t n = 0, events = 0, bytes = 0;
-  Status s = InTransaction(*db_, [&]() -> Status {
+  Status s = db_->Transaction([&]() -> Status {
     for (const auto& [stream, seq] : keys) {
       sqlite3_bind_int64(st, 1, stream);
       sqlite3_bind_int64(st, 2, seq);
@@ -228,7 +219,7 @@ Status Outbox::EvictOldest(int64_t stream, const std::function<bool(const Outbox
   EF_RETURN_IF_ERROR(db_->Prepare(
       "UPDATE streams SET evicted_messages = evicted_messages + ?, evicted_events = evicted_events + ? WHERE id = ?", &count));
   StmtGuard g2{count};
-  EF_RETURN_IF_ERROR(InTransaction(*db_, [&]() -> Status {
+  EF_RETURN_IF_ERROR(db_->Transaction([&]() -> Status {
     sqlite3_bind_int64(del, 1, stream);
     sqlite3_bind_int64(del, 2, last);
     if (sqlite3_step(del) != SQLITE_DONE) return db_->Err("outbox evict");

@@ -118,6 +118,14 @@ Status SqliteDb::Exec(const char* sql) {
   return Status::Ok();
 }
 
+Status SqliteDb::Transaction(const std::function<Status()>& fn) {
+  EF_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Status st = fn();
+  if (st.ok()) st = Exec("COMMIT");
+  if (!st.ok()) (void)Exec("ROLLBACK");
+  return st;
+}
+
 Status SqliteDb::Prepare(const char* sql, sqlite3_stmt** st) {
   if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, st, nullptr) != SQLITE_OK) return Err("prepare");
   return Status::Ok();

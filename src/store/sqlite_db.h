@@ -5,6 +5,7 @@
 // Status codes (busy, locked, I/O and full disks are retryable).
 #include <sqlite3.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +44,8 @@ class SqliteDb {
   sqlite3* get() { return db_; }
   const std::string& path() const { return path_; }
   Status Exec(const char* sql);
+  // Runs `fn` inside BEGIN IMMEDIATE .. COMMIT; rolls back when it or the commit fails.
+  Status Transaction(const std::function<Status()>& fn);
   Status Prepare(const char* sql, sqlite3_stmt** st);
   // The last error as a Status, retryable where a retry can succeed.
   Status Err(const char* what);
