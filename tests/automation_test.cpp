@@ -58,6 +58,16 @@ int Alerts(const std::string& dir, const std::string& rule, const std::string& s
   return n;
 }
 
+// Alerts of `rule` in `state` in the store.
+int StoredAlerts(const std::string& dir, const std::string& rule, const std::string& state) {
+  auto s = Store::Open(dir + "/edgeflow.db");
+  if (!s.ok()) return 0;
+  auto rows = (*s)->Alerts();
+  if (!rows.ok()) return 0;
+  return static_cast<int>(std::count_if(rows->begin(), rows->end(),
+                                        [&](const AlertRow& a) { return a.rule == rule && a.state == state; }));
+}
+
 bool HasAudit(const std::string& dir, const std::string& cause, const std::string& result) {
   for (const auto& w : Audit(dir))
     if (w.cause == cause && w.result == result) return true;
@@ -155,8 +165,10 @@ TEST(Automation, ControlLatencyIsWithinThePollInterval) {
   EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0);
 }
 
-// The worked example, unchanged, against two pymodbus servers.
-TEST(Automation, ConveyorExampleStopsTheMotorOnAJam) {
+// The worked example, unchanged, against two pymodbus servers: the jam
+// recovery sequence stops the motor, pulses the horn, waits for the jam and
+// the guard to clear, and restarts the motor 3 s later.
+TEST(Automation, ConveyorExampleRunsTheJamRecoverySequence) {
   TempDir dir;
   const int sp = testing::FreePort(), ap = testing::FreePort();
   ModbusPeer line(dir / "s", sp);
@@ -168,13 +180,30 @@ TEST(Automation, ConveyorExampleStopsTheMotorOnAJam) {
   ::unsetenv("LINE_PORT");
   ::unsetenv("MOTOR_PORT");
   ASSERT_TRUE(testing::WaitFor([&] { return HasAudit(dir / "data", "safe state: start", "verified"); })) << daemon.err();
-  const uint16_t one = 1;
-  motor.Set("co", 3, &one, 1);
-  line.Set("di", 0, &one, 1);
-  EXPECT_TRUE(testing::WaitFor([&] { return motor.Command("get co 3 1") == "val 0"; })) << daemon.err();
-  EXPECT_TRUE(testing::WaitFor([&] { return HasAudit(dir / "data", "rule jam open", "verified"); }));
+  const uint16_t one = 1, zero = 0;
+  motor.Set("co", 3, &one, 1);  // the belt runs
+  line.Set("di", 1, &one, 1);   // someone opens the guard ...
+  line.Set("di", 0, &one, 1);   // ... and the belt jams
+  ASSERT_TRUE(testing::WaitFor([&] { return motor.Command("get co 3 2") == "val 0 1"; })) << daemon.err();
+  EXPECT_TRUE(HasAudit(dir / "data", "sequence jam_recovery step 1/5", "verified"));
+  // The horn pulse ends by itself after 2 s.
+  ASSERT_TRUE(testing::WaitFor([&] { return motor.Command("get co 4 1") == "val 0"; })) << daemon.err();
+  EXPECT_TRUE(HasAudit(dir / "data", "end of pulse: sequence jam_recovery step 2/5", "verified"));
+  line.Set("di", 0, &zero, 1);  // jam cleared, guard still open: no restart
+  ASSERT_TRUE(testing::WaitFor([&] { return StoredAlerts(dir / "data", "jam", "clear") == 1; })) << daemon.err();
+  line.Set("di", 1, &zero, 1);  // guard closed: restart 3 s later
+  ASSERT_TRUE(testing::WaitFor([&] { return StoredAlerts(dir / "data", "guard_open", "clear") == 1; }));
+  const auto closed = std::chrono::steady_clock::now();
+  EXPECT_EQ(motor.Command("get co 3 1"), "val 0");
+  ASSERT_TRUE(testing::WaitFor([&] { return motor.Command("get co 3 1") == "val 1"; }, std::chrono::seconds(10)))
+      << daemon.err();
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - closed).count();
+  EXPECT_GT(waited, 2.8);
+  EXPECT_LT(waited, 4.5);
+  EXPECT_TRUE(HasAudit(dir / "data", "sequence jam_recovery step 5/5", "verified"));
   daemon.Signal(SIGTERM);
   EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0);
+  EXPECT_EQ(motor.Command("get co 3 2"), "val 0 0");  // safe state at shutdown
 }
 
 }  // namespace

@@ -66,8 +66,10 @@ class Sink {
   virtual ~Sink() = default;
   // Writes a batch. A retryable error makes the engine retry the same batch.
   virtual Status Write(const Batch& batch) = 0;
-  // Called about once per second of processing time, e.g. for retention.
+  // Called every tick_interval_us() of processing time (about once per second
+  // by default), e.g. for retention or timed outputs.
   virtual Status Tick(TimeUs /*now*/) { return Status::Ok(); }
+  virtual TimeUs tick_interval_us() const { return kUsPerSec; }
   // Makes everything written durable; called at shutdown.
   virtual Status Flush() { return Status::Ok(); }
   // The kinds of events this sink uses; the engine queues only those for it.

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <functional>
 #include <nlohmann/json.hpp>
 
@@ -134,9 +135,11 @@ void Runtime::SinkLoop(SinkWorker& w) {
   Sink& sink = pipeline_->sink(w.index);
   const std::string& id = pipeline_->sink_decl(w.index).id;
   Batch batch;
-  TimeUs next_tick = clock_.now() + kUsPerSec;
+  const TimeUs tick_us = std::clamp<TimeUs>(sink.tick_interval_us(), 1000, kUsPerSec);
+  const auto wait = std::chrono::milliseconds(std::min<TimeUs>(tick_us, 100'000) / 1000);
+  TimeUs next_tick = clock_.now() + tick_us;
   for (;;) {
-    bool got = w.queue->pop_for(batch, std::chrono::milliseconds(100));
+    bool got = w.queue->pop_for(batch, wait);
     if (got) {
       int attempt = 0;
       for (;;) {
@@ -167,7 +170,7 @@ void Runtime::SinkLoop(SinkWorker& w) {
     }
     TimeUs now = clock_.now();
     if (now >= next_tick) {
-      next_tick = now + kUsPerSec;
+      next_tick = now + tick_us;
       Status st = sink.Tick(now);
       if (!st.ok()) spdlog::warn("sink '{}': {}", id, st.ToString());
     }
