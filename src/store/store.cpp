@@ -12,7 +12,7 @@ namespace edgeflow {
 
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 // Version 2 added `writes`, the audit of every output write (actuators).
 const char* kWritesTable = R"sql(
@@ -26,6 +26,15 @@ CREATE TABLE IF NOT EXISTS writes(
   result TEXT NOT NULL,
   detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS writes_by_ts ON writes(ts);
+)sql";
+
+// Version 3 added `alert_acks`: who acknowledged an alert, and when.
+const char* kAcksTable = R"sql(
+CREATE TABLE IF NOT EXISTS alert_acks(
+  alert INTEGER PRIMARY KEY,
+  acked_at INTEGER NOT NULL,
+  acked_by TEXT NOT NULL,
+  note TEXT NOT NULL);
 )sql";
 
 const char* kSchema = R"sql(
@@ -84,8 +93,8 @@ Status Store::Prepare(const char* sql, sqlite3_stmt** st) { return db_->Prepare(
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Sync sync) {
   std::unique_ptr<Store> s(new Store());
-  static const std::string schema = std::string(kSchema) + kWritesTable;
-  static const std::vector<SqliteMigration> migrations = {{2, kWritesTable}};
+  static const std::string schema = std::string(kSchema) + kWritesTable + kAcksTable;
+  static const std::vector<SqliteMigration> migrations = {{2, kWritesTable}, {3, kAcksTable}};
   auto db = SqliteDb::Open(path, sync, "store", schema.c_str(), kSchemaVersion, /*incremental_vacuum=*/true, migrations);
   if (!db.ok()) return db.status();
   s->db_ = std::move(db).value();
@@ -408,6 +417,36 @@ Result<std::vector<AlertRow>> Store::Alerts(int64_t limit) {
     out.push_back({sqlite3_column_int64(st, 0), ColumnText(st, 1), ColumnText(st, 2), ColumnText(st, 3), ColumnText(st, 4), ColumnText(st, 5),
                    ColumnText(st, 6), sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8), sqlite3_column_double(st, 9)});
   }
+  return out;
+}
+
+Status Store::Acknowledge(int64_t alert, TimeUs at, const std::string& by, const std::string& note) {
+  sqlite3_stmt* st = nullptr;
+  EF_RETURN_IF_ERROR(Prepare("SELECT state FROM alerts WHERE id = ?", &st));
+  {
+    StmtGuard g{st};
+    sqlite3_bind_int64(st, 1, alert);
+    if (sqlite3_step(st) != SQLITE_ROW || ColumnText(st, 0) != "open")
+      return Status::NotFound("no alert " + std::to_string(alert) + " (give the id of its opening)");
+  }
+  EF_RETURN_IF_ERROR(Prepare("INSERT OR IGNORE INTO alert_acks(alert, acked_at, acked_by, note) VALUES(?,?,?,?)", &st));
+  StmtGuard g{st};
+  sqlite3_bind_int64(st, 1, alert);
+  sqlite3_bind_int64(st, 2, at);
+  sqlite3_bind_text(st, 3, by.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 4, note.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(st) != SQLITE_DONE) return Err("acknowledge alert");
+  if (sqlite3_changes(db_->get()) == 0) return Status::AlreadyExists("alert " + std::to_string(alert) + " is already acknowledged");
+  return Status::Ok();
+}
+
+Result<std::map<int64_t, AckRow>> Store::Acks() {
+  sqlite3_stmt* st = nullptr;
+  EF_RETURN_IF_ERROR(Prepare("SELECT alert, acked_at, acked_by, note FROM alert_acks", &st));
+  StmtGuard g{st};
+  std::map<int64_t, AckRow> out;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    out[sqlite3_column_int64(st, 0)] = AckRow{sqlite3_column_int64(st, 1), ColumnText(st, 2), ColumnText(st, 3)};
   return out;
 }
 

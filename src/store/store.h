@@ -7,6 +7,7 @@
 // run beside the writer).
 #include <sqlite3.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -33,6 +34,10 @@ struct AlertRow {
   std::string rule, sensor, metric, origin, state, severity;
   TimeUs ts, opened_at;
   double value;
+};
+struct AckRow {
+  TimeUs acked_at = 0;
+  std::string acked_by, note;
 };
 struct DeadLetterRow {
   std::string origin, reason, sensor, metric, detail;
@@ -74,6 +79,10 @@ class Store {
   // The newest reading of every series.
   Result<std::vector<ReadingRow>> Latest();
   Result<std::vector<AlertRow>> Alerts(int64_t limit = 1000);
+  // Acknowledges the alert whose opening transition has id `alert`.
+  // NotFound when there is no such opening; AlreadyExists when acknowledged.
+  Status Acknowledge(int64_t alert, TimeUs at, const std::string& by, const std::string& note);
+  Result<std::map<int64_t, AckRow>> Acks();  // by alert id
   Result<std::vector<DeadLetterRow>> DeadLetters(int64_t limit = 1000);
   // Output writes (newest first) and their audit.
   Status Audit(const WriteRow& w);

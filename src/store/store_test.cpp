@@ -164,7 +164,7 @@ TEST(Store, AVersionOneStoreIsUpgradedKeepingItsReadings) {
     b.readings.push_back(R("oven", "temperature", At(0), 20.5));
     ASSERT_TRUE(s->Write(b, StoreWhat{}, At(0)).ok());
     // Make it what edgeflow 0.1 wrote: no writes table, version 1.
-    ASSERT_EQ(sqlite3_exec(s->db(), "DROP TABLE writes; UPDATE meta SET value='1' WHERE key='schema_version'", nullptr,
+    ASSERT_EQ(sqlite3_exec(s->db(), "DROP TABLE writes; DROP TABLE alert_acks; UPDATE meta SET value='1' WHERE key='schema_version'", nullptr,
                            nullptr, nullptr),
               SQLITE_OK);
   }
@@ -176,6 +176,37 @@ TEST(Store, AVersionOneStoreIsUpgradedKeepingItsReadings) {
   ASSERT_TRUE(w.ok());
   ASSERT_EQ(w->size(), 1u);
   EXPECT_EQ((*w)[0].cause, "rule jam open");
+  EXPECT_TRUE((*s)->Acks().ok()) << "version 3 table added too";
+}
+
+TEST(Store, AlertsAreAcknowledgedOnceByTheirOpeningId) {
+  TempDir dir;
+  auto s = std::move(Store::Open(dir / "a.db")).value();
+  Batch b;
+  AlertEvent al;
+  al.rule = Intern("hot");
+  al.sensor = Intern("oven");
+  al.metric = Intern("temperature");
+  al.ts = al.opened_at = At(5);
+  b.alerts.push_back(al);
+  al.state = AlertState::kClear;
+  al.ts = At(9);
+  b.alerts.push_back(al);
+  ASSERT_TRUE(s->Write(b, StoreWhat{}, At(10)).ok());
+  auto rows = s->Alerts();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 2u);
+  const int64_t opening = (*rows)[0].id, clearing = (*rows)[1].id;
+  EXPECT_EQ(s->Acknowledge(clearing, At(11), "api", "").code(), StatusCode::kNotFound);
+  EXPECT_EQ(s->Acknowledge(999, At(11), "api", "").code(), StatusCode::kNotFound);
+  ASSERT_TRUE(s->Acknowledge(opening, At(11), "dashboard 127.0.0.1", "belt cleaned").ok());
+  EXPECT_EQ(s->Acknowledge(opening, At(12), "api", "").code(), StatusCode::kAlreadyExists);
+  auto acks = s->Acks();
+  ASSERT_TRUE(acks.ok());
+  ASSERT_EQ(acks->size(), 1u);
+  EXPECT_EQ(acks->at(opening).acked_at, At(11));
+  EXPECT_EQ(acks->at(opening).acked_by, "dashboard 127.0.0.1");
+  EXPECT_EQ(acks->at(opening).note, "belt cleaned");
 }
 
 }  // namespace
