@@ -11,7 +11,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "api/server.h"
 #include "core/testing.h"
@@ -81,15 +83,26 @@ TEST(Api, EveryRouteButHealthzNeedsTheToken) {
   ASSERT_EQ(::stat((node.dir / "api-token").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_NE(node.daemon->out().find("API token (saved in"), std::string::npos) << "printed once at creation";
+  EXPECT_NE(node.daemon->out().find("Dashboard: http://127.0.0.1:" + std::to_string(node.port) + "/ui/"),
+            std::string::npos);
   auto anon = node.Client(false);
   for (const auto& r : ApiRoutes()) {
-    SCOPED_TRACE(std::string(r.method) + " " + r.path);
-    httplib::Result res = std::string(r.method) == "get"   ? anon.Get(r.path)
-                          : std::string(r.method) == "put" ? anon.Put(r.path, "{}", "application/json")
-                                                           : anon.Post(r.path, "[]", "application/json");
+    std::string path = std::regex_replace(r.path, std::regex("\\{id\\}"), "1");
+    path = std::regex_replace(path, std::regex("\\{path\\}"), "app.js");
+    SCOPED_TRACE(std::string(r.method) + " " + path);
+    const std::string m = r.method;
+    httplib::Result res = m == "get"      ? anon.Get(path)
+                          : m == "put"    ? anon.Put(path, "{}", "application/json")
+                          : m == "delete" ? anon.Delete(path)
+                                          : anon.Post(path, "[]", "application/json");
     ASSERT_TRUE(res);
-    if (std::string(r.path) == "/healthz") {
-      EXPECT_EQ(res->status, 200);
+    if (path == "/healthz" || path == "/ui/app.js") {
+      EXPECT_EQ(res->status, 200);  // health, and the dashboard's static files: no data in them
+    } else if (path == "/") {
+      EXPECT_EQ(res->status, 302);
+      EXPECT_EQ(res->get_header_value("Location"), "/ui/");
+    } else if (path == "/api/v1/session" && m == "post") {
+      EXPECT_EQ(res->status, 400);  // signing in takes the token in the body
     } else {
       EXPECT_EQ(res->status, 401);
       EXPECT_EQ(res->get_header_value("WWW-Authenticate"), "Bearer realm=\"edgeflow\"");
@@ -120,6 +133,93 @@ TEST(Api, FailedAuthenticationIsRateLimited) {
   EXPECT_EQ(res->get_header_value("Retry-After"), "60");
   EXPECT_EQ(node.Client().Get("/api/v1/status")->status, 429) << "the address is blocked for the window";
   EXPECT_EQ(node.Client(false).Get("/healthz")->status, 200);
+}
+
+// The dashboard's session: signing in with the token sets an HttpOnly cookie
+// that authenticates reads; changes also need the anti-forgery header; signing
+// out ends it. Pages loaded without credentials do not count as failed logins.
+TEST(Api, DashboardSessionsCookiesAndForgeryProtection) {
+  Node node(", auth_failures_per_minute: 3");
+  auto anon = node.Client(false);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(anon.Get("/api/v1/status")->status, 401) << "no credentials: not a guess";
+  auto page = anon.Get("/ui/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page->get_header_value("Content-Security-Policy").find("script-src 'self'"), std::string::npos);
+  EXPECT_EQ(page->get_header_value("X-Frame-Options"), "DENY");
+  EXPECT_EQ(anon.Get("/ui/nope.js")->status, 404);
+  EXPECT_EQ(anon.Get("/ui/../api-token")->status, 404);
+
+  EXPECT_EQ(anon.Post("/api/v1/session", R"({"token":"wrong"})", "application/json")->status, 401);
+  auto login = anon.Post("/api/v1/session", json{{"token", node.token}}.dump(), "application/json");
+  ASSERT_TRUE(login);
+  ASSERT_EQ(login->status, 200) << login->body;
+  const std::string set = login->get_header_value("Set-Cookie");
+  EXPECT_NE(set.find("HttpOnly"), std::string::npos) << set;
+  EXPECT_NE(set.find("SameSite=Strict"), std::string::npos) << set;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(set, m, std::regex("edgeflow_session=([0-9a-f]{64})")));
+  const httplib::Headers cookie = {{"Cookie", "edgeflow_session=" + m[1].str()}};
+  EXPECT_EQ(anon.Get("/api/v1/status", cookie)->status, 200);
+  // A change by cookie alone (what a forged cross-site form would send) is refused.
+  EXPECT_EQ(anon.Post("/api/v1/alerts/1/ack", cookie, "{}", "application/json")->status, 403);
+  httplib::Headers with_header = cookie;
+  with_header.emplace("X-Edgeflow-Request", "1");
+  EXPECT_EQ(anon.Post("/api/v1/alerts/1/ack", with_header, "{}", "application/json")->status, 404);
+  EXPECT_EQ(anon.Delete("/api/v1/session", with_header)->status, 204);
+  EXPECT_EQ(anon.Get("/api/v1/status", cookie)->status, 401) << "signed out";
+}
+
+// Acknowledging alerts, and the live event stream the dashboard follows.
+TEST(Api, AlertsAreAcknowledgedAndEventsStreamNewReadings) {
+  Node node;
+  auto c = node.Client();
+  const double now = static_cast<double>(std::time(nullptr));
+  ASSERT_EQ(c.Post("/api/v1/ingest", json{{"readings", {{{"sensor", "oven"}, {"metric", "temperature"}, {"ts", now}, {"value", 95}}}}}.dump(),
+                   "application/json")->status, 200);
+  json alerts;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    alerts = json::parse(c.Get("/api/v1/alerts?state=open")->body)["alerts"];
+    return alerts.size() == 1;
+  }));
+  const int64_t id = alerts[0]["id"];
+  EXPECT_FALSE(alerts[0].contains("acknowledged_at"));
+  auto res = c.Post("/api/v1/alerts/" + std::to_string(id) + "/ack", R"({"note":"door was open"})", "application/json");
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["acknowledged_by"], "api 127.0.0.1");
+  EXPECT_EQ(c.Post("/api/v1/alerts/" + std::to_string(id) + "/ack", "", "application/json")->status, 409);
+  EXPECT_EQ(c.Post("/api/v1/alerts/999999/ack", "", "application/json")->status, 404);
+  EXPECT_EQ(c.Post("/api/v1/alerts/1/ack", "{\"note\": 3}", "application/json")->status, 400);
+  alerts = json::parse(c.Get("/api/v1/alerts?acknowledged=true")->body)["alerts"];
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0]["note"], "door was open");
+  EXPECT_EQ(json::parse(c.Get("/api/v1/alerts?acknowledged=false")->body)["alerts"].size(), 0u);
+  EXPECT_EQ(c.Get("/api/v1/alerts?acknowledged=maybe")->status, 400);
+
+  // The stream: a status snapshot, the latest readings, then each new reading.
+  std::mutex mu;
+  std::string stream;
+  auto seen = [&](const std::string& what) {
+    std::lock_guard l(mu);
+    return stream.find(what) != std::string::npos;
+  };
+  std::thread reader([&] {
+    auto sse = node.Client();
+    sse.Get("/api/v1/events", [&](const char* data, size_t n) {
+      std::lock_guard l(mu);
+      stream.append(data, n);
+      return stream.find("\"value\":42.5") == std::string::npos && stream.size() < 1'000'000;
+    });
+  });
+  ASSERT_TRUE(testing::WaitFor([&] { return seen("event: readings"); }));
+  EXPECT_TRUE(seen("event: status"));
+  ASSERT_EQ(c.Post("/api/v1/ingest", json{{"readings", {{{"sensor", "oven"}, {"metric", "temperature"}, {"ts", now + 1}, {"value", 42.5}}}}}.dump(),
+                   "application/json")->status, 200);
+  reader.join();  // ends once the new reading arrived (bounded by the client's read timeout)
+  EXPECT_TRUE(seen("\"value\":42.5")) << stream.substr(0, 2000);
+  // The reading cleared the alert (stored in the same transaction): the list changed.
+  EXPECT_TRUE(seen("event: alerts")) << stream.substr(0, 2000);
 }
 
 TEST(Api, IngestSensorsReadingsAlertsAndMetrics) {

@@ -20,6 +20,32 @@ Result<std::string> LoadOrCreateToken(const std::string& path, bool* created);
 // Constant-time comparison of "Bearer <token>" against the expected token.
 bool CheckBearer(const std::string& header, const std::string& token);
 
+// Constant-time comparison of a token given in a request body.
+bool CheckToken(const std::string& given, const std::string& token);
+
+// The value of cookie `name` in a Cookie header; "" when absent.
+std::string CookieValue(const std::string& header, const std::string& name);
+
+// Browser sessions of the dashboard: logging in with the node's token creates
+// a random session id, kept only in memory (a restart logs everyone out) and
+// sent as an HttpOnly, SameSite=Strict cookie, so page scripts never hold the
+// token. Sessions expire after `ttl`; at most `max` live at once (the one
+// expiring first makes room).
+class Sessions {
+ public:
+  Sessions(TimeUs ttl, size_t max) : ttl_(ttl), max_(max) {}
+  std::string Create(TimeUs now);  // "" when no random bytes
+  bool Valid(const std::string& id, TimeUs now);
+  void Remove(const std::string& id);
+  TimeUs ttl() const { return ttl_; }
+
+ private:
+  TimeUs ttl_;
+  size_t max_;
+  std::mutex mu_;
+  std::unordered_map<std::string, TimeUs> sessions_;  // id -> expiry
+};
+
 // At most `limit` failed attempts per client per `window`; beyond that, the
 // client gets 429 until the window has passed.
 class AuthLimiter {

@@ -21,6 +21,8 @@ const std::vector<ApiRoute>& ApiRoutes() {
       {"get", "/healthz"},         {"get", "/metrics"},         {"get", "/api/v1/status"},
       {"get", "/api/v1/sensors"},  {"get", "/api/v1/readings"}, {"get", "/api/v1/alerts"},
       {"get", "/api/v1/rules"},    {"put", "/api/v1/rules"},    {"post", "/api/v1/ingest"},
+      {"post", "/api/v1/alerts/{id}/ack"}, {"get", "/api/v1/events"}, {"post", "/api/v1/session"},
+      {"delete", "/api/v1/session"}, {"get", "/"}, {"get", "/ui/{path}"},
   };
   return routes;
 }

@@ -336,6 +336,9 @@ class Daemon {
                   api_->token().c_str());
       std::fflush(stdout);
     }
+    const std::string host = cfg.api.listen == "0.0.0.0" ? "127.0.0.1" : cfg.api.listen;
+    std::printf("Dashboard: %s://%s:%d/ui/\n", cfg.api.tls_cert.empty() ? "http" : "https", host.c_str(), api_->port());
+    std::fflush(stdout);
     return Status::Ok();
   }
 

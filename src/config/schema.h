@@ -228,6 +228,17 @@ class Schema : public SchemaBase {
     }
     if (d.size() == before) {
       for (const auto& c : checks_) c(out, node, d);
+    } else if (!checks_.empty()) {
+      // Fields with errors kept their defaults. The checks still run, so that
+      // every independent problem is reported at once, but what they say about
+      // a place already reported (a value that did not parse) or about a key
+      // that is not there is dropped.
+      Diagnostics extra(d.file());
+      for (const auto& c : checks_) c(out, node, extra);
+      std::set<std::pair<int, int>> reported;
+      for (size_t i = before; i < d.size(); ++i) reported.insert({d.errors()[i].loc.line, d.errors()[i].loc.col});
+      for (const auto& e : extra.errors())
+        if (e.loc.line > 0 && !reported.count({e.loc.line, e.loc.col})) d.Error(e.loc, e.message);
     }
     return d.size() == before;
   }

@@ -305,7 +305,7 @@ Result<int64_t> Store::Count(const std::string& table) {
     if (sqlite3_step(st) != SQLITE_ROW) return Err("count");
     return sqlite3_column_int64(st, 0);
   }
-  static const std::set<std::string> tables{"reading_blocks", "aggregates", "alerts", "dead_letters", "series"};
+  static const std::set<std::string> tables{"reading_blocks", "aggregates", "alerts", "dead_letters", "series", "alert_acks", "writes"};
   if (!tables.count(table)) return Status::Invalid("unknown table " + table);
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_->get(), ("SELECT count(*) FROM " + table).c_str(), -1, &st, nullptr) != SQLITE_OK) return Err("count");

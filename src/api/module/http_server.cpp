@@ -3,11 +3,15 @@
 // auth, time formats) resolve against the daemon executable, which exports them.
 #include "api/server.h"
 
+#include <fmt/format.h>
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "core/timefmt.h"
@@ -15,6 +19,7 @@
 #include "sources/ingest_source.h"
 #include "store/block_codec.h"
 #include "store/store.h"
+#include "web_assets.h"
 
 namespace edgeflow {
 
@@ -45,7 +50,27 @@ class HttpApiServer final : public ApiServer {
   bool token_created_ = false;
   int port_ = 0;
   std::unique_ptr<AuthLimiter> limiter_;
+  Sessions sessions_{12 * 3600 * kUsPerSec, 64};
+  // Live event streams (GET /api/v1/events): each holds one of the server's
+  // threads, so they are bounded; stopping wakes them.
+  std::atomic<int> streams_{0};
+  std::atomic<bool> stopping_{false};
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
 };
+
+constexpr const char* kSessionCookie = "edgeflow_session";
+constexpr int kMaxStreams = 4;
+// Cookie-authenticated requests that change something must carry this header:
+// another site cannot make a browser send it (no CORS is allowed), which
+// closes cross-site request forgery on top of SameSite=Strict.
+constexpr const char* kCsrfHeader = "X-Edgeflow-Request";
+
+void SecurityHeaders(httplib::Response& res) {
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("X-Frame-Options", "DENY");
+}
 
 void Reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
@@ -115,6 +140,11 @@ Result<std::unique_ptr<HttpApiServer>> HttpApiServer::Start(const ApiConfig& cfg
 }
 
 HttpApiServer::~HttpApiServer() {
+  {
+    std::lock_guard l(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
   if (http_) http_->stop();
   if (thread_.joinable()) thread_.join();
 }
@@ -138,24 +168,83 @@ void HttpApiServer::Routes() {
     else Error(res, res.status, "request failed");
   });
   h.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (req.path == "/healthz") return httplib::Server::HandlerResponse::Unhandled;
+    SecurityHeaders(res);
+    // Open: health, the dashboard's static files (they hold no data), logging in.
+    if (req.path == "/healthz" || req.path == "/" || req.path.rfind("/ui/", 0) == 0 ||
+        (req.path == "/api/v1/session" && req.method == "POST"))
+      return httplib::Server::HandlerResponse::Unhandled;
     const TimeUs now = clock_->now();
     if (limiter_->Blocked(req.remote_addr, now)) {
       res.set_header("Retry-After", "60");
       Error(res, 429, "too many failed authentication attempts; retry later");
       return httplib::Server::HandlerResponse::Handled;
     }
+    bool by_cookie = false;
     if (!CheckBearer(req.get_header_value("Authorization"), token_)) {
-      limiter_->Failed(req.remote_addr, now);
-      res.set_header("WWW-Authenticate", "Bearer realm=\"edgeflow\"");
-      Error(res, 401, "missing or wrong bearer token");
+      const std::string sid = CookieValue(req.get_header_value("Cookie"), kSessionCookie);
+      by_cookie = !sid.empty() && sessions_.Valid(sid, now);
+      if (!by_cookie) {
+        // Only a wrong token counts as a guess: a page loaded before signing
+        // in, or a session that ended, does not.
+        if (req.has_header("Authorization")) limiter_->Failed(req.remote_addr, now);
+        res.set_header("WWW-Authenticate", "Bearer realm=\"edgeflow\"");
+        Error(res, 401, "missing or wrong bearer token");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    const bool changes = req.method != "GET" && req.method != "HEAD";
+    if (by_cookie && changes && req.get_header_value(kCsrfHeader) != "1") {
+      Error(res, 403, std::string("a session-authenticated change needs the header ") + kCsrfHeader + ": 1");
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (cfg_.read_only && req.method != "GET") {
+    if (cfg_.read_only && changes && req.path != "/api/v1/session") {
       Error(res, 403, "this API is read-only");
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  // ---- the dashboard -------------------------------------------------------
+  h.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/ui/"); });
+  h.Get(R"(/ui/(.*))", [](const httplib::Request& req, httplib::Response& res) {
+    std::string name = req.matches[1];
+    if (name.empty()) name = "index.html";
+    const WebAsset* a = FindWebAsset(name);
+    if (!a) return Error(res, 404, "no such file");
+    res.set_content(reinterpret_cast<const char*>(a->data), a->size, std::string(a->content_type) + "; charset=utf-8");
+    res.set_header("Cache-Control", "no-cache");
+    // Scripts and styles from this node only; nothing inline, no frames.
+    res.set_header("Content-Security-Policy",
+                   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                   "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+  });
+
+  h.Post("/api/v1/session", [this](const httplib::Request& req, httplib::Response& res) {
+    const TimeUs now = clock_->now();
+    if (limiter_->Blocked(req.remote_addr, now)) {
+      res.set_header("Retry-After", "60");
+      return Error(res, 429, "too many failed authentication attempts; retry later");
+    }
+    json body = json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("token") || !body["token"].is_string())
+      return Error(res, 400, "expected {\"token\": \"<the node's API token>\"}");
+    if (!CheckToken(body["token"].get<std::string>(), token_)) {
+      limiter_->Failed(req.remote_addr, now);
+      return Error(res, 401, "wrong token");
+    }
+    const std::string sid = sessions_.Create(now);
+    if (sid.empty()) return Error(res, 500, "no random bytes for a session");
+    const bool tls = !cfg_.tls_cert.empty();
+    res.set_header("Set-Cookie", fmt::format("{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{}", kSessionCookie,
+                                             sid, sessions_.ttl() / kUsPerSec, tls ? "; Secure" : ""));
+    res.set_header("Cache-Control", "no-store");
+    Reply(res, 200, json{{"expires_in_secs", sessions_.ttl() / kUsPerSec}});
+  });
+
+  h.Delete("/api/v1/session", [this](const httplib::Request& req, httplib::Response& res) {
+    sessions_.Remove(CookieValue(req.get_header_value("Cookie"), kSessionCookie));
+    res.set_header("Set-Cookie", fmt::format("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict", kSessionCookie));
+    res.status = 204;
   });
 
   h.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { Reply(res, 200, json{{"status", "ok"}}); });
@@ -247,23 +336,137 @@ void HttpApiServer::Routes() {
   h.Get("/api/v1/alerts", [open_store](const httplib::Request& req, httplib::Response& res) {
     const std::string state = req.has_param("state") ? req.get_param_value("state") : "";
     if (!state.empty() && state != "open" && state != "cleared") return Error(res, 400, "'state' must be open or cleared");
+    const std::string acked = req.has_param("acknowledged") ? req.get_param_value("acknowledged") : "";
+    if (!acked.empty() && acked != "true" && acked != "false")
+      return Error(res, 400, "'acknowledged' must be true or false");
     auto store = open_store(res);
     if (!store) return;
     auto rows = store->Alerts(1000000);
     if (!rows.ok()) return Error(res, 500, rows.status().message());
-    // The log holds transitions; an alert is open when its latest transition is an open.
-    std::map<std::tuple<std::string, std::string, std::string, TimeUs>, const AlertRow*> latest;
-    for (const auto& a : *rows) latest[{a.rule, a.sensor, a.metric, a.opened_at}] = &a;
+    auto acks = store->Acks();
+    if (!acks.ok()) return Error(res, 500, acks.status().message());
+    // The log holds transitions; an alert is open when its latest transition
+    // is an open. Its id is the id of its first transition (the opening).
+    using Key = std::tuple<std::string, std::string, std::string, TimeUs>;
+    std::map<Key, const AlertRow*> latest;
+    std::map<Key, int64_t> first;
+    for (const auto& a : *rows) {
+      const Key k{a.rule, a.sensor, a.metric, a.opened_at};
+      latest[k] = &a;
+      first.try_emplace(k, a.id);
+    }
     json arr = json::array();
     for (const auto& [k, a] : latest) {
       const bool open = a->state == "open";
       if ((state == "open" && !open) || (state == "cleared" && open)) continue;
-      json j = {{"rule", a->rule}, {"sensor", a->sensor}, {"metric", a->metric}, {"severity", a->severity},
-                {"state", open ? "open" : "cleared"}, {"opened_at", FormatTimestamp(a->opened_at)}, {"value", a->value}};
+      const int64_t id = first[k];
+      auto ack = acks->find(id);
+      if ((acked == "true" && ack == acks->end()) || (acked == "false" && ack != acks->end())) continue;
+      json j = {{"id", id},
+                {"rule", a->rule},
+                {"sensor", a->sensor},
+                {"metric", a->metric},
+                {"severity", a->severity},
+                {"state", open ? "open" : "cleared"},
+                {"opened_at", FormatTimestamp(a->opened_at)},
+                {"value", a->value}};
       if (!open) j["cleared_at"] = FormatTimestamp(a->ts);
+      if (ack != acks->end()) {
+        j["acknowledged_at"] = FormatTimestamp(ack->second.acked_at);
+        j["acknowledged_by"] = ack->second.acked_by;
+        if (!ack->second.note.empty()) j["note"] = ack->second.note;
+      }
       arr.push_back(j);
     }
     Reply(res, 200, json{{"alerts", arr}});
+  });
+
+  h.Post(R"(/api/v1/alerts/(\d{1,18})/ack)", [this, open_store](const httplib::Request& req, httplib::Response& res) {
+    const int64_t id = std::stoll(req.matches[1]);
+    std::string note;
+    if (!req.body.empty()) {
+      json body = json::parse(req.body, nullptr, false);
+      if (!body.is_object() || (body.contains("note") && !body["note"].is_string()))
+        return Error(res, 400, "expected {\"note\": \"...\"} or no body");
+      note = body.value("note", "");
+      if (note.size() > 1000) return Error(res, 400, "'note' is longer than 1000 characters");
+    }
+    auto store = open_store(res);
+    if (!store) return;
+    // Who: the dashboard (a session) or an API client (the token), and from where.
+    const std::string by =
+        (req.has_header("Authorization") ? "api " : "dashboard ") + req.remote_addr;
+    const TimeUs now = clock_->now();
+    Status st = store->Acknowledge(id, now, by, note);
+    if (st.code() == StatusCode::kNotFound) return Error(res, 404, st.message());
+    if (st.code() == StatusCode::kAlreadyExists) return Error(res, 409, st.message());
+    if (!st.ok()) return Error(res, 503, st.message());
+    Reply(res, 200, json{{"id", id}, {"acknowledged_at", FormatTimestamp(now)}, {"acknowledged_by", by}});
+  });
+
+  // Live updates for the dashboard as server-sent events: `status` every
+  // second, `readings` (the latest value of each series that changed) and
+  // `alerts` (the alert list changed: fetch it again) within 250 ms.
+  h.Get("/api/v1/events", [this, open_store](const httplib::Request&, httplib::Response& res) {
+    if (streams_.fetch_add(1) >= kMaxStreams) {
+      --streams_;
+      return Error(res, 503, "too many live event streams; close one and retry");
+    }
+    std::shared_ptr<Store> store = open_store(res);
+    if (!store && res.status == 503) {
+      --streams_;
+      return;
+    }
+    res.status = 200;
+    res.body.clear();
+    res.set_header("Cache-Control", "no-store");
+    struct Live {
+      std::map<std::pair<std::string, std::string>, TimeUs> seen;
+      std::pair<int64_t, int64_t> alerts{-1, -1};
+      TimeUs next_status = 0;
+      bool first = true;
+    };
+    auto live = std::make_shared<Live>();
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, store, live](size_t, httplib::DataSink& sink) {
+          if (stopping_) return false;
+          std::string out;
+          if (live->first) out += "retry: 2000\n\n";
+          const TimeUs now = clock_->now();
+          if (now >= live->next_status) {
+            json j = hooks_.status ? hooks_.status() : json::object();
+            j["version"] = kVersion;
+            out += "event: status\ndata: " + j.dump() + "\n\n";
+            live->next_status = now + kUsPerSec;
+          }
+          if (store) {
+            if (auto latest = store->Latest(); latest.ok()) {
+              json changed = json::array();
+              for (const auto& r : *latest) {
+                TimeUs& seen = live->seen[{r.sensor, r.metric}];
+                if (r.ts == seen) continue;
+                seen = r.ts;
+                changed.push_back({{"sensor", r.sensor}, {"metric", r.metric}, {"ts", FormatTimestamp(r.ts)},
+                                   {"value", r.value}, {"quality", QualityName(static_cast<Quality>(r.quality))}});
+              }
+              if (!changed.empty()) out += "event: readings\ndata: " + json{{"readings", changed}}.dump() + "\n\n";
+            }
+            auto n = store->Count("alerts");
+            auto k = store->Count("alert_acks");
+            if (n.ok() && k.ok() && std::pair{*n, *k} != live->alerts) {
+              live->alerts = {*n, *k};
+              if (!live->first) out += "event: alerts\ndata: {}\n\n";
+            }
+          }
+          if (out.empty()) out = ": keep-alive\n\n";
+          live->first = false;
+          if (!sink.write(out.data(), out.size())) return false;
+          std::unique_lock l(stop_mu_);
+          stop_cv_.wait_for(l, std::chrono::milliseconds(250), [this] { return stopping_.load(); });
+          return !stopping_;
+        },
+        [this](bool) { --streams_; });
   });
 
   h.Get("/api/v1/rules", [this](const httplib::Request&, httplib::Response& res) {

@@ -1,0 +1,249 @@
+// Browser tests of the dashboard: a real edgeflow node (ingest -> rules ->
+// SQLite store, API on a free loopback port) and Debian's Chromium driven by
+// playwright-core. Screenshots of every page go to $EDGEFLOW_ARTIFACTS.
+//
+//   EDGEFLOW_BINARY=build/release/edgeflow node --test tests/browser/dashboard_test.mjs
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const require = createRequire(join(root, 'web', 'package.json'));
+const { chromium } = require('playwright-core');
+
+const BIN = process.env.EDGEFLOW_BINARY || join(root, 'build', 'release', 'edgeflow');
+const ARTIFACTS = process.env.EDGEFLOW_ARTIFACTS || join(root, 'build', 'release', 'artifacts', 'dashboard');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+// Bounded polling: resolves with the value once `fn` returns a truthy one.
+async function waitFor(fn, { timeout = 10000, interval = 50, what = 'condition' } = {}) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+let dir, node, base, token, browser, stderr = '';
+
+async function startNode() {
+  dir = mkdtempSync(join(tmpdir(), 'edgeflow-dashboard-'));
+  writeFileSync(join(dir, 'c.yaml'), `
+node: {id: browser-test, data_dir: ${dir}}
+api: {port: 0}
+sources: [{id: in, type: ingest}]
+processors:
+  - id: rules
+    type: rules
+    inputs: [in]
+    rules:
+      - {id: too_hot, metrics: [temperature], when: value > 80, clear_when: value < 70, severity: critical}
+sinks:
+  - {id: store, type: sqlite, inputs: [rules]}
+`);
+  node = spawn(BIN, ['run', '-c', join(dir, 'c.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  node.stderr.on('data', (d) => { stderr += d; });
+  const port = await waitFor(() => (stderr.match(/API listening on http:\/\/127\.0\.0\.1:(\d+)/) || [])[1],
+    { what: 'the API to listen' });
+  base = `http://127.0.0.1:${port}`;
+  token = readFileSync(join(dir, 'api-token'), 'utf8').trim();
+}
+
+async function ingest(readings) {
+  const res = await fetch(`${base}/api/v1/ingest`, {
+    method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ readings }),
+  });
+  assert.equal(res.status, 200, await res.text());
+}
+
+async function apiGet(path) {
+  const res = await fetch(`${base}${path}`, { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+async function newPage(viewport = { width: 1280, height: 860 }, colorScheme = 'light') {
+  const context = await browser.newContext({ viewport, colorScheme });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => { throw e; });
+  return page;
+}
+
+async function signIn(page) {
+  await page.goto(`${base}/`);
+  await page.locator('#token').fill(token);
+  await page.keyboard.press('Enter');
+  await page.locator('#app').waitFor({ state: 'visible' });
+}
+
+const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await startNode();
+  const now = Date.now() / 1000;
+  const history = [];
+  for (let i = 120; i > 0; --i) {
+    history.push({ sensor: 'oven-1', metric: 'temperature', ts: now - i * 10, value: 60 + 5 * Math.sin(i / 8) });
+    history.push({ sensor: 'hall', metric: 'humidity', ts: now - i * 10, value: 45 + (i % 7) });
+  }
+  await ingest(history);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--disable-dev-shm-usage'],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (node && node.exitCode === null) {
+    node.kill('SIGTERM');
+    await waitFor(() => node.exitCode !== null, { what: 'edgeflow to stop' }).catch(() => node.kill('SIGKILL'));
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('a wrong token is refused and nothing is shown', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/`);
+  await page.locator('#token').fill('0123456789abcdef0123456789abcdef');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await waitFor(async () => (await page.locator('#login-error').textContent()).includes('not this node'),
+    { what: 'the sign-in error' });
+  assert.equal(await page.locator('#app').isVisible(), false);
+  const cookies = await page.context().cookies();
+  assert.equal(cookies.length, 0, 'no session cookie');
+  // The API refuses the page's own calls without a session.
+  const status = await page.evaluate(async () => (await fetch('/api/v1/status')).status);
+  assert.equal(status, 401);
+  await shot(page, 'login-refused');
+  await page.context().close();
+});
+
+test('sign in: the overview shows the node, and the session cookie is HttpOnly', async () => {
+  const page = await newPage();
+  await signIn(page);
+  await waitFor(async () => (await page.locator('#node-id').textContent()).includes('browser-test'), { what: 'node id' });
+  await waitFor(async () => (await page.locator('#live').textContent()) === 'live', { what: 'live updates' });
+  const tiles = await page.locator('#tiles').textContent();
+  assert.match(tiles, /Node health\s*healthy/);
+  assert.match(tiles, /Uplink\s*not configured/);
+  const [cookie] = await page.context().cookies();
+  assert.equal(cookie.name, 'edgeflow_session');
+  assert.equal(cookie.httpOnly, true);
+  assert.equal(cookie.sameSite, 'Strict');
+  assert.equal(await page.evaluate(() => document.cookie), '', 'scripts cannot read the session');
+  await shot(page, 'overview');
+  await page.context().close();
+});
+
+test('the chart updates within 2 s of a new reading', async () => {
+  const page = await newPage();
+  await signIn(page);
+  await page.getByRole('link', { name: 'Sensors' }).click();
+  await page.locator('#series').selectOption('oven-1/temperature');
+  const chart = page.locator('#chart');
+  await waitFor(async () => Number(await chart.getAttribute('data-points')) >= 100, { what: 'the history' });
+  await waitFor(async () => (await page.locator('#live').textContent()) === 'live', { what: 'live updates' });
+  const before = Number(await chart.getAttribute('data-points'));
+  const value = 77.25;
+  const sent = Date.now();
+  await ingest([{ sensor: 'oven-1', metric: 'temperature', ts: Date.now() / 1000, value }]);
+  await waitFor(async () => (await chart.getAttribute('data-last-value')) === String(value),
+    { timeout: 2000, interval: 20, what: 'the chart to show the new reading' });
+  const took = Date.now() - sent;
+  assert.equal(Number(await chart.getAttribute('data-points')), before + 1);
+  const row = page.locator('tr[data-series="oven-1/temperature"] .value');
+  assert.equal(await row.textContent(), '77.25');
+  console.log(`# reading -> chart: ${took} ms`);
+  await shot(page, 'sensors');
+  await page.context().close();
+});
+
+test('an alert is acknowledged from the alerts page', async () => {
+  const page = await newPage();
+  await signIn(page);
+  await page.getByRole('link', { name: /Alerts/ }).click();
+  await ingest([{ sensor: 'oven-1', metric: 'temperature', ts: Date.now() / 1000, value: 95.5 }]);
+  const row = page.locator('#alerts tbody tr', { hasText: 'too_hot' });
+  await waitFor(async () => (await row.count()) === 1, { what: 'the alert to show up' });
+  assert.match(await page.locator('#open-count').textContent(), /^[1-9]/);
+  await shot(page, 'alerts');
+  await row.getByRole('button', { name: /Acknowledge/ }).click();
+  await waitFor(async () => (await row.textContent()).includes('dashboard 127.0.0.1'), { what: 'acknowledged' });
+  const { alerts } = await apiGet('/api/v1/alerts?state=open');
+  const hot = alerts.find((a) => a.rule === 'too_hot');
+  assert.ok(hot.acknowledged_at, 'stored in the node');
+  assert.equal(hot.acknowledged_by, 'dashboard 127.0.0.1');
+  // Filters: unacknowledged only hides it.
+  await page.locator('#alert-ack').selectOption('false');
+  assert.equal(await row.count(), 0);
+  await page.context().close();
+});
+
+test('a bad rule edit shows its errors and changes nothing', async () => {
+  const page = await newPage();
+  await signIn(page);
+  await page.getByRole('link', { name: 'Rules' }).click();
+  const text = page.locator('#rules-text');
+  await waitFor(async () => (await text.inputValue()).includes('too_hot'), { what: 'the rules' });
+  const rulesBefore = await apiGet('/api/v1/rules');
+  const edited = JSON.parse(await text.inputValue());
+  edited.rules.push({ id: 'broken', when: 'value >>> 3', severity: 'apocalyptic' });
+  await text.fill(JSON.stringify(edited, null, 2));
+  await page.getByRole('button', { name: 'Validate and apply' }).click();
+  const errors = page.locator('#rules-errors li');
+  await waitFor(async () => (await errors.count()) >= 2, { what: 'the validation errors' });
+  const all = (await errors.allTextContents()).join('\n');
+  assert.match(all, /severity/);
+  assert.match(all, /expression 'value >>> 3'/);
+  assert.match(await page.locator('#rules-result').textContent(), /nothing changed/);
+  assert.deepEqual(await apiGet('/api/v1/rules'), rulesBefore, 'nothing changed on the node');
+  await shot(page, 'rules-errors');
+  // A good edit applies.
+  edited.rules.pop();
+  edited.rules[0].when = 'value > 85';
+  await text.fill(JSON.stringify(edited, null, 2));
+  await page.getByRole('button', { name: 'Validate and apply' }).click();
+  await waitFor(async () => (await page.locator('#rules-result').textContent()) === 'Applied.', { what: 'applied' });
+  assert.equal((await apiGet('/api/v1/rules')).rules[0].when, 'value > 85');
+  await page.context().close();
+});
+
+test('phone-sized, dark and keyboard-only', async () => {
+  const page = await newPage({ width: 390, height: 844 }, 'dark');
+  await page.goto(`${base}/`);
+  await page.locator('#token').waitFor({ state: 'visible' });
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'token', 'focus starts in the token field');
+  await page.keyboard.type(token);
+  await page.keyboard.press('Enter');
+  await page.locator('#app').waitFor({ state: 'visible' });
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(bg, 'rgb(17, 20, 24)', 'dark background');
+  // No horizontal scrolling of the page itself on a phone.
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1));
+  // Tab reaches the navigation; Enter follows it.
+  let reached = false;
+  for (let i = 0; i < 10 && !reached; ++i) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement.textContent.trim() === 'Sensors');
+  }
+  assert.ok(reached, 'Sensors link reachable by Tab');
+  await page.keyboard.press('Enter');
+  await waitFor(async () => page.locator('#page-sensors').isVisible(), { what: 'sensors page' });
+  await waitFor(async () => Number(await page.locator('#chart').getAttribute('data-points')) > 0, { what: 'chart' });
+  await shot(page, 'phone-dark-sensors');
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await shot(page, 'phone-dark-overview');
+  await page.context().close();
+});

@@ -1,0 +1,468 @@
+// edgeflow dashboard. Every data call goes through the node's documented REST
+// API; the session is an HttpOnly cookie set by POST /api/v1/session, so this
+// script never holds the token after signing in. Live updates arrive as
+// server-sent events from /api/v1/events.
+'use strict';
+
+(() => {
+  const $ = (sel) => document.querySelector(sel);
+  const el = (tag, attrs = {}, ...children) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v);
+    }
+    for (const c of children) e.append(c);
+    return e;
+  };
+
+  // ---- API -----------------------------------------------------------------
+  class ApiError extends Error {
+    constructor(status, body) {
+      super((body && body.error) || `HTTP ${status}`);
+      this.status = status;
+      this.body = body;
+    }
+  }
+  async function api(path, { method = 'GET', body } = {}) {
+    const headers = {};
+    if (method !== 'GET') headers['X-Edgeflow-Request'] = '1';  // required for session-authenticated changes
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await fetch(path, { method, headers, body, credentials: 'same-origin', cache: 'no-store' });
+    let data = null;
+    const text = await res.text();
+    if (text) { try { data = JSON.parse(text); } catch { data = { error: text }; } }
+    if (res.status === 401 && path !== '/api/v1/session' && !$('#app').hidden) showLogin('Your session has ended; sign in again.');
+    if (!res.ok) throw new ApiError(res.status, data);
+    return data;
+  }
+
+  // ---- formatting ----------------------------------------------------------
+  const fmtNum = (v, digits = 2) => {
+    if (v === null || v === undefined || Number.isNaN(v)) return '–';
+    const a = Math.abs(v);
+    if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(2);
+    return Number(v.toFixed(digits)).toLocaleString();
+  };
+  const fmtCount = (v) => (v === undefined ? '–' : Math.round(v).toLocaleString());
+  const fmtTime = (iso) => { const d = new Date(iso); return Number.isNaN(d) ? iso : d.toLocaleString(); };
+  const fmtDuration = (s) => {
+    if (s < 60) return `${Math.floor(s)} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min`;
+    if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+    return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+  };
+  const seconds = (iso) => Date.parse(iso) / 1000;
+
+  // ---- theme ---------------------------------------------------------------
+  const themes = ['system', 'dark', 'light'];
+  function applyTheme(t) {
+    if (t === 'system') delete document.documentElement.dataset.theme;
+    else document.documentElement.dataset.theme = t;
+    $('#theme').title = `Theme: ${t}`;
+  }
+  let theme = localStorage.getItem('edgeflow-theme') || 'system';
+  applyTheme(theme);
+  $('#theme').addEventListener('click', () => {
+    theme = themes[(themes.indexOf(theme) + 1) % themes.length];
+    localStorage.setItem('edgeflow-theme', theme);
+    applyTheme(theme);
+    if (chart) buildChart();
+  });
+
+  // ---- sign in / out -------------------------------------------------------
+  let events = null;
+  function showLogin(message = '') {
+    if (events) { events.close(); events = null; }
+    $('#app').hidden = true;
+    $('#login').hidden = false;
+    $('#login-error').textContent = message;
+    $('#token').value = '';
+    $('#token').focus();
+  }
+  $('#login-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const button = ev.target.querySelector('button');
+    button.disabled = true;
+    try {
+      await api('/api/v1/session', { method: 'POST', body: JSON.stringify({ token: $('#token').value.trim() }) });
+      $('#token').value = '';
+      await start();
+    } catch (e) {
+      $('#login-error').textContent =
+        e.status === 401 ? 'That is not this node\'s API token.' :
+        e.status === 429 ? 'Too many failed attempts: wait a minute and try again.' :
+        `Sign-in failed: ${e.message}`;
+      $('#token').select();
+    } finally {
+      button.disabled = false;
+    }
+  });
+  $('#logout').addEventListener('click', async () => {
+    try { await api('/api/v1/session', { method: 'DELETE' }); } catch { /* signed out anyway */ }
+    showLogin('Signed out.');
+  });
+
+  // ---- pages ---------------------------------------------------------------
+  const pages = ['overview', 'sensors', 'alerts', 'rules'];
+  function route() {
+    const name = (location.hash.match(/^#\/(\w+)/) || [])[1];
+    const page = pages.includes(name) ? name : 'overview';
+    for (const p of pages) $(`#page-${p}`).hidden = p !== page;
+    for (const a of document.querySelectorAll('nav a')) {
+      if (a.dataset.page === page) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+    document.body.dataset.page = page;
+    if (page === 'sensors') { if (!chart) buildChart(); else chart.setSize(chartSize()); }
+    if (page === 'rules' && !rulesLoaded) loadRules();
+    if (page === 'alerts') loadAlerts();
+  }
+  window.addEventListener('hashchange', () => { route(); $('#main').focus(); });
+
+  // ---- overview --------------------------------------------------------------
+  let lastStatus = null, prevTotals = null, rate = null;
+  function tile(label, value, cls = '') {
+    return el('div', { class: `tile ${cls}` }, el('div', { class: 'label', text: label }), el('div', { class: 'value', text: value }));
+  }
+  function renderStatus(s) {
+    lastStatus = s;
+    $('#node-id').textContent = s.node ? `· ${s.node}` : '';
+    const t = s.totals || {};
+    const now = performance.now();
+    if (prevTotals && now > prevTotals.at) {
+      rate = Math.max(0, (t.source_events - prevTotals.events) / ((now - prevTotals.at) / 1000));
+    }
+    prevTotals = { at: now, events: t.source_events };
+    const comps = s.components || {};
+    let depth = 0, capacity = 0;
+    const uplinks = [];
+    for (const [id, c] of Object.entries(comps)) {
+      if (c.queue) { depth += c.queue.depth; capacity += c.queue.capacity; }
+      if (c.type === 'uplink') uplinks.push([id, c.metrics || {}]);
+    }
+    const healthy = !(t.lost_events > 0) && !(t.dropped_events > 0);
+    const tiles = [
+      tile('Node health', healthy ? 'healthy' : 'losing data', healthy ? 'good' : 'bad'),
+      tile('Uptime', fmtDuration(s.uptime_secs || 0)),
+      tile('Readings / s', rate === null ? '…' : fmtNum(rate, 1)),
+      tile('Open alerts', fmtCount(openAlerts)),
+      tile('Dead letters', fmtCount(t.dead_letters), t.dead_letters > 0 ? 'bad' : ''),
+      tile('Queued events', `${fmtCount(depth)} / ${fmtCount(capacity)}`),
+      tile('Dropped / lost', `${fmtCount(t.dropped_events)} / ${fmtCount(t.lost_events)}`, healthy ? '' : 'bad'),
+    ];
+    if (uplinks.length === 0) tiles.push(tile('Uplink', 'not configured'));
+    for (const [id, m] of uplinks) {
+      tiles.push(tile(`Uplink ${id}`, m.connected ? 'connected' : 'offline', m.connected ? 'good' : 'bad'));
+      tiles.push(tile('Uplink backlog', `${fmtCount(m.outbox_events)} events`));
+      tiles.push(tile('Oldest unsent', fmtDuration(m.outbox_oldest_age_secs || 0)));
+    }
+    $('#tiles').replaceChildren(...tiles);
+    const rows = Object.entries(comps).map(([id, c]) => {
+      const details = [];
+      if (c.created) details.push(`alerts ${c.created.alerts}, dead letters ${c.created.dead_letters}`);
+      if (c.written_events !== undefined) details.push(`written ${fmtCount(c.written_events)}, lost ${fmtCount(c.lost_events)}`);
+      for (const [k, v] of Object.entries(c.metrics || {})) details.push(`${k.replaceAll('_', ' ')} ${fmtNum(v, 1)}`);
+      return el('tr', {},
+        el('td', { text: id }), el('td', { text: c.kind }), el('td', { text: c.type }),
+        el('td', { class: 'num', text: fmtCount(c.in_events) }), el('td', { class: 'num', text: fmtCount(c.out_events) }),
+        el('td', { class: 'num', text: c.queue ? `${fmtCount(c.queue.depth)} / ${fmtCount(c.queue.capacity)}` : '–' }),
+        el('td', { class: 'small', text: details.join(' · ') }));
+    });
+    $('#components tbody').replaceChildren(...rows);
+  }
+
+  // ---- sensors -------------------------------------------------------------
+  const series = new Map();  // "sensor/metric" -> {sensor, metric, value, ts, quality, spark: [[t, v]]}
+  const key = (r) => `${r.sensor}/${r.metric}`;
+  let selected = null;
+
+  function drawSpark(canvas, pts) {
+    const dpr = window.devicePixelRatio || 1;
+    const w = 120, h = 28;
+    canvas.width = w * dpr; canvas.height = h * dpr;
+    const g = canvas.getContext('2d');
+    g.scale(dpr, dpr);
+    if (pts.length < 2) return;
+    let lo = Infinity, hi = -Infinity;
+    for (const [, v] of pts) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    if (hi === lo) { hi += 1; lo -= 1; }
+    const t0 = pts[0][0], t1 = pts[pts.length - 1][0] || t0 + 1;
+    g.strokeStyle = getComputedStyle(document.documentElement).getPropertyValue('--chart').trim();
+    g.lineWidth = 1.5;
+    g.beginPath();
+    pts.forEach(([t, v], i) => {
+      const x = 2 + ((t - t0) / Math.max(1e-9, t1 - t0)) * (w - 4);
+      const y = h - 3 - ((v - lo) / (hi - lo)) * (h - 6);
+      if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
+    });
+    g.stroke();
+  }
+
+  function renderSensors() {
+    const rows = [...series.values()].sort((a, b) => key(a).localeCompare(key(b))).map((s) => {
+      const k = key(s);
+      const canvas = el('canvas', { class: 'spark', 'aria-hidden': 'true' });
+      const show = el('button', { type: 'button', class: 'linkish', text: s.sensor, 'aria-label': `Show ${k} in the chart`,
+        onclick: () => selectSeries(k) });
+      const tr = el('tr', { class: 'selectable', 'data-series': k, 'aria-selected': String(k === selected) },
+        el('td', {}, show), el('td', { text: s.metric }), el('td', { class: 'num value', text: fmtNum(s.value) }),
+        el('td', {}, canvas), el('td', { text: s.quality }), el('td', { class: 'small', text: fmtTime(s.ts) }));
+      tr.addEventListener('click', (ev) => { if (ev.target === tr || ev.target.tagName === 'TD') selectSeries(k); });
+      s.canvas = canvas;
+      requestAnimationFrame(() => drawSpark(canvas, s.spark));
+      return tr;
+    });
+    $('#sensors tbody').replaceChildren(...rows);
+    const sel = $('#series');
+    const keys = [...series.keys()].sort();
+    if (sel.options.length !== keys.length) {
+      sel.replaceChildren(...keys.map((k) => el('option', { value: k, text: k })));
+    }
+    if (selected) sel.value = selected;
+  }
+
+  async function loadSensors() {
+    const { sensors } = await api('/api/v1/sensors');
+    for (const r of sensors) {
+      const k = key(r);
+      const s = series.get(k) || { spark: [] };
+      Object.assign(s, { sensor: r.sensor, metric: r.metric, value: r.value, ts: r.ts, quality: r.quality });
+      series.set(k, s);
+    }
+    if (!selected && series.size) selected = [...series.keys()].sort()[0];
+    renderSensors();
+    // Sparklines: the last 15 minutes of each series, in 30 s means.
+    await Promise.all([...series.values()].map(async (s) => {
+      const to = seconds(s.ts) + 1, from = to - 900;
+      try {
+        const q = new URLSearchParams({ sensor: s.sensor, metric: s.metric, from: String(from), to: String(to), step: '30' });
+        const { points } = await api(`/api/v1/readings?${q}`);
+        s.spark = points.map((p) => [seconds(p.ts), p.mean]);
+        if (s.canvas) drawSpark(s.canvas, s.spark);
+      } catch { /* sparkline stays empty */ }
+    }));
+  }
+
+  function onReadings(list) {
+    let added = false;
+    for (const r of list) {
+      const k = key(r);
+      let s = series.get(k);
+      if (!s) { s = { spark: [] }; series.set(k, s); added = true; }
+      Object.assign(s, { sensor: r.sensor, metric: r.metric, value: r.value, ts: r.ts, quality: r.quality });
+      const t = seconds(r.ts);
+      s.spark.push([t, r.value]);
+      while (s.spark.length > 2 && s.spark[0][0] < t - 900) s.spark.shift();
+      if (k === selected) appendToChart(t, r.value);
+    }
+    if (!selected && series.size) { selected = [...series.keys()].sort()[0]; added = true; }
+    if (added) { renderSensors(); if (!$('#page-sensors').hidden) loadChart(); return; }
+    for (const tr of document.querySelectorAll('#sensors tbody tr')) {
+      const s = series.get(tr.dataset.series);
+      if (!s) continue;
+      tr.querySelector('.value').textContent = fmtNum(s.value);
+      tr.cells[4].textContent = s.quality;
+      tr.cells[5].textContent = fmtTime(s.ts);
+      if (s.canvas) drawSpark(s.canvas, s.spark);
+    }
+  }
+
+  // ---- the history chart (uPlot) -----------------------------------------
+  let chart = null, chartData = [[], []], zoomed = false;
+  const chartSize = () => ({ width: Math.max(280, $('#chart').clientWidth || 600), height: window.innerWidth < 640 ? 220 : 300 });
+  function buildChart() {
+    if (!window.uPlot) return;
+    if (chart) chart.destroy();
+    const css = getComputedStyle(document.documentElement);
+    const fg = css.getPropertyValue('--muted').trim(), line = css.getPropertyValue('--line').trim();
+    const axis = { stroke: fg, grid: { stroke: line, width: 1 }, ticks: { stroke: line } };
+    chart = new uPlot({
+      ...chartSize(),
+      cursor: { drag: { x: true, y: false } },
+      hooks: { setSelect: [() => { zoomed = true; }] },
+      scales: { x: { time: true } },
+      axes: [axis, { ...axis, size: 60 }],
+      series: [{}, { label: selected || 'value', stroke: css.getPropertyValue('--chart').trim(), width: 1.5,
+        points: { show: false }, value: (u, v) => fmtNum(v) }],
+    }, chartData, $('#chart'));
+    loadChart();
+  }
+  function markChart() {
+    const c = $('#chart');
+    c.dataset.series = selected || '';
+    c.dataset.points = String(chartData[0].length);
+    c.dataset.lastValue = chartData[1].length ? String(chartData[1][chartData[1].length - 1]) : '';
+  }
+  async function loadChart() {
+    if (!chart || !selected) return;
+    const s = series.get(selected);
+    if (!s) return;
+    const want = selected;
+    const range = Number($('#range').value);
+    // Anchored at the newest reading: simulated or replayed data may run ahead of the clock.
+    const to = Math.max(Date.now() / 1000, seconds(s.ts)) + 1, from = to - range;
+    const q = new URLSearchParams({ sensor: s.sensor, metric: s.metric, from: String(from), to: String(to) });
+    if (range > 3600) q.set('step', String(Math.ceil(range / 720)));
+    try {
+      const { points } = await api(`/api/v1/readings?${q}`);
+      if (want !== selected) return;
+      chartData = [points.map((p) => seconds(p.ts)), points.map((p) => (p.value !== undefined ? p.value : p.mean))];
+    } catch (e) {
+      chartData = [[], []];
+      if (e.status === 400 && !q.has('step')) {  // too many points: ask for means
+        q.set('step', String(Math.ceil(range / 720)));
+        const { points } = await api(`/api/v1/readings?${q}`);
+        chartData = [points.map((p) => seconds(p.ts)), points.map((p) => p.mean)];
+      }
+    }
+    zoomed = false;
+    chart.setSeries(1, { label: selected });
+    chart.series[1].label = selected;
+    chart.setData(chartData, true);
+    markChart();
+  }
+  function appendToChart(t, v) {
+    if (!chart) return;
+    const xs = chartData[0];
+    if (xs.length && t <= xs[xs.length - 1]) return;
+    xs.push(t); chartData[1].push(v);
+    const from = t - Number($('#range').value);
+    while (xs.length > 1 && xs[0] < from) { xs.shift(); chartData[1].shift(); }
+    chart.setData(chartData, !zoomed);
+    markChart();
+  }
+  function selectSeries(k) {
+    selected = k;
+    $('#series').value = k;
+    for (const tr of document.querySelectorAll('#sensors tbody tr')) tr.setAttribute('aria-selected', String(tr.dataset.series === k));
+    if (chart) buildChart();
+  }
+  $('#series').addEventListener('change', (e) => selectSeries(e.target.value));
+  $('#range').addEventListener('change', () => loadChart());
+  $('#zoom-reset').addEventListener('click', () => { zoomed = false; if (chart) chart.setData(chartData, true); });
+  window.addEventListener('resize', () => { if (chart && !$('#page-sensors').hidden) chart.setSize(chartSize()); });
+
+  // ---- alerts --------------------------------------------------------------
+  let alerts = [], openAlerts = undefined;
+  async function loadAlerts() {
+    try {
+      ({ alerts } = await api('/api/v1/alerts'));
+    } catch (e) {
+      if (e.status === 404) alerts = [];  // no store on this node
+      else return;
+    }
+    openAlerts = alerts.filter((a) => a.state === 'open').length;
+    const badge = $('#open-count');
+    badge.textContent = String(openAlerts);
+    badge.hidden = openAlerts === 0;
+    badge.setAttribute('aria-label', `${openAlerts} open`);
+    renderAlerts();
+    if (lastStatus) renderStatus(lastStatus);
+  }
+  function renderAlerts() {
+    const state = $('#alert-state').value, ack = $('#alert-ack').value;
+    const text = $('#alert-filter').value.trim().toLowerCase();
+    const rows = alerts
+      .filter((a) => !state || a.state === state)
+      .filter((a) => !ack || String(Boolean(a.acknowledged_at)) === ack)
+      .filter((a) => !text || `${a.rule} ${a.sensor} ${a.metric}`.toLowerCase().includes(text))
+      .sort((a, b) => b.opened_at.localeCompare(a.opened_at))
+      .map((a) => {
+        const ackCell = el('td');
+        if (a.acknowledged_at) {
+          ackCell.append(el('span', { text: `${fmtTime(a.acknowledged_at)} (${a.acknowledged_by})` }));
+        } else {
+          ackCell.append(el('button', { type: 'button', class: 'ack', text: 'Acknowledge',
+            'aria-label': `Acknowledge ${a.rule} on ${a.sensor}`, onclick: (ev) => acknowledge(a, ev.target) }));
+        }
+        return el('tr', { 'data-alert': String(a.id) },
+          el('td', { class: `sev-${a.severity}`, text: a.severity }), el('td', { text: a.rule }),
+          el('td', { text: a.sensor }), el('td', { text: a.metric }), el('td', { class: 'num', text: fmtNum(a.value) }),
+          el('td', { class: 'small', text: fmtTime(a.opened_at) }),
+          el('td', { class: `state-${a.state}`, text: a.state === 'cleared' ? `cleared ${fmtTime(a.cleared_at)}` : 'open' }),
+          ackCell);
+      });
+    $('#alerts tbody').replaceChildren(...rows);
+    $('#alerts-empty').hidden = rows.length > 0;
+  }
+  async function acknowledge(a, button) {
+    button.disabled = true;
+    try {
+      await api(`/api/v1/alerts/${a.id}/ack`, { method: 'POST', body: '{}' });
+    } catch (e) {
+      if (e.status !== 409) { button.disabled = false; button.textContent = `Failed: ${e.message}`; return; }
+    }
+    await loadAlerts();
+  }
+  for (const id of ['#alert-state', '#alert-ack']) $(id).addEventListener('change', renderAlerts);
+  $('#alert-filter').addEventListener('input', renderAlerts);
+
+  // ---- rules ---------------------------------------------------------------
+  let rulesLoaded = false;
+  async function loadRules() {
+    const rules = await api('/api/v1/rules');
+    $('#rules-text').value = JSON.stringify(rules, null, 2);
+    $('#rules-errors').replaceChildren();
+    $('#rules-result').textContent = '';
+    rulesLoaded = true;
+  }
+  $('#rules-revert').addEventListener('click', loadRules);
+  $('#rules-save').addEventListener('click', async () => {
+    const result = $('#rules-result'), list = $('#rules-errors');
+    result.className = ''; result.textContent = 'Validating…';
+    list.replaceChildren();
+    const text = $('#rules-text').value;
+    try {
+      JSON.parse(text);
+    } catch (e) {
+      result.className = 'bad'; result.textContent = 'Not valid JSON; nothing was changed.';
+      list.replaceChildren(el('li', { text: e.message }));
+      return;
+    }
+    try {
+      const applied = await api('/api/v1/rules', { method: 'PUT', body: text });
+      $('#rules-text').value = JSON.stringify(applied, null, 2);
+      result.className = 'ok'; result.textContent = 'Applied.';
+    } catch (e) {
+      result.className = 'bad';
+      result.textContent = `${e.message}`;
+      const errors = (e.body && e.body.errors) || [];
+      list.replaceChildren(...errors.map((m) => el('li', { text: m })));
+    }
+  });
+
+  // ---- live updates --------------------------------------------------------
+  function connect() {
+    if (events) events.close();
+    events = new EventSource('/api/v1/events');
+    const live = $('#live');
+    events.addEventListener('open', () => { live.textContent = 'live'; live.className = 'live on'; });
+    events.addEventListener('status', (e) => renderStatus(JSON.parse(e.data)));
+    events.addEventListener('readings', (e) => onReadings(JSON.parse(e.data).readings));
+    events.addEventListener('alerts', () => loadAlerts());
+    events.addEventListener('error', async () => {
+      live.textContent = 'reconnecting…'; live.className = 'live off';
+      if (events.readyState === EventSource.CLOSED) {
+        events = null;
+        try { await api('/api/v1/status'); setTimeout(connect, 2000); } catch { /* 401 shows the sign-in */ }
+      }
+    });
+  }
+
+  async function start() {
+    const status = await api('/api/v1/status');
+    $('#login').hidden = true;
+    $('#app').hidden = false;
+    renderStatus(status);
+    if (!location.hash) location.hash = '#/overview';
+    route();
+    connect();
+    await Promise.all([loadSensors().catch(() => {}), loadAlerts()]);
+    if (chart) loadChart(); else if (!$('#page-sensors').hidden) buildChart();
+  }
+
+  start().catch((e) => showLogin(e.status === 401 ? '' : `The node did not answer: ${e.message}`));
+})();
