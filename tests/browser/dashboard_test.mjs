@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -17,7 +17,7 @@ const root = join(here, '..', '..');
 const require = createRequire(join(root, 'web', 'package.json'));
 const { chromium } = require('playwright-core');
 
-const BIN = process.env.EDGEFLOW_BINARY || join(root, 'build', 'release', 'edgeflow');
+const BIN = resolve(process.env.EDGEFLOW_BINARY || join(root, 'build', 'release', 'edgeflow'));
 const ARTIFACTS = process.env.EDGEFLOW_ARTIFACTS || join(root, 'build', 'release', 'artifacts', 'dashboard');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -218,6 +218,47 @@ test('a bad rule edit shows its errors and changes nothing', async () => {
   await waitFor(async () => (await page.locator('#rules-result').textContent()) === 'Applied.', { what: 'applied' });
   assert.equal((await apiGet('/api/v1/rules')).rules[0].when, 'value > 85');
   await page.context().close();
+});
+
+test('the built-in demo (make run) shows live data at the printed address', async () => {
+  const demoDir = mkdtempSync(join(tmpdir(), 'edgeflow-demo-'));
+  const demo = spawn(BIN, ['run'], { cwd: demoDir, env: { ...process.env, EDGEFLOW_API_PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  demo.stdout.on('data', (d) => { out += d; });
+  try {
+    const url = await waitFor(() => (out.match(/Dashboard: (http:\/\/127\.0\.0\.1:\d+\/ui\/)/) || [])[1],
+      { what: 'the dashboard address' });
+    const demoToken = await waitFor(() => (out.match(/API token \(saved in [^)]*\): ([0-9a-f]{64})/) || [])[1],
+      { what: 'the printed token' });
+    const page = await newPage();
+    await page.goto(url);
+    await page.locator('#token').fill(demoToken);
+    await page.keyboard.press('Enter');
+    await page.locator('#app').waitFor({ state: 'visible' });
+    await waitFor(async () => /Readings \/ s\s*[1-9]/.test(await page.locator('#tiles').textContent()),
+      { what: 'readings per second' });
+    await shot(page, 'demo-overview');
+    await page.getByRole('link', { name: 'Sensors' }).click();
+    await waitFor(async () => (await page.locator('#sensors tbody tr').count()) >= 5, { what: 'the demo sensors' });
+    const chart = page.locator('#chart');
+    const first = await waitFor(async () => Number(await chart.getAttribute('data-points')), { what: 'chart points' });
+    await waitFor(async () => Number(await chart.getAttribute('data-points')) > first, { what: 'the chart to grow' });
+    await shot(page, 'demo-sensors');
+    await page.getByRole('link', { name: /Alerts/ }).click();
+    await page.locator('#alert-state').selectOption('');
+    await waitFor(async () => (await page.locator('#alerts tbody tr').count()) > 0,
+      { timeout: 30000, what: 'the demo\'s injected faults to raise alerts' });
+    await shot(page, 'demo-alerts');
+    await page.getByRole('link', { name: 'Rules' }).click();
+    await waitFor(async () => (await page.locator('#rules-text').inputValue()).length > 10, { what: 'rules' });
+    await shot(page, 'demo-rules');
+    await page.context().close();
+  } finally {
+    demo.kill('SIGTERM');
+    await waitFor(() => demo.exitCode !== null, { what: 'the demo to stop' }).catch(() => demo.kill('SIGKILL'));
+    rmSync(demoDir, { recursive: true, force: true });
+  }
 });
 
 test('phone-sized, dark and keyboard-only', async () => {
