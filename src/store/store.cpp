@@ -265,7 +265,10 @@ Status Store::EnforceRetention(TimeUs now, TimeUs max_age, TimeUs event_max_age,
   }
   if (event_max_age > 0) {
     EF_RETURN_IF_ERROR(exec_bound("DELETE FROM alerts WHERE ts < ?", now - event_max_age));
-    deleted |= sqlite3_changes(db_->get()) > 0;
+    if (sqlite3_changes(db_->get()) > 0) {
+      deleted = true;
+      EF_RETURN_IF_ERROR(Exec("DELETE FROM alert_acks WHERE alert NOT IN (SELECT id FROM alerts)"));
+    }
     EF_RETURN_IF_ERROR(exec_bound("DELETE FROM dead_letters WHERE received_at < ?", now - event_max_age));
     deleted |= sqlite3_changes(db_->get()) > 0;
   }

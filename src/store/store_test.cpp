@@ -207,6 +207,10 @@ TEST(Store, AlertsAreAcknowledgedOnceByTheirOpeningId) {
   EXPECT_EQ(acks->at(opening).acked_at, At(11));
   EXPECT_EQ(acks->at(opening).acked_by, "dashboard 127.0.0.1");
   EXPECT_EQ(acks->at(opening).note, "belt cleaned");
+  // Retention takes an alert's acknowledgement with it.
+  ASSERT_TRUE(s->EnforceRetention(At(100), 0, SecondsToUs(10), 0).ok());
+  EXPECT_EQ(*s->Count("alerts"), 0);
+  EXPECT_EQ(*s->Count("alert_acks"), 0);
 }
 
 }  // namespace
