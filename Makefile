@@ -4,7 +4,7 @@ BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 CONFIG ?=
 
-.PHONY: all deps configure build run test test-asan bench bench-peers bench-bandwidth package docs clean
+.PHONY: all deps configure build run test test-native test-asan cross-arm64 bench bench-peers bench-bandwidth package docs clean
 
 all: build
 
@@ -22,11 +22,22 @@ run: configure
 	@cmake --build --preset $(PRESET) -j $(JOBS) --target edgeflow
 	$(BUILD_DIR)/edgeflow run $(if $(CONFIG),-c $(CONFIG))
 
-test: build
+# Every test: the native build's, then the aarch64 build's unit tests under qemu.
+test: test-native cross-arm64
+
+test-native: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
+# aarch64 cross build (Debian's cross compiler, arm64 libraries unpacked into
+# build/sysroot-arm64) and its unit tests under qemu-aarch64.
+cross-arm64: deps
+	@scripts/arm64-sysroot
+	@cmake --preset arm64 >/dev/null
+	@cmake --build --preset arm64 -j $(JOBS)
+	@ctest --preset arm64 -j $(JOBS)
+
 test-asan:
-	@$(MAKE) test PRESET=asan
+	@$(MAKE) test-native PRESET=asan
 
 bench-peers: build
 	@scripts/bench-peers $(BUILD_DIR)/edgeflow
