@@ -4,7 +4,11 @@ BUILD_DIR := build/$(PRESET)
 JOBS ?= $(shell nproc)
 CONFIG ?=
 
-.PHONY: all deps configure build run test test-native test-asan cross-arm64 bench bench-peers bench-bandwidth package docs clean
+# Paths under the source tree are hashed relative to it: the release, lean and
+# other build directories share compiler-cache entries.
+export CCACHE_BASEDIR := $(CURDIR)
+
+.PHONY: all deps configure build run test test-native test-lean test-asan cross-arm64 bench bench-peers bench-bandwidth package docs clean
 
 all: build
 
@@ -22,8 +26,9 @@ run: configure
 	@cmake --build --preset $(PRESET) -j $(JOBS) --target edgeflow
 	$(BUILD_DIR)/edgeflow run $(if $(CONFIG),-c $(CONFIG))
 
-# Every test: the native build's, then the aarch64 build's unit tests under qemu.
-test: test-native cross-arm64
+# Every test: the native build's, the lean build's, then the aarch64 build's
+# unit tests under qemu.
+test: test-native test-lean cross-arm64
 
 test-native: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300
@@ -35,6 +40,12 @@ cross-arm64: deps
 	@cmake --preset arm64 >/dev/null
 	@cmake --build --preset arm64 -j $(JOBS)
 	@ctest --preset arm64 -j $(JOBS)
+
+# The lean build: API, Modbus and GPIO left out (docs/packaging.md).
+test-lean: deps
+	@cmake --preset lean >/dev/null
+	@cmake --build --preset lean -j $(JOBS)
+	@ctest --preset lean -j $(JOBS)
 
 test-asan:
 	@$(MAKE) test-native PRESET=asan

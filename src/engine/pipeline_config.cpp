@@ -1,5 +1,7 @@
 #include "engine/pipeline_config.h"
 
+#include "edgeflow/features.h"
+
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -99,6 +101,9 @@ void ParseComponents(const YAML::Node& list, Kind kind, PipelineConfig* out, Dia
           list_names += (list_names.empty() ? "" : ", ") + t.name;
         }
         std::string msg = std::string("unknown ") + KindName(kind) + " type '" + decl.type + "' (known: " + list_names + ")";
+        if (const std::string opt = LeftOutOfBuild(kind, decl.type); !opt.empty())
+          msg = std::string(KindName(kind)) + " type '" + decl.type + "' is not in this build of edgeflow (built with " +
+                opt + "=OFF)";
         d.Error(item["type"], msg);
       } else {
         decl.options = decl.ctype->parse(item, d, common_names);
@@ -284,6 +289,8 @@ bool ParsePipelineConfig(const std::string& raw_text, PipelineConfig* out, Diagn
   if (root["node"]) NodeSchema().Parse(root["node"], out->node, d);
   else NodeSchema().SetDefaults(out->node);
   if (root["api"]) {
+    if (!EDGEFLOW_WITH_API)
+      d.Error(root["api"], "this build of edgeflow has no REST API (built with EDGEFLOW_WITH_API=OFF)");
     ApiSchema().Parse(root["api"], out->api, d);
   } else {
     ApiSchema().SetDefaults(out->api);

@@ -5,10 +5,16 @@
 #include "processors/validate.h"
 #include "processors/window.h"
 #include "processors/swinging_door.h"
-#include "sinks/actuator_sink.h"
+#include "edgeflow/features.h"
 #include "sinks/mqtt_sink.h"
+#if EDGEFLOW_WITH_GPIO
+#include "sinks/gpio_sink.h"
 #include "sources/gpio_source.h"
+#endif
+#if EDGEFLOW_WITH_MODBUS
+#include "sinks/modbus_sink.h"
 #include "sources/modbus_source.h"
+#endif
 #include "sinks/uplink_sink.h"
 #include "sinks/sinks.h"
 #include "sources/file_source.h"
@@ -27,17 +33,28 @@ const char* KindName(Kind k) {
   return "component";
 }
 
+std::string LeftOutOfBuild(Kind kind, const std::string& type) {
+  if (kind == Kind::kProcessor) return "";
+  if (type == "modbus" && !EDGEFLOW_WITH_MODBUS) return "EDGEFLOW_WITH_MODBUS";
+  if (type == "gpio" && !EDGEFLOW_WITH_GPIO) return "EDGEFLOW_WITH_GPIO";
+  return "";
+}
+
 const std::vector<ComponentType>& ComponentTypes() {
   static const std::vector<ComponentType> types = {
+#if EDGEFLOW_WITH_GPIO
       MakeSourceType<GpioSource>("gpio",
                                  "Digital inputs through libgpiod: the initial level and every debounced edge as "
                                  "0/1 readings.",
                                  GpioSourceSchema()),
+#endif
+#if EDGEFLOW_WITH_MODBUS
       MakeSourceType<ModbusSource>("modbus",
                                    "Polls Modbus TCP or RTU devices (libmodbus): holding and input registers, coils "
                                    "and discrete inputs in groups with their own intervals; 16- to 64-bit integers and "
                                    "floats in any byte and word order; failed polls give bad-quality readings.",
                                    ModbusSourceSchema()),
+#endif
       MakeSourceType<SimulatorSource>("simulator",
                                       "Deterministic simulated plant: temperature, humidity, vibration, power and motion "
                                       "sensors with daily cycles, noise, drift and injected faults.",
@@ -89,15 +106,20 @@ const std::vector<ComponentType>& ComponentTypes() {
                                "only after the broker's acknowledgement, per-stream sequence numbers, priorities, "
                                "byte and age limits, bandwidth cap.",
                                UplinkSchema()),
+#if EDGEFLOW_WITH_MODBUS
       MakeSinkType<ModbusSink>("modbus",
                                "Local automation: alert events write coils and holding registers under interlocks "
-                               "(range, minimum interval, blocking rules), verified by read-back, audited in the "
-                               "store; safe values at start, at shutdown and when inputs go stale.",
+                               "(range, minimum interval, blocking rules), as timed pulses and in sequences (writes, "
+                               "waits, wait-until-clear with timeouts), verified by read-back, audited in the store; "
+                               "safe values at start, at shutdown, when inputs go stale and when a sequence aborts.",
                                ModbusSinkSchema()),
+#endif
+#if EDGEFLOW_WITH_GPIO
       MakeSinkType<GpioSink>("gpio",
                              "Local automation on GPIO lines (libgpiod): alert events switch outputs under the same "
-                             "interlocks, read-back, audit and safe states as the modbus sink.",
+                             "interlocks, pulses, sequences, read-back, audit and safe states as the modbus sink.",
                              GpioSinkSchema()),
+#endif
       MakeSinkType<FileSink>("file", "Writes events as JSON lines (or readings as CSV) to a file or standard output.",
                              FileSinkSchema()),
   };

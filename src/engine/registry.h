@@ -28,6 +28,8 @@ struct ComponentType {
 };
 
 const std::vector<ComponentType>& ComponentTypes();
+// The CMake option that left a known source or sink type out of this build; "" otherwise.
+std::string LeftOutOfBuild(Kind kind, const std::string& type);
 const ComponentType* FindComponentType(Kind kind, const std::string& name);
 
 template <class Cfg>

@@ -27,7 +27,8 @@
 // carried out, or a timeout, aborts the sequence; on abort (by default), at
 // shutdown and when the inputs go stale the outputs go to their safe values.
 //
-// The logic is one class (ActuatorSink); a backend reaches the outputs.
+// The logic is one class (ActuatorSink); a backend reaches the outputs:
+// modbus_sink.h (coils and registers), gpio_sink.h (GPIO lines).
 #include <atomic>
 #include <map>
 #include <memory>
@@ -35,11 +36,7 @@
 
 #include "config/schema.h"
 #include "engine/component.h"
-#include "sources/gpio_source.h"
-#include "sources/modbus_source.h"
 #include "store/store.h"
-
-struct gpiod_line;
 
 namespace edgeflow {
 
@@ -210,38 +207,6 @@ class ActuatorSink final : public Sink {
   std::set<std::string> open_;
   TimeUs last_input_ = 0;
   bool safe_ = false;
-};
-
-// ---- modbus -----------------------------------------------------------------
-
-struct ModbusOutputConfig : ActuatorOutputConfig {
-  ModbusTable table = ModbusTable::kCoil;
-  int64_t address = 0;
-  ModbusType type = ModbusType::kBool;
-  WordOrder byte_order = WordOrder::kBig;
-  WordOrder word_order = WordOrder::kBig;
-};
-struct ModbusSinkConfig : ModbusConnectionConfig, ActuatorSettings {
-  std::vector<ModbusOutputConfig> outputs;
-};
-const config::Schema<ModbusSinkConfig>& ModbusSinkSchema();
-struct ModbusSink {
-  static Result<std::unique_ptr<Sink>> Create(const ModbusSinkConfig& cfg, const BuildContext& ctx);
-};
-
-// ---- gpio -------------------------------------------------------------------
-
-struct GpioOutputConfig : ActuatorOutputConfig {
-  int64_t line = 0;
-  bool active_low = false;
-};
-struct GpioSinkConfig : ActuatorSettings {
-  std::string chip;
-  std::vector<GpioOutputConfig> outputs;
-};
-const config::Schema<GpioSinkConfig>& GpioSinkSchema();
-struct GpioSink {
-  static Result<std::unique_ptr<Sink>> Create(const GpioSinkConfig& cfg, const BuildContext& ctx);
 };
 
 }  // namespace edgeflow

@@ -2,48 +2,15 @@
 
 #include <gtest/gtest.h>
 
-#include "core/testing.h"
-#include "engine/pipeline_config.h"
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <any>
 #include <filesystem>
+
+#include "core/testing.h"
 
 namespace edgeflow {
 namespace {
-
-std::string Errors(const std::string& sink) {
-  PipelineConfig cfg;
-  config::Diagnostics d("c.yaml");
-  EXPECT_FALSE(ParsePipelineConfig("sources: [{id: in, type: ingest}]\nsinks:\n" + sink, &cfg, d));
-  return d.Format();
-}
-
-TEST(GpioSink, AMissingChipAndBadOutputsAreConfigurationErrors) {
-  std::string e = Errors("  - id: relays\n    type: gpio\n    inputs: [in]\n    chip: gpiochip42\n"
-                         "    outputs: [{name: pump, line: 5}]\n    actions: [{rule: dry, output: valve}]\n");
-  EXPECT_NE(e.find("c.yaml:6:11: GPIO chip /dev/gpiochip42 not found"), std::string::npos) << e;
-  EXPECT_NE(e.find("c.yaml:8:35: unknown output 'valve'"), std::string::npos) << e;
-  e = Errors("  - {id: relays, type: gpio, inputs: [in], chip: gpiochip42, outputs: [{name: pump, line: 5, safe_value: 2}]}\n");
-  EXPECT_NE(e.find("a GPIO output is 0 or 1"), std::string::npos) << e;
-}
-
-TEST(GpioSink, OpeningAMissingChipFailsWithAClearError) {
-  testing::TempDir dir;
-  GpioSinkConfig cfg;
-  cfg.chip = "/nonexistent/gpiochip0";
-  GpioOutputConfig o;
-  o.name = "pump";
-  o.line = 5;
-  cfg.outputs.push_back(o);
-  BuildContext ctx;
-  ctx.data_dir = dir.path();
-  ctx.component_id = "relays";
-  auto s = GpioSink::Create(cfg, ctx);
-  ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.status().message().find("gpio sink 'relays': cannot open /nonexistent/gpiochip0"), std::string::npos)
-      << s.status().ToString();
-}
 
 // Outputs kept in memory: the automation logic (pulses, sequences,
 // interlocks, safe states) timed by a ManualClock. The Modbus and GPIO
@@ -63,20 +30,38 @@ class MemoryOutputs final : public OutputBackend {
   std::vector<double>* values_;
 };
 
+// The settings every actuator sink declares, over outputs with no address.
+struct MemoryOutputConfig : ActuatorOutputConfig {};
+struct MemorySinkConfig : ActuatorSettings {
+  std::vector<MemoryOutputConfig> outputs;
+};
+const config::Schema<MemoryOutputConfig>& MemoryOutputSchema() {
+  static const auto* s = [] {
+    auto* s = new config::Schema<MemoryOutputConfig>("output", "");
+    WithActuatorOutput(*s);
+    return s;
+  }();
+  return *s;
+}
+const config::Schema<MemorySinkConfig>& MemorySinkSchema() {
+  static const auto* s = [] {
+    auto* s = new config::Schema<MemorySinkConfig>("memory", "");
+    s->ObjectList("outputs", &MemorySinkConfig::outputs, MemoryOutputSchema(), "", true);
+    WithActuatorSettings(*s);
+    return s;
+  }();
+  return *s;
+}
+
 class ActuatorLogic : public ::testing::Test {
  protected:
   // `settings_yaml`: the sink's actions/sequences; outputs are motor (0) and horn (1).
   void Start(const std::string& settings_yaml) {
-    PipelineConfig cfg;
     config::Diagnostics d("c.yaml");
-    // Parsed as a modbus sink (checking needs no device), built on memory outputs.
-    const std::string yaml = "sources: [{id: in, type: ingest}]\nsinks:\n  - id: plc\n    type: modbus\n"
-                             "    inputs: [in]\n    host: 127.0.0.1\n    outputs:\n"
-                             "      - {name: motor, table: coil, address: 0, safe_value: 0}\n"
-                             "      - {name: horn, table: coil, address: 1, safe_value: 0}\n" +
+    const std::string yaml = "outputs:\n  - {name: motor, safe_value: 0}\n  - {name: horn, safe_value: 0}\n" +
                              settings_yaml;
-    ASSERT_TRUE(ParsePipelineConfig(yaml, &cfg, d)) << d.Format();
-    const auto& sink = std::any_cast<const ModbusSinkConfig&>(cfg.components.back().options);
+    MemorySinkConfig sink;
+    ASSERT_TRUE(MemorySinkSchema().Parse(YAML::Load(yaml), sink, d)) << d.Format();
     values_.assign(2, -1);
     BuildContext ctx;
     ctx.clock = &clock_;
@@ -131,8 +116,8 @@ class ActuatorLogic : public ::testing::Test {
 };
 
 TEST_F(ActuatorLogic, APulseReturnsTheOutputToItsPreviousValue) {
-  Start("    actions:\n      - {rule: intruder, output: horn, value: 1, pulse_secs: 2}\n"
-        "      - {rule: shift, output: motor, value: 1}\n      - {rule: shift, output: motor, value: 1, pulse_secs: 0.5}\n");
+  Start("actions:\n  - {rule: intruder, output: horn, value: 1, pulse_secs: 2}\n"
+        "  - {rule: shift, output: motor, value: 1}\n  - {rule: shift, output: motor, value: 1, pulse_secs: 0.5}\n");
   EXPECT_EQ(values_, (std::vector<double>{0, 0}));  // safe state at start
   Alert("intruder", AlertState::kOpen);
   EXPECT_EQ(values_[1], 1);
@@ -151,8 +136,8 @@ TEST_F(ActuatorLogic, APulseReturnsTheOutputToItsPreviousValue) {
 }
 
 TEST_F(ActuatorLogic, ANewerWriteEndsARunningPulse) {
-  Start("    actions:\n      - {rule: ring, output: horn, value: 1, pulse_secs: 5}\n"
-        "      - {rule: ring, state: clear, output: horn, value: 0}\n      - {rule: silence, output: horn, value: 1}\n");
+  Start("actions:\n  - {rule: ring, output: horn, value: 1, pulse_secs: 5}\n"
+        "  - {rule: ring, state: clear, output: horn, value: 0}\n  - {rule: silence, output: horn, value: 1}\n");
   Alert("ring", AlertState::kOpen);
   Run(1);
   Alert("silence", AlertState::kOpen);  // "on for good" replaces the pulse
@@ -162,15 +147,15 @@ TEST_F(ActuatorLogic, ANewerWriteEndsARunningPulse) {
 }
 
 const char* kJamRecovery =
-    "    sequences:\n"
-    "      - id: jam_recovery\n"
-    "        rule: jam\n"
-    "        steps:\n"
-    "          - {output: motor, value: 0}\n"
-    "          - {output: horn, value: 1, pulse_secs: 1}\n"
-    "          - {wait_clear: [jam, guard_open], timeout_secs: 60}\n"
-    "          - {wait_secs: 5}\n"
-    "          - {output: motor, value: 1, unless_open: [guard_open]}\n";
+    "sequences:\n"
+    "  - id: jam_recovery\n"
+    "    rule: jam\n"
+    "    steps:\n"
+    "      - {output: motor, value: 0}\n"
+    "      - {output: horn, value: 1, pulse_secs: 1}\n"
+    "      - {wait_clear: [jam, guard_open], timeout_secs: 60}\n"
+    "      - {wait_secs: 5}\n"
+    "      - {output: motor, value: 1, unless_open: [guard_open]}\n";
 
 TEST_F(ActuatorLogic, ASequenceStopsWaitsForClearAndRestarts) {
   Start(kJamRecovery);
@@ -211,7 +196,7 @@ TEST_F(ActuatorLogic, ATimedOutSequenceAbortsToTheSafeState) {
 }
 
 TEST_F(ActuatorLogic, AnInterlockedStepAbortsTheSequenceAndShutdownStopsIt) {
-  Start("    sequences:\n      - {id: start_line, rule: start, on_abort: hold, steps: [{output: horn, value: 1}, "
+  Start("sequences:\n  - {id: start_line, rule: start, on_abort: hold, steps: [{output: horn, value: 1}, "
         "{wait_secs: 3}, {output: motor, value: 1, unless_open: [guard_open]}]}\n");
   Alert("guard_open", AlertState::kOpen);
   Alert("start", AlertState::kOpen);
@@ -226,29 +211,6 @@ TEST_F(ActuatorLogic, AnInterlockedStepAbortsTheSequenceAndShutdownStopsIt) {
   ASSERT_TRUE(sink_->Flush().ok());  // shutdown mid-sequence
   EXPECT_EQ(values_, (std::vector<double>{0, 0}));
   EXPECT_EQ(Metric("sequences_aborted"), 2);
-}
-
-TEST(Sequences, BadStepsAreConfigurationErrors) {
-  const std::string plc =
-      "  - id: plc\n    type: modbus\n    host: h\n    inputs: [in]\n    outputs: [{name: motor, table: coil, address: 0}]\n"
-      "    sequences:\n";
-  std::string e = Errors(plc +
-                         "      - {id: a, rule: jam, steps: [{output: motor, wait_secs: 1}]}\n"
-                         "      - {id: b, rule: jam, on_abort: pause, steps: [{wait_clear: [jam], value: 1}, "
-                         "{wait_secs: 1, timeout_secs: 3}]}\n"
-                         "      - {id: c, rule: jam, steps: []}\n");
-  EXPECT_NE(e.find("c.yaml:9:36: a step has exactly one of output, wait_secs, wait_clear/wait_open"), std::string::npos)
-      << e;
-  EXPECT_NE(e.find("c.yaml:10:38: 'on_abort' must be one of safe, hold, got 'pause'"), std::string::npos) << e;
-  EXPECT_NE(e.find("c.yaml:10:80: value belongs to a step with output"), std::string::npos) << e;
-  EXPECT_NE(e.find("timeout_secs belongs to a wait_clear/wait_open step"), std::string::npos) << e;
-  EXPECT_NE(e.find("c.yaml:11:35: a sequence needs at least one step"), std::string::npos) << e;
-  // Checks across sequences run once each sequence parses.
-  e = Errors(plc +
-             "      - {id: a, rule: jam, steps: [{output: motor, value: 1}]}\n"
-             "      - {id: a, rule: jam, steps: [{output: belt, value: 1}]}\n");
-  EXPECT_NE(e.find("c.yaml:10:14: duplicate sequence 'a'"), std::string::npos) << e;
-  EXPECT_NE(e.find("c.yaml:10:45: unknown output 'belt'"), std::string::npos) << e;
 }
 
 }  // namespace
