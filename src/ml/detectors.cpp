@@ -1,0 +1,177 @@
+#include "ml/detectors.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace edgeflow::ml {
+
+namespace {
+
+// A distance in deviations mapped to [0, 1): 3 deviations score 0.5.
+double FromDeviations(double z) { return z * z / (z * z + 9.0); }
+
+class ZScore final : public Detector {
+ public:
+  explicit ZScore(const DetectorConfig& c) : Detector(c) {}
+  double Raw(TimeUs, double x) override {
+    if (n_++ == 0) {
+      mean_ = x;
+      return 0;
+    }
+    const double d = x - mean_;
+    const double sd = std::sqrt(var_);
+    const double z = sd > 0 ? std::fabs(d) / sd : (d != 0 ? 1e9 : 0);
+    mean_ += cfg_.alpha * d;
+    var_ = (1 - cfg_.alpha) * (var_ + cfg_.alpha * d * d);
+    return FromDeviations(z);
+  }
+
+ private:
+  double mean_ = 0, var_ = 0;
+  int64_t n_ = 0;
+};
+
+// Median and interquartile range of the last `window` readings, kept sorted:
+// an insertion and a removal (binary search and a move) per reading.
+class Robust final : public Detector {
+ public:
+  explicit Robust(const DetectorConfig& c) : Detector(c) {
+    ring_.reserve(static_cast<size_t>(c.window));
+    sorted_.reserve(static_cast<size_t>(c.window));
+  }
+  double Raw(TimeUs, double x) override {
+    double score = 0;
+    const size_t n = sorted_.size();
+    if (n >= 4) {
+      const double median = Quantile(0.5), iqr = Quantile(0.75) - Quantile(0.25);
+      // A flat history (stuck sensor, idle machine) still has a scale: a
+      // small part of the range the series has covered so far.
+      const double scale = std::max({iqr / 1.349, kRangeFloor * (hi_ - lo_), 1e-9});
+      score = FromDeviations(std::fabs(x - median) / scale);
+    }
+    lo_ = std::min(lo_, x);
+    hi_ = std::max(hi_, x);
+    if (ring_.size() < static_cast<size_t>(cfg_.window)) {
+      ring_.push_back(x);
+    } else {
+      const double old = ring_[next_];
+      sorted_.erase(std::lower_bound(sorted_.begin(), sorted_.end(), old));
+      ring_[next_] = x;
+      next_ = (next_ + 1) % ring_.size();
+    }
+    sorted_.insert(std::upper_bound(sorted_.begin(), sorted_.end(), x), x);
+    return score;
+  }
+
+ private:
+  double Quantile(double q) const {
+    const double pos = q * static_cast<double>(sorted_.size() - 1);
+    const size_t i = static_cast<size_t>(pos);
+    const double f = pos - static_cast<double>(i);
+    return i + 1 < sorted_.size() ? sorted_[i] * (1 - f) + sorted_[i + 1] * f : sorted_[i];
+  }
+  static constexpr double kRangeFloor = 0.01;
+  std::vector<double> ring_, sorted_;
+  size_t next_ = 0;
+  double lo_ = INFINITY, hi_ = -INFINITY;
+};
+
+// Nearest-neighbour distance of the latest pattern (the last `dim` readings)
+// to the patterns seen before, in units of the series' range, compared with
+// the recent nearest-neighbour distances.
+class Knn final : public Detector {
+ public:
+  explicit Knn(const DetectorConfig& c)
+      : Detector(c), dim_(static_cast<size_t>(c.dim)), cap_(static_cast<size_t>(c.window)) {
+    last_.reserve(dim_);
+  }
+  double Raw(TimeUs, double x) override {
+    lo_ = std::min(lo_, x);
+    hi_ = std::max(hi_, x);
+    last_.push_back(x);
+    if (last_.size() > dim_) last_.erase(last_.begin());
+    if (last_.size() < dim_) return 0;
+    const double range = hi_ - lo_;
+    // Nearest neighbour among stored patterns that do not overlap the current one.
+    double best = INFINITY;
+    const size_t usable = count_ > dim_ ? count_ - dim_ : 0;
+    for (size_t k = 0; k < usable; ++k) {
+      const double* p = &patterns_[((head_ + cap_ - 1 - dim_ - k) % cap_) * dim_];
+      double d = 0;
+      for (size_t j = 0; j < dim_ && d < best; ++j) d += (p[j] - last_[j]) * (p[j] - last_[j]);
+      best = std::min(best, d);
+    }
+    double score = 0;
+    if (usable > 0) {
+      const double dist = range > 0 ? std::sqrt(best) / range : 0;
+      // How unusual this distance is among the recent nearest-neighbour
+      // distances, in robust deviations (median and interquartile range).
+      if (recent_.size() >= 8) {
+        sorted_ = recent_;
+        std::sort(sorted_.begin(), sorted_.end());
+        const auto q = [&](double f) { return sorted_[static_cast<size_t>(f * static_cast<double>(sorted_.size() - 1))]; };
+        const double median = q(0.5), scale = std::max((q(0.75) - q(0.25)) / 1.349, 1e-3);
+        score = dist > median ? FromDeviations((dist - median) / scale) : 0;
+      }
+      if (recent_.size() < kRecent) recent_.push_back(dist);
+      else recent_[recent_next_++ % kRecent] = dist;
+    }
+    // Remember the current pattern.
+    if (patterns_.empty()) patterns_.assign(cap_ * dim_, 0.0);
+    std::copy(last_.begin(), last_.end(), patterns_.begin() + static_cast<std::ptrdiff_t>(head_ * dim_));
+    head_ = (head_ + 1) % cap_;
+    count_ = std::min(count_ + 1, cap_);
+    return score;
+  }
+
+ private:
+  static constexpr size_t kRecent = 200;
+  size_t dim_, cap_;
+  std::vector<double> last_, patterns_, recent_, sorted_;
+  size_t head_ = 0, count_ = 0, recent_next_ = 0;
+  double lo_ = INFINITY, hi_ = -INFINITY;
+};
+
+}  // namespace
+
+double Detector::Score(TimeUs ts, double value) {
+  double s = Raw(ts, value);
+  if (!std::isfinite(s)) s = 1;
+  s = std::clamp(s, 0.0, 1.0);
+  if (++seen_ <= cfg_.warmup) return 0;
+  if (cfg_.quiet <= 0) return s;
+  // Only a rise above every score of the last `quiet` readings reports: a
+  // long event is one detection at its onset, whatever the threshold. The
+  // window's maximum is kept in a monotonic queue (amortised O(1)).
+  const int64_t i = seen_;
+  while (!peaks_.empty() && peaks_.front().first <= i - 1 - cfg_.quiet) peaks_.pop_front();
+  const double recent = peaks_.empty() ? 0 : peaks_.front().second;
+  while (!peaks_.empty() && peaks_.back().second <= s) peaks_.pop_back();
+  peaks_.emplace_back(i, s);
+  return s > recent ? s : 0;
+}
+
+const std::vector<std::string>& DetectorKinds() {
+  static const std::vector<std::string> k = {"zscore", "robust", "knn"};
+  return k;
+}
+
+Status ValidateDetector(const DetectorConfig& c) {
+  if (std::find(DetectorKinds().begin(), DetectorKinds().end(), c.kind) == DetectorKinds().end())
+    return Status::Invalid("unknown detector '" + c.kind + "' (zscore, robust or knn)");
+  if (!(c.alpha > 0 && c.alpha <= 1)) return Status::Invalid("alpha must be in (0, 1]");
+  if (c.window < 8 || c.window > 1'000'000) return Status::Invalid("window must be in [8, 1000000]");
+  if (c.dim < 1 || c.dim > 256) return Status::Invalid("dim must be in [1, 256]");
+  if (c.kind == "knn" && c.window <= c.dim) return Status::Invalid("window must be larger than dim");
+  if (c.warmup < 0 || c.quiet < 0) return Status::Invalid("warmup and quiet must not be negative");
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Detector>> MakeDetector(const DetectorConfig& c) {
+  EF_RETURN_IF_ERROR(ValidateDetector(c));
+  if (c.kind == "zscore") return std::unique_ptr<Detector>(new ZScore(c));
+  if (c.kind == "knn") return std::unique_ptr<Detector>(new Knn(c));
+  return std::unique_ptr<Detector>(new Robust(c));
+}
+
+}  // namespace edgeflow::ml

@@ -1,0 +1,60 @@
+#pragma once
+// Streaming anomaly detectors, one instance per series. Each reading is
+// scored against what came before it (no look-ahead), then learned. Scores
+// lie in [0, 1]: 0 ordinary, towards 1 ever more unusual.
+//
+//   zscore  — distance from an exponentially weighted mean, in standard
+//             deviations. Cheapest; follows slow drifts.
+//   robust  — distance from the median of the last `window` readings in
+//             robust deviations (MAD), blind to the outliers it has seen.
+//   knn     — contextual: how far the last `dim` readings (scaled to the
+//             series' range) lie from their nearest neighbour among the
+//             last `window` such patterns, in robust deviations of the
+//             recent such distances. Catches changes of shape, not only of
+//             level; the most expensive.
+//
+// With `quiet` > 0, all three report an event once: a reading scores only
+// when its score rises above every score of the previous `quiet` readings,
+// 0 otherwise (one alert per event; the benchmark also rewards only the
+// first detection of an anomaly and charges every later false one).
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+
+namespace edgeflow::ml {
+
+struct DetectorConfig {
+  std::string kind = "robust";  // zscore | robust | knn
+  double alpha = 0.02;           // zscore: EWMA weight of a new reading
+  int64_t window = 1000;         // robust: readings; knn: patterns remembered
+  int64_t dim = 8;               // knn: readings per pattern
+  int64_t warmup = 30;           // readings before any score above 0
+  int64_t quiet = 0;             // only rises above the last `quiet` scores report; 0: off
+};
+Status ValidateDetector(const DetectorConfig& c);
+
+class Detector {
+ public:
+  virtual ~Detector() = default;
+  // The score of `value` (at `ts`) against the past; then learns it.
+  double Score(TimeUs ts, double value);
+
+ protected:
+  explicit Detector(const DetectorConfig& c) : cfg_(c) {}
+  virtual double Raw(TimeUs ts, double value) = 0;
+  DetectorConfig cfg_;
+
+ private:
+  int64_t seen_ = 0;
+  std::deque<std::pair<int64_t, double>> peaks_;  // (reading, score): decreasing maxima of the last `quiet`
+};
+
+Result<std::unique_ptr<Detector>> MakeDetector(const DetectorConfig& c);
+const std::vector<std::string>& DetectorKinds();
+
+}  // namespace edgeflow::ml

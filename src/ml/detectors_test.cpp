@@ -1,0 +1,104 @@
+#include "ml/detectors.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+namespace edgeflow::ml {
+namespace {
+
+std::unique_ptr<Detector> Make(const std::string& kind, int64_t quiet = 0) {
+  DetectorConfig c;
+  c.kind = kind;
+  c.quiet = quiet;
+  auto d = MakeDetector(c);
+  EXPECT_TRUE(d.ok()) << d.status().ToString();
+  return std::move(d).value();
+}
+
+// Noisy level around 20 with a daily-like wave; then a spike at `at`.
+std::vector<double> Signal(size_t n, size_t at, double spike) {
+  std::mt19937 rng(7);
+  std::normal_distribution<double> noise(0, 0.3);
+  std::vector<double> v;
+  for (size_t i = 0; i < n; ++i) v.push_back(20 + 2 * std::sin(i / 40.0) + noise(rng) + (i == at ? spike : 0));
+  return v;
+}
+
+TEST(Detectors, ASpikeScoresHighAndOrdinaryReadingsLow) {
+  for (const auto& kind : DetectorKinds()) {
+    SCOPED_TRACE(kind);
+    auto d = Make(kind);
+    const auto v = Signal(2000, 1500, 8);
+    double worst_ordinary = 0, spike = 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const double s = d->Score(static_cast<TimeUs>(i) * kUsPerSec, v[i]);
+      ASSERT_GE(s, 0);
+      ASSERT_LE(s, 1);
+      if (i == 1500) spike = s;
+      else if (i > 1000 && i < 1490) worst_ordinary = std::max(worst_ordinary, s);
+    }
+    EXPECT_GE(spike, 0.5);
+    EXPECT_GT(spike, worst_ordinary);
+  }
+}
+
+TEST(Detectors, KnnSeesAChangeOfShapeAtTheSameLevel) {
+  auto knn = Make("knn");
+  auto robust = Make("robust");
+  double knn_before = 0, knn_change = 0, robust_change = 0;
+  for (int i = 0; i < 3000; ++i) {
+    // A square wave between 0 and 10; from 2500 on, one between the same levels five times as fast.
+    const int period = i < 2500 ? 40 : 8;
+    const double x = (i / (period / 2)) % 2 ? 10 : 0;
+    const double k = knn->Score(i, x), r = robust->Score(i, x);
+    if (i > 1500 && i < 2490) knn_before = std::max(knn_before, k);
+    if (i >= 2500 && i < 2560) {
+      knn_change = std::max(knn_change, k);
+      robust_change = std::max(robust_change, r);
+    }
+  }
+  EXPECT_GE(knn_change, 0.9);
+  EXPECT_LT(knn_before, 0.5);
+  EXPECT_LT(robust_change, 0.5) << "the level detector cannot see it: that is what knn is for";
+}
+
+TEST(Detectors, QuietReportsAnEventOnceAtItsOnset) {
+  auto d = Make("robust", 100);
+  const auto v = Signal(1200, 1000, 8);
+  std::vector<double> s;
+  for (size_t i = 0; i < v.size(); ++i) s.push_back(d->Score(i, v[i] + (i == 1001 ? 7 : 0)));
+  EXPECT_GE(s[1000], 0.5);
+  EXPECT_EQ(s[1001], 0) << "the second reading of the same event does not report again";
+  int reported = 0;
+  for (size_t i = 1002; i < 1100; ++i) reported += s[i] > 0.5;
+  EXPECT_EQ(reported, 0);
+}
+
+TEST(Detectors, ScoresDependOnlyOnThePast) {
+  const auto v = Signal(1000, 900, 5);
+  for (const auto& kind : DetectorKinds()) {
+    auto full = Make(kind), prefix = Make(kind);
+    std::vector<double> a, b;
+    for (size_t i = 0; i < v.size(); ++i) a.push_back(full->Score(i, v[i]));
+    for (size_t i = 0; i < 600; ++i) b.push_back(prefix->Score(i, v[i]));
+    EXPECT_TRUE(std::equal(b.begin(), b.end(), a.begin())) << kind;
+  }
+}
+
+TEST(Detectors, BadParametersAreRefused) {
+  DetectorConfig c;
+  c.kind = "magic";
+  EXPECT_NE(ValidateDetector(c).message().find("unknown detector 'magic'"), std::string::npos);
+  c.kind = "knn";
+  c.window = 8;
+  c.dim = 8;
+  EXPECT_FALSE(ValidateDetector(c).ok());
+  c.window = 400;
+  c.alpha = 0;
+  EXPECT_FALSE(ValidateDetector(c).ok());
+}
+
+}  // namespace
+}  // namespace edgeflow::ml
