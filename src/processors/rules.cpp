@@ -215,8 +215,23 @@ const Schema<AnomalyConfig>& AnomalySchema() {
         .Bool("emit_scores", &AnomalyConfig::emit_scores, false,
               "Also emit a reading `<metric>_anomaly` with the score in [0,1] for every input reading.")
         .Enum<Severity>("severity", &AnomalyConfig::severity, Severity::kWarning, kSeverities, "Severity of the alerts.")
+        .Enum<std::string>("detector", &AnomalyConfig::detector, "ewma",
+                           {{"ewma", "ewma"}, {"robust", "robust"}, {"knn", "knn"}},
+                           "ewma: z-score against an exponentially weighted mean (threshold in sigma); robust: median "
+                           "and interquartile range of the last `window` readings; knn: distance of the last `dim` "
+                           "readings to the nearest of the last `window` such patterns (docs/anomaly-detection.md).")
+        .Number<int64_t>("window", &AnomalyConfig::window, 1000, "readings", "robust and knn: history kept per series.",
+                         8, 1000000)
+        .Number<int64_t>("dim", &AnomalyConfig::dim, 8, "readings", "knn: readings per pattern.", 1, 256)
+        .Number<double>("score_threshold", &AnomalyConfig::score_threshold, 0.9, "",
+                        "robust and knn: score in [0,1] that opens an alert.", 0, 1)
+        .Number<double>("score_clear", &AnomalyConfig::score_clear, 0.5, "",
+                        "robust and knn: score below which the alert clears.", 0, 1)
         .Check([](const AnomalyConfig& c, const YAML::Node& n, Diagnostics& d) {
           if (c.clear_threshold > c.threshold) d.Error(n["clear_threshold"], "anomaly: 'clear_threshold' must not exceed 'threshold'");
+          if (c.score_clear > c.score_threshold)
+            d.Error(n["score_clear"], "anomaly: 'score_clear' must not exceed 'score_threshold'");
+          if (c.detector == "knn" && c.window <= c.dim) d.Error(n["window"], "anomaly: knn needs 'window' larger than 'dim'");
         });
     return s;
   }();
@@ -259,12 +274,35 @@ void AnomalyProcessor::Process(const Batch& in, Batch& out) {
     auto [it, fresh] = series_.try_emplace(SeriesKey(r.sensor, r.metric));
     Baseline& b = it->second;
     if (fresh && cfg_.emit_scores) b.score_metric = Intern(std::string(SymName(r.metric)) + "_anomaly");
-    const bool warm = b.n >= cfg_.warmup;
-    const double z = Update(b, r.value, cfg_.alpha, cfg_.threshold);
+    bool warm;
+    double score, open_at, clear_below, level;
+    if (cfg_.detector == "ewma") {
+      warm = b.n >= cfg_.warmup;
+      const double z = Update(b, r.value, cfg_.alpha, cfg_.threshold);
+      score = warm ? 1.0 - std::exp2(-(z / cfg_.threshold) * (z / cfg_.threshold)) : 0.0;
+      level = z;
+      open_at = cfg_.threshold;
+      clear_below = cfg_.clear_threshold;
+    } else {
+      auto& det = detectors_[it->first];
+      if (!det) {
+        ml::DetectorConfig dc;
+        dc.kind = cfg_.detector;
+        dc.window = cfg_.window;
+        dc.dim = cfg_.dim;
+        dc.warmup = cfg_.warmup;
+        det = std::move(ml::MakeDetector(dc)).value();  // parameters checked by the schema
+      }
+      warm = ++b.n > cfg_.warmup;
+      score = det->Score(r.ts, r.value);
+      level = score;
+      open_at = cfg_.score_threshold;
+      clear_below = cfg_.score_clear;
+    }
     if (cfg_.emit_scores) {
       Reading s = r;
       s.metric = b.score_metric;
-      s.value = warm ? 1.0 - std::exp2(-(z / cfg_.threshold) * (z / cfg_.threshold)) : 0.0;
+      s.value = score;
       out.readings.push_back(s);
     }
     if (!warm) continue;
@@ -276,13 +314,13 @@ void AnomalyProcessor::Process(const Batch& in, Batch& out) {
     a.metric = r.metric;
     a.origin = origin_;
     a.severity = cfg_.severity;
-    if (!b.open && z >= cfg_.threshold) {
+    if (!b.open && level >= open_at) {
       b.open = true;
       b.opened_at = r.ts;
       a.state = AlertState::kOpen;
       a.opened_at = r.ts;
       out.alerts.push_back(a);
-    } else if (b.open && z < cfg_.clear_threshold) {
+    } else if (b.open && level < clear_below) {
       b.open = false;
       a.state = AlertState::kClear;
       a.opened_at = b.opened_at;

@@ -14,6 +14,7 @@
 #include "config/schema.h"
 #include "core/selector.h"
 #include "engine/component.h"
+#include "ml/detectors.h"
 #include "processors/expr.h"
 
 namespace edgeflow {
@@ -98,6 +99,11 @@ struct AnomalyConfig {
   int64_t warmup = 30;
   bool emit_scores = false;
   Severity severity = Severity::kWarning;
+  std::string detector = "ewma";  // ewma | robust | knn (src/ml/detectors.h)
+  int64_t window = 1000;
+  int64_t dim = 8;
+  double score_threshold = 0.9;
+  double score_clear = 0.5;
 };
 const config::Schema<AnomalyConfig>& AnomalySchema();
 
@@ -127,6 +133,7 @@ class AnomalyProcessor final : public Processor {
   Selector sel_;
   Symbol origin_ = kNoSymbol;
   std::unordered_map<uint64_t, Baseline> series_;
+  std::unordered_map<uint64_t, std::unique_ptr<ml::Detector>> detectors_;  // robust, knn
 };
 
 }  // namespace edgeflow

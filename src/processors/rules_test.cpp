@@ -1,5 +1,7 @@
 #include "processors/rules.h"
 
+#include "engine/pipeline_config.h"
+
 #include <gtest/gtest.h>
 
 #include "core/testing.h"
@@ -172,6 +174,48 @@ TEST(Anomaly, FlagsSpikeAfterWarmupAndClears) {
   }
   EXPECT_EQ(max_at, static_cast<double>(At(200)));
   EXPECT_GT(max_score, 0.9);
+}
+
+TEST(Anomaly, RobustAndKnnDetectorsOpenAndClearAlertsOnTheirScores) {
+  for (const char* kind : {"robust", "knn"}) {
+    SCOPED_TRACE(kind);
+    AnomalyConfig c;
+    AnomalySchema().SetDefaults(c);
+    c.detector = kind;
+    c.window = 200;
+    c.dim = 4;
+    c.emit_scores = true;
+    BuildContext ctx;
+    ctx.component = Intern("anom");
+    auto p = std::move(AnomalyProcessor::Create(c, ctx)).value();
+    Batch in, out;
+    for (int i = 0; i < 400; ++i) in.readings.push_back(R("m", "v", At(i), 10 + 0.5 * std::sin(i / 5.0)));
+    in.readings.push_back(R("m", "v", At(400), 40));  // spike
+    for (int i = 401; i < 420; ++i) in.readings.push_back(R("m", "v", At(i), 10 + 0.5 * std::sin(i / 5.0)));
+    p->Process(in, out);
+    ASSERT_GE(out.alerts.size(), 2u);
+    EXPECT_EQ(out.alerts[0].state, AlertState::kOpen);
+    EXPECT_EQ(out.alerts[0].ts, At(400));
+    EXPECT_EQ(out.alerts[1].state, AlertState::kClear);
+    size_t scores = 0;
+    for (auto& r : out.readings) scores += r.metric == Intern("v_anomaly");
+    EXPECT_EQ(scores, 420u);
+  }
+}
+
+TEST(Anomaly, DetectorOptionsAreChecked) {
+  PipelineConfig cfg;
+  config::Diagnostics d("c.yaml");
+  EXPECT_FALSE(ParsePipelineConfig("sources: [{id: in, type: ingest}]\nprocessors:\n"
+                                   "  - {id: a, type: anomaly, inputs: [in], detector: knn, window: 8, dim: 8, "
+                                   "score_threshold: 0.4, score_clear: 0.6}\n"
+                                   "  - {id: b, type: anomaly, inputs: [in], detector: forest}\n"
+                                   "sinks: [{id: o, type: file, inputs: [a, b]}]\n",
+                                   &cfg, d));
+  const std::string e = d.Format();
+  EXPECT_NE(e.find("knn needs 'window' larger than 'dim'"), std::string::npos) << e;
+  EXPECT_NE(e.find("'score_clear' must not exceed 'score_threshold'"), std::string::npos) << e;
+  EXPECT_NE(e.find("'detector' must be one of ewma, robust, knn, got 'forest'"), std::string::npos) << e;
 }
 
 TEST(Anomaly, NoAlertsDuringWarmupOrOnSteadySignal) {
