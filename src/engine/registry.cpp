@@ -1,5 +1,6 @@
 #include "engine/registry.h"
 
+#include "processors/features.h"
 #include "processors/filters.h"
 #include "processors/rules.h"
 #include "processors/validate.h"
@@ -91,7 +92,14 @@ const std::vector<ComponentType>& ComponentTypes() {
                                         "Alert rules with hysteresis, minimum duration, cooldown and severity over "
                                         "readings or window aggregates; emits alert open and clear events.",
                                         RulesSchema()),
-      MakeProcessorType<AnomalyProcessor>("anomaly", "Streaming per-series EWMA z-score anomaly detector.",
+      MakeProcessorType<FeaturesProcessor>(
+          "features",
+          "Signal features over windows of each series for condition monitoring: rms, peak, crest factor, "
+          "kurtosis, skewness, mean, std; FFT band energies and dominant frequencies (kissfft).",
+          FeaturesSchema()),
+      MakeProcessorType<AnomalyProcessor>("anomaly",
+                                          "Streaming per-series anomaly detection (EWMA z-score, robust median/IQR or "
+                                          "nearest-neighbour patterns) with alerts and scores in [0,1].",
                                           AnomalySchema()),
       MakeSinkType<SqliteSink>("sqlite",
                                "Local store in SQLite (WAL): readings, aggregates, alerts, dead letters; batched "
