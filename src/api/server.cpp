@@ -1,6 +1,5 @@
 #include "api/server.h"
 
-#include <dlfcn.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,6 +9,7 @@
 #include <filesystem>
 #include <map>
 
+#include "core/module.h"
 #include "edgeflow/version.h"
 
 namespace edgeflow {
@@ -27,60 +27,15 @@ const std::vector<ApiRoute>& ApiRoutes() {
   return routes;
 }
 
-std::vector<std::string> ModuleSearchPath() {
-  std::vector<std::string> dirs;
-  if (const char* env = std::getenv("EDGEFLOW_MODULE_DIR"); env && *env) dirs.emplace_back(env);
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    dirs.push_back(exe.parent_path().string());
-    dirs.push_back((exe.parent_path().parent_path() / "lib" / "edgeflow").string());
-  }
-  return dirs;
-}
-
-namespace {
-
-// The module stays loaded for the life of the process: servers it created may
-// outlive any one ApiServer handle, and unloading C++ code is never worth it.
-Result<ApiModuleStartFn> LoadApiModule() {
-  static std::mutex mu;
-  static ApiModuleStartFn start = nullptr;
-  std::lock_guard lock(mu);
-  if (start) return start;
-  std::string tried;
-  for (const auto& dir : ModuleSearchPath()) {
-    const std::string path = (std::filesystem::path(dir) / kApiModuleFile).string();
-    if (!std::filesystem::exists(path)) {
-      tried += (tried.empty() ? "" : ", ") + dir;
-      continue;
-    }
-    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!handle) return Status::Unavailable(fmt::format("API module {} cannot be loaded: {}", path, dlerror()));
-    auto version = reinterpret_cast<ApiModuleVersionFn>(dlsym(handle, kApiModuleVersionSymbol));
-    auto fn = reinterpret_cast<ApiModuleStartFn>(dlsym(handle, kApiModuleStartSymbol));
-    if (!version || !fn) return Status::Unavailable(fmt::format("{} is not an edgeflow API module", path));
-    if (std::strcmp(version(), kVersion) != 0)
-      return Status::Unavailable(fmt::format("API module {} is version {}, this edgeflow is {}: reinstall the same "
-                                             "version of both",
-                                             path, version(), kVersion));
-    start = fn;
-    return start;
-  }
-  return Status::NotFound(fmt::format("the api section needs {}, not found in: {} (set EDGEFLOW_MODULE_DIR, or "
-                                      "remove the api section to run without the REST API)",
-                                      kApiModuleFile, tried));
-}
-
-}  // namespace
-
 Result<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiConfig& cfg, const std::string& data_dir, Hooks hooks,
                                                     Clock& clock) {
-  auto start = LoadApiModule();
-  if (!start.ok()) return start.status();
+  auto module = LoadModule(kApiModuleFile, "the api section (or remove it to run without the REST API)");
+  if (!module.ok()) return module.status();
+  auto start = reinterpret_cast<ApiModuleStartFn>(ModuleSymbol(*module, kApiModuleStartSymbol));
+  if (!start) return Status::Unavailable(std::string(kApiModuleFile) + " is not the API module");
   Result<std::unique_ptr<ApiServer>> out = Status::Internal("API module returned nothing");
   const ApiModuleArgs args{&cfg, &data_dir, &hooks, &clock, &out};
-  start.value()(&args);
+  start(&args);
   return out;
 }
 

@@ -64,14 +64,9 @@ struct ApiModuleArgs {
   Clock* clock;
   Result<std::unique_ptr<ApiServer>>* out;
 };
-// Exported by the module with C linkage: the version it was built as, and its start function.
-using ApiModuleVersionFn = const char* (*)();
+// Exported by the module with C linkage (besides edgeflow_module_version, core/module.h).
 using ApiModuleStartFn = void (*)(const ApiModuleArgs*);
-inline constexpr const char* kApiModuleVersionSymbol = "edgeflow_api_module_version";
 inline constexpr const char* kApiModuleStartSymbol = "edgeflow_api_module_start";
-
-// Where the daemon looks for a module file, in order.
-std::vector<std::string> ModuleSearchPath();
 
 // Prometheus text exposition of the runtime status JSON.
 std::string PrometheusText(const nlohmann::json& status);

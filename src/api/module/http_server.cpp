@@ -506,7 +506,7 @@ void HttpApiServer::Routes() {
 }  // namespace edgeflow
 
 extern "C" {
-__attribute__((visibility("default"))) const char* edgeflow_api_module_version() { return edgeflow::kVersion; }
+__attribute__((visibility("default"))) const char* edgeflow_module_version() { return edgeflow::kVersion; }
 __attribute__((visibility("default"))) void edgeflow_api_module_start(const edgeflow::ApiModuleArgs* a) {
   auto s = edgeflow::HttpApiServer::Start(*a->cfg, *a->data_dir, std::move(*a->hooks), *a->clock);
   if (s.ok()) *a->out = std::unique_ptr<edgeflow::ApiServer>(std::move(s).value());
