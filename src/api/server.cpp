@@ -23,6 +23,8 @@ const std::vector<ApiRoute>& ApiRoutes() {
       {"get", "/api/v1/rules"},    {"put", "/api/v1/rules"},    {"post", "/api/v1/ingest"},
       {"post", "/api/v1/alerts/{id}/ack"}, {"get", "/api/v1/events"}, {"post", "/api/v1/session"},
       {"delete", "/api/v1/session"}, {"get", "/"}, {"get", "/ui/{path}"},
+      {"get", "/api/v1/models"}, {"get", "/api/v1/models/{name}"}, {"put", "/api/v1/models/{name}"},
+      {"post", "/api/v1/models/{name}/promote"}, {"post", "/api/v1/models/{name}/rollback"},
   };
   return routes;
 }

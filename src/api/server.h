@@ -38,6 +38,7 @@ class ApiServer {
     std::function<IngestSource*(const std::string& id)> ingest;          // "" picks the only one
     std::function<nlohmann::json()> get_rules;                           // {processor: [rules]}
     std::function<Status(const std::string& body, std::string* errors)> put_rules;
+    std::function<std::string()> models_dir;                             // deployed models (ml/registry.h)
   };
   // Loads the API module (see below), binds (failing at once when the address
   // is taken) and serves on the module's threads.

@@ -25,6 +25,7 @@
 #include "api/remote_control.h"
 #include "cli/service_notify.h"
 #include "api/server.h"
+#include "processors/inference.h"
 #include "edgeflow/version.h"
 #include "processors/rules.h"
 #include "sources/ingest_source.h"
@@ -306,6 +307,14 @@ class Daemon {
     return Status::Ok();
   }
 
+  // Where deployed models live: the first inference stage's models_dir, or <data_dir>/models.
+  static std::string ModelsDirOf(const PipelineConfig& cfg) {
+    for (const auto& c : cfg.components)
+      if (c.kind == Kind::kProcessor && c.type == "inference")
+        return ModelsDir(std::any_cast<const InferenceConfig&>(c.options).models_dir, cfg.node.data_dir);
+    return ModelsDir("", cfg.node.data_dir);
+  }
+
   Status StartApi() {
     const PipelineConfig& cfg = runtime_->config();
     if (!cfg.api.enabled) return Status::Ok();
@@ -324,6 +333,7 @@ class Daemon {
     };
     hooks.get_rules = [this] { return RulesJson(Current()->config()); };
     hooks.put_rules = [this](const std::string& body, std::string* errors) { return PutRules(body, errors); };
+    hooks.models_dir = [this] { return ModelsDirOf(Current()->config()); };
     auto api = ApiServer::Start(cfg.api, cfg.node.data_dir, std::move(hooks), SystemClock::Instance());
     if (!api.ok()) return api.status();
     api_ = std::move(api).value();

@@ -1,6 +1,7 @@
 #include "engine/registry.h"
 
 #include "processors/features.h"
+#include "processors/inference.h"
 #include "processors/filters.h"
 #include "processors/rules.h"
 #include "processors/validate.h"
@@ -35,7 +36,7 @@ const char* KindName(Kind k) {
 }
 
 std::string LeftOutOfBuild(Kind kind, const std::string& type) {
-  if (kind == Kind::kProcessor) return "";
+  if (kind == Kind::kProcessor) return type == "inference" && !EDGEFLOW_WITH_ML ? "EDGEFLOW_WITH_ML" : "";
   if (type == "modbus" && !EDGEFLOW_WITH_MODBUS) return "EDGEFLOW_WITH_MODBUS";
   if (type == "gpio" && !EDGEFLOW_WITH_GPIO) return "EDGEFLOW_WITH_GPIO";
   return "";
@@ -97,6 +98,13 @@ const std::vector<ComponentType>& ComponentTypes() {
           "Signal features over windows of each series for condition monitoring: rms, peak, crest factor, "
           "kurtosis, skewness, mean, std; FFT band energies and dominant frequencies (kissfft).",
           FeaturesSchema()),
+#if EDGEFLOW_WITH_ML
+      MakeProcessorType<InferenceProcessor>(
+          "inference",
+          "Runs a deployed model (ONNX through OpenCV DNN, in a module loaded on demand) on windows of each series: "
+          "scores as readings, alerts at the threshold, shadow comparison and automatic rollback.",
+          InferenceSchema()),
+#endif
       MakeProcessorType<AnomalyProcessor>("anomaly",
                                           "Streaming per-series anomaly detection (EWMA z-score, robust median/IQR or "
                                           "nearest-neighbour patterns) with alerts and scores in [0,1].",

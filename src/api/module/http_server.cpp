@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <httplib.h>
+#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -18,6 +19,7 @@
 #include "edgeflow/version.h"
 #include "sources/ingest_source.h"
 #include "store/block_codec.h"
+#include "ml/registry.h"
 #include "store/store.h"
 #include "web_assets.h"
 
@@ -79,6 +81,38 @@ void Reply(httplib::Response& res, int status, const json& body) {
 
 void Error(httplib::Response& res, int status, const std::string& message) {
   Reply(res, status, json{{"error", message}});
+}
+
+// Standard base64 (with padding) to bytes; false when malformed.
+bool Base64Decode(const std::string& in, std::string* out) {
+  std::string s;
+  for (char c : in)
+    if (c != '\n' && c != '\r' && c != ' ') s += c;
+  if (s.size() % 4 != 0) return false;
+  out->resize(s.size() / 4 * 3);
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out->data()),
+                                reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
+  if (n < 0) return false;
+  size_t pad = 0;
+  if (!s.empty() && s.back() == '=') ++pad;
+  if (s.size() > 1 && s[s.size() - 2] == '=') ++pad;
+  out->resize(static_cast<size_t>(n) - pad);
+  return true;
+}
+
+// A failed status as a reply: 400 with every error line for invalid input.
+void StatusReply(httplib::Response& res, const Status& st) {
+  const int code = st.code() == StatusCode::kInvalidArgument    ? 400
+                   : st.code() == StatusCode::kNotFound           ? 404
+                   : st.code() == StatusCode::kAlreadyExists ||
+                           st.code() == StatusCode::kFailedPrecondition
+                       ? 409
+                       : 503;
+  json list = json::array();
+  std::stringstream ss(st.message());
+  for (std::string line; std::getline(ss, line);)
+    if (!line.empty()) list.push_back(line);
+  Reply(res, code, json{{"error", list.empty() ? st.message() : list[0].get<std::string>()}, {"errors", list}});
 }
 
 bool TimeParam(const httplib::Request& req, const char* name, TimeUs def, TimeUs* out, std::string* err) {
@@ -486,6 +520,48 @@ void HttpApiServer::Routes() {
       return Reply(res, 400, json{{"error", st.message()}, {"errors", list}});
     }
     Error(res, 503, st.message());
+  });
+
+  // ---- models (ml/registry.h) ---------------------------------------------
+  auto models_dir = [this] { return hooks_.models_dir ? hooks_.models_dir() : std::string(); };
+  h.Get("/api/v1/models", [models_dir](const httplib::Request&, httplib::Response& res) {
+    Reply(res, 200, json{{"models", ml::DescribeModels(models_dir())}});
+  });
+  const std::string name_re = R"(/api/v1/models/([A-Za-z0-9][A-Za-z0-9._-]{0,63}))";
+  h.Get(name_re, [models_dir](const httplib::Request& req, httplib::Response& res) {
+    const std::string name = req.matches[1];
+    if (!std::filesystem::exists(std::filesystem::path(models_dir()) / name))
+      return Error(res, 404, "no model '" + name + "'");
+    Reply(res, 200, ml::Slot(models_dir(), name)->Describe());
+  });
+  h.Put(name_re, [models_dir](const httplib::Request& req, httplib::Response& res) {
+    const std::string name = req.matches[1];
+    const std::string mode = req.has_param("mode") ? req.get_param_value("mode") : "live";
+    if (mode != "live" && mode != "shadow") return Error(res, 400, "'mode' must be live or shadow");
+    json body = json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("manifest") || !body["manifest"].is_string() ||
+        !body.contains("model_base64") || !body["model_base64"].is_string())
+      return Error(res, 400, R"(expected {"manifest": "<manifest.yaml text>", "model_base64": "<model file>"})");
+    std::string bytes;
+    if (!Base64Decode(body["model_base64"].get<std::string>(), &bytes)) return Error(res, 400, "model_base64 is not base64");
+    auto slot = ml::Slot(models_dir(), name);
+    (void)slot->EnsureLoaded();  // the live version from disk, if any, so that it can be rolled back to
+    Status st = slot->Deploy(body["manifest"].get<std::string>(), bytes, mode == "shadow");
+    if (!st.ok()) return StatusReply(res, st);
+    Reply(res, 200, slot->Describe());
+  });
+  h.Post(name_re + "/promote", [models_dir](const httplib::Request& req, httplib::Response& res) {
+    auto slot = ml::Slot(models_dir(), req.matches[1]);
+    (void)slot->EnsureLoaded();
+    Status st = slot->Promote();
+    if (!st.ok()) return StatusReply(res, st);
+    Reply(res, 200, slot->Describe());
+  });
+  h.Post(name_re + "/rollback", [models_dir](const httplib::Request& req, httplib::Response& res) {
+    auto slot = ml::Slot(models_dir(), req.matches[1]);
+    Status st = slot->Rollback("requested through the API");
+    if (!st.ok()) return StatusReply(res, st);
+    Reply(res, 200, slot->Describe());
   });
 
   h.Post("/api/v1/ingest", [this](const httplib::Request& req, httplib::Response& res) {
