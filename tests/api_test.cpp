@@ -88,6 +88,7 @@ TEST(Api, EveryRouteButHealthzNeedsTheToken) {
   auto anon = node.Client(false);
   for (const auto& r : ApiRoutes()) {
     std::string path = std::regex_replace(r.path, std::regex("\\{id\\}"), "1");
+    path = std::regex_replace(path, std::regex("\\{name\\}"), "pump");
     path = std::regex_replace(path, std::regex("\\{path\\}"), "app.js");
     SCOPED_TRACE(std::string(r.method) + " " + path);
     const std::string m = r.method;

@@ -70,9 +70,9 @@ def main():
     center = z.mean(axis=0).astype(np.float32)
     recon = (z - center) @ w @ w.T + center
     mse = ((recon - z) ** 2).mean(axis=1)
-    # Score = 1 - exp(-mse / scale): 0.5 at the alert level, the 99.5th
-    # percentile of the training error with a margin of 1.5.
-    alert_mse = float(np.percentile(mse, 99.5)) * 1.5
+    # Score = 1 - exp(-mse / scale): 0.5 at the alert level, twice the 99.5th
+    # percentile of the training error.
+    alert_mse = float(np.percentile(mse, 99.5)) * 2.0
     scale = alert_mse / math.log(2.0)
 
     inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", args.window])

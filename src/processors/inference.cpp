@@ -75,6 +75,10 @@ void InferenceProcessor::Process(const Batch& in, Batch& out) {
     ++s.since;
     if (s.count == n && s.since >= hop) {
       s.since = 0;
+      // The window as it is now (the ring moves on before the batch runs), oldest first.
+      raw_.resize((pending_.size() + 1) * n);
+      double* w = &raw_[pending_.size() * n];
+      for (size_t j = 0; j < n; ++j) w[j] = s.ring[(s.next + j) % n];
       pending_.push_back({&s, r});
       if (pending_.size() >= static_cast<size_t>(cfg_.batch)) RunBatch(out);
     }
@@ -93,12 +97,9 @@ void InferenceProcessor::RunBatch(Batch& out) {
     pending_.clear();
     return;
   }
-  const size_t n = static_cast<size_t>(live->manifest.inputs);
-  raw_.resize(b * n);
-  for (size_t i = 0; i < b; ++i) {
-    const Series& s = *pending_[i].series;
-    if (s.ring.size() != n) continue;
-    for (size_t j = 0; j < n; ++j) raw_[i * n + j] = s.ring[(s.next + j) % n];  // oldest first
+  if (raw_.size() != b * static_cast<size_t>(live->manifest.inputs)) {  // the model changed under the windows
+    pending_.clear();
+    return;
   }
   auto t0 = std::chrono::steady_clock::now();
   Status st = ml::ScoreWindows(*live, raw_, b, in_, out_, scores_);

@@ -1,0 +1,226 @@
+// The edge-ML workflow against a running node: readings exported through the
+// API, a model trained on them by the cloud-side trainer (tools/), deployed
+// through the API, run live by an inference stage (alert on a simulated
+// bearing fault, none on the healthy machine), a second version in shadow,
+// promoted, rolled back; bad models refused while the live one keeps
+// serving, and a model giving NaN rolled back automatically.
+#include <httplib.h>
+#include <openssl/evp.h>
+
+#include <cmath>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <regex>
+
+#include "broker.h"
+#include "core/testing.h"
+#include "process.h"
+#include "store/store.h"
+
+namespace edgeflow {
+namespace {
+
+using nlohmann::json;
+using testing::Child;
+using testing::TempDir;
+
+const std::string kBin = EDGEFLOW_BINARY;
+const std::string kSrc = EDGEFLOW_SOURCE_DIR;
+constexpr int kWindow = 32;
+
+std::string Base64(const std::string& bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+// A rotating machine's vibration: two shaft harmonics and noise; with a
+// bearing fault, a third, faster component appears.
+double Vibration(int i, bool fault, std::mt19937& rng) {
+  std::normal_distribution<double> noise(0, 0.05);
+  double v = std::sin(2 * M_PI * i / 16.0) + 0.3 * std::sin(2 * M_PI * i / 5.3) + noise(rng);
+  if (fault) v += 0.8 * std::sin(2 * M_PI * i / 3.1);
+  return v;
+}
+
+struct Node {
+  TempDir& dir;
+  std::unique_ptr<Child> daemon;
+  int port = 0;
+  std::string token;
+  int next = 0;  // next reading index
+  std::mt19937 rng{11};
+
+  explicit Node(TempDir& d) : dir(d) {}
+  void WriteConfig(bool with_inference) {
+    std::ofstream c(dir / "c.yaml");
+    c << "node: {id: press-7, data_dir: " << dir.path() << "}\napi: {port: " << port << ", max_body_bytes: 1048576}\n"
+      << "sources: [{id: in, type: ingest}]\n";
+    if (with_inference)
+      c << "processors:\n  - {id: bearing, type: inference, inputs: [in], model: pump, metrics: [vibration], hop: 16, "
+           "batch: 8, severity: critical}\n"
+        << "sinks: [{id: db, type: sqlite, inputs: [bearing]}]\n";
+    else
+      c << "sinks: [{id: db, type: sqlite, inputs: [in]}]\n";
+  }
+  void Start() {
+    port = testing::FreePort();
+    WriteConfig(false);
+    daemon = std::make_unique<Child>(std::vector<std::string>{kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
+    ASSERT_TRUE(testing::WaitFor([&] { return daemon->err().find("API listening") != std::string::npos; }))
+        << daemon->err();
+    token = testing::ReadFile(dir / "api-token");
+    while (!token.empty() && token.back() == '\n') token.pop_back();
+  }
+  httplib::Client Client() const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_bearer_token_auth(token);
+    c.set_read_timeout(std::chrono::seconds(30));
+    return c;
+  }
+  void Ingest(int n, bool fault) {
+    auto c = Client();
+    for (int done = 0; done < n;) {
+      json readings = json::array();
+      for (int k = 0; k < 500 && done < n; ++k, ++done, ++next)
+        readings.push_back({{"sensor", "pump"}, {"metric", "vibration"}, {"ts", 1767225600 + next}, {"value", Vibration(next, fault, rng)}});
+      auto res = c.Post("/api/v1/ingest", json{{"readings", readings}}.dump(), "application/json");
+      ASSERT_TRUE(res);
+      ASSERT_EQ(res->status, 200) << res->body;
+    }
+  }
+  json Model() const { return json::parse(Client().Get("/api/v1/models/pump")->body); }
+  httplib::Result Deploy(const std::string& manifest, const std::string& model, const std::string& mode = "live") {
+    return Client().Put("/api/v1/models/pump?mode=" + mode,
+                        json{{"manifest", manifest}, {"model_base64", Base64(model)}}.dump(), "application/json");
+  }
+  int Alerts(const std::string& state) {
+    auto s = Store::Open(dir / "edgeflow.db");
+    if (!s.ok()) return 0;
+    auto rows = (*s)->Alerts();
+    int n = 0;
+    if (rows.ok())
+      for (const auto& a : *rows) n += a.rule == "bearing" && a.state == state;
+    return n;
+  }
+};
+
+std::string Train(TempDir& dir, const std::string& version, int components) {
+  std::string out, err;
+  EXPECT_EQ(testing::RunCommand({"/usr/bin/python3", kSrc + "/tools/train_autoencoder.py", "--input", dir / "export.json",
+                                 "--name", "pump", "--version", version, "--window", std::to_string(kWindow),
+                                 "--components", std::to_string(components), "--out", dir / ("v" + version)},
+                                &out, &err, dir.path()),
+            0)
+      << err;
+  return dir / ("v" + version);
+}
+
+TEST(Ml, ExportTrainDeployInferShadowPromoteRollback) {
+  TempDir dir;
+  Node node(dir);
+  ASSERT_NO_FATAL_FAILURE(node.Start());
+
+  // 1. The healthy machine's readings, exported from the node.
+  ASSERT_NO_FATAL_FAILURE(node.Ingest(4000, false));
+  auto exported = node.Client().Get("/api/v1/readings?sensor=pump&metric=vibration&from=1767225600&to=1767240000");
+  ASSERT_EQ(exported->status, 200);
+  std::ofstream(dir / "export.json") << exported->body;
+  ASSERT_EQ(json::parse(exported->body)["points"].size(), 4000u);
+
+  // 2. Trained in the cloud, deployed live.
+  const std::string v1 = Train(dir, "1", 6);
+  auto res = node.Deploy(testing::ReadFile(v1 + "/manifest.yaml"), testing::ReadFile(v1 + "/model.onnx"));
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["live"], "1");
+
+  // 3. Bad models are refused with the reason; the live one stays.
+  res = node.Deploy(std::regex_replace(testing::ReadFile(v1 + "/manifest.yaml"), std::regex("version: \"1\""), "version: \"9\""),
+                    "not an onnx file");
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(res->body.find("cannot load"), std::string::npos) << res->body;
+  std::string wrong_shape = std::regex_replace(testing::ReadFile(v1 + "/manifest.yaml"), std::regex("version: \"1\""), "version: \"8\"");
+  wrong_shape = std::regex_replace(wrong_shape, std::regex("inputs: 32\noutputs: 32"), "inputs: 16\noutputs: 16");
+  res = node.Deploy(wrong_shape, testing::ReadFile(v1 + "/model.onnx"));
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(res->body.find("pump 8:"), std::string::npos) << res->body;
+  std::string out, err;
+  ASSERT_EQ(testing::RunCommand({"/usr/bin/python3", kSrc + "/tests/peers/onnx_models.py", "unsupported", dir / "bad", "32"},
+                                &out, &err, dir.path()),
+            0)
+      << err;
+  const std::string v7 = std::regex_replace(testing::ReadFile(v1 + "/manifest.yaml"), std::regex("version: \"1\""), "version: \"7\"");
+  res = node.Deploy(v7, testing::ReadFile(dir / "bad/model.onnx"));
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(res->body.find("Det"), std::string::npos) << "names the operator: " << res->body;
+  res = node.Deploy(std::regex_replace(v7, std::regex("format: onnx"), "format: tflite"), "x");
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(res->body.find("Arm NN"), std::string::npos) << res->body;
+  json m = node.Model();
+  EXPECT_EQ(m["live"], "1");
+  EXPECT_EQ(m["versions"], json::array({"1"})) << "refused versions leave nothing on disk";
+
+  // 4. The inference stage runs it: nothing on the healthy machine, an alert on the fault.
+  node.WriteConfig(true);
+  node.daemon->Signal(SIGHUP);
+  ASSERT_TRUE(testing::WaitFor([&] { return node.daemon->err().find("configuration reloaded") != std::string::npos; }))
+      << node.daemon->err();
+  ASSERT_NO_FATAL_FAILURE(node.Ingest(1500, false));
+  EXPECT_EQ(node.Alerts("open"), 0);
+  ASSERT_NO_FATAL_FAILURE(node.Ingest(320, true));
+  ASSERT_TRUE(testing::WaitFor([&] { return node.Alerts("open") == 1; })) << node.daemon->err();
+  m = node.Model();
+  EXPECT_GT(m["live_stats"]["batches"].get<int>(), 10);
+  EXPECT_EQ(m["live_stats"]["errors"], 0);
+  std::printf("# inference: %s batches, mean %.3f ms, max %.3f ms per batch of up to 8 windows of %d\n",
+              m["live_stats"]["batches"].dump().c_str(), m["live_stats"]["mean_ms"].get<double>(),
+              m["live_stats"]["max_ms"].get<double>(), kWindow);
+  ASSERT_NO_FATAL_FAILURE(node.Ingest(640, false));
+  ASSERT_TRUE(testing::WaitFor([&] { return node.Alerts("clear") == 1; })) << "the fault went away";
+
+  // 5. A second version in shadow: compared, not acted on; then promoted; then rolled back.
+  const std::string v2 = Train(dir, "2", 4);
+  res = node.Deploy(testing::ReadFile(v2 + "/manifest.yaml"), testing::ReadFile(v2 + "/model.onnx"), "shadow");
+  ASSERT_EQ(res->status, 200) << res->body;
+  ASSERT_NO_FATAL_FAILURE(node.Ingest(800, false));
+  m = node.Model();
+  EXPECT_EQ(m["live"], "1");
+  EXPECT_EQ(m["shadow"], "2");
+  EXPECT_GT(m["shadow_comparison"]["windows"].get<int>(), 40) << m.dump();
+  EXPECT_GT(m["shadow_comparison"]["alert_agreement"].get<double>(), 0.9) << m.dump();
+  res = node.Client().Post("/api/v1/models/pump/promote", "", "application/json");
+  ASSERT_EQ(res->status, 200) << res->body;
+  m = json::parse(res->body);
+  EXPECT_EQ(m["live"], "2");
+  EXPECT_EQ(m["previous"], "1");
+  EXPECT_EQ(testing::ReadFile(dir / "models/pump/current"), "2\n");
+  res = node.Client().Post("/api/v1/models/pump/rollback", "", "application/json");
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["live"], "1");
+  EXPECT_EQ(node.Client().Post("/api/v1/models/pump/rollback", "", "application/json")->status, 409);
+
+  // 6. A model that loads but gives NaN is rolled back by itself.
+  ASSERT_EQ(testing::RunCommand({"/usr/bin/python3", kSrc + "/tests/peers/onnx_models.py", "nan", dir / "nan", "32"},
+                                &out, &err, dir.path()),
+            0)
+      << err;
+  res = node.Deploy(std::regex_replace(testing::ReadFile(v1 + "/manifest.yaml"), std::regex("version: \"1\""), "version: \"3\""),
+                    testing::ReadFile(dir / "nan/model.onnx"));
+  ASSERT_EQ(res->status, 200) << res->body;
+  ASSERT_NO_FATAL_FAILURE(node.Ingest(400, false));
+  ASSERT_TRUE(testing::WaitFor([&] { return node.Model()["live"] == "1"; })) << node.Model().dump();
+  m = node.Model();
+  EXPECT_EQ(m["rollbacks"], 2);
+  EXPECT_NE(m["last_rollback"].get<std::string>().find("from 3 to 1: invalid output"), std::string::npos) << m.dump();
+  EXPECT_EQ(testing::ReadFile(dir / "models/pump/current"), "1\n");
+
+  node.daemon->Signal(SIGTERM);
+  EXPECT_EQ(node.daemon->Wait(std::chrono::seconds(20)), 0);
+}
+
+}  // namespace
+}  // namespace edgeflow
