@@ -5,7 +5,6 @@
 // promoted, rolled back; bad models refused while the live one keeps
 // serving, and a model giving NaN rolled back automatically.
 #include <httplib.h>
-#include <openssl/evp.h>
 
 #include <cmath>
 #include <fstream>
@@ -15,6 +14,7 @@
 #include <regex>
 
 #include "broker.h"
+#include "core/base64.h"
 #include "core/testing.h"
 #include "process.h"
 #include "store/store.h"
@@ -29,14 +29,6 @@ using testing::TempDir;
 const std::string kBin = EDGEFLOW_BINARY;
 const std::string kSrc = EDGEFLOW_SOURCE_DIR;
 constexpr int kWindow = 32;
-
-std::string Base64(const std::string& bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
 
 // A rotating machine's vibration: two shaft harmonics and noise; with a
 // bearing fault, a third, faster component appears.
@@ -96,7 +88,7 @@ struct Node {
   json Model() const { return json::parse(Client().Get("/api/v1/models/pump")->body); }
   httplib::Result Deploy(const std::string& manifest, const std::string& model, const std::string& mode = "live") {
     return Client().Put("/api/v1/models/pump?mode=" + mode,
-                        json{{"manifest", manifest}, {"model_base64", Base64(model)}}.dump(), "application/json");
+                        json{{"manifest", manifest}, {"model_base64", Base64Encode(model)}}.dump(), "application/json");
   }
   int Alerts(const std::string& state) {
     auto s = Store::Open(dir / "edgeflow.db");

@@ -5,12 +5,14 @@
 
 #include <chrono>
 #include <filesystem>
+#include <cmath>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "api/remote_control.h"
 #include "broker.h"
+#include "core/base64.h"
 #include "process.h"
 
 namespace edgeflow {
@@ -150,6 +152,67 @@ TEST(Remote, SignedRuleSetsAreAppliedAndEverythingElseIsRefused) {
   EXPECT_EQ(testing::ReadFile(node.dir / "c.yaml.previous"), original);
   EXPECT_TRUE(node.Rules().is_null()) << "API rule overrides give way to the new file";
 
+  node.daemon->Signal(SIGTERM);
+  EXPECT_EQ(node.daemon->Wait(std::chrono::seconds(20)), 0);
+}
+
+// Models through the cloud command topic: deployed, refused when broken,
+// shadowed, promoted and rolled back, as through the REST API.
+TEST(Remote, ModelsAreDeployedShadowedPromotedAndRolledBackByCommand) {
+  TempDir bdir;
+  Broker broker(bdir.path());
+  TestClient cloud(broker.port(), "cloud");
+  ASSERT_TRUE(cloud.Subscribe("edgeflow/n1/replies"));
+  RemoteNode node(broker.port());
+  ASSERT_TRUE(testing::WaitFor([&] {
+    cloud.Publish("edgeflow/n1/commands", "probe");
+    return cloud.WaitMessages(1, std::chrono::milliseconds(200));
+  })) << node.daemon->err();
+  size_t seen = 0;
+  // The cloud side trains two versions on exported readings.
+  {
+    std::ofstream csv(node.dir / "export.csv");
+    csv << "ts,value\n";
+    for (int i = 0; i < 2000; ++i) csv << i << "," << std::sin(i / 3.0) + 0.1 * std::sin(i * 1.7) << "\n";
+  }
+  for (const char* v : {"1", "2"}) {
+    std::string out, err;
+    ASSERT_EQ(testing::RunCommand({"/usr/bin/python3", std::string(EDGEFLOW_SOURCE_DIR) + "/tools/train_autoencoder.py",
+                                   "--input", node.dir / "export.csv", "--name", "pump", "--version", v, "--window", "16",
+                                   "--components", "4", "--out", node.dir / (std::string("v") + v)},
+                                  &out, &err, node.dir.path()),
+              0)
+        << err;
+  }
+  auto deploy = [&](const std::string& id, const std::string& v, const std::string& action, const std::string& model) {
+    const json body = {{"name", "pump"},
+                       {"action", action},
+                       {"manifest", testing::ReadFile(node.dir / ("v" + v + "/manifest.yaml"))},
+                       {"model_base64", Base64Encode(model)}};
+    cloud.Publish("edgeflow/n1/commands", SignCommand(Command(id, body, Now(), "model"), kKey));
+    return Reply(cloud, id, &seen);
+  };
+  json r = deploy("m-1", "1", "live", testing::ReadFile(node.dir / "v1/model.onnx"));
+  EXPECT_EQ(r["status"], "applied") << r;
+  EXPECT_EQ(testing::ReadFile(node.dir / "models/pump/current"), "1\n");
+  r = deploy("m-2", "2", "live", "garbage");
+  EXPECT_EQ(r["status"], "rejected");
+  EXPECT_NE(r["errors"][0].get<std::string>().find("cannot load"), std::string::npos) << r;
+  EXPECT_EQ(testing::ReadFile(node.dir / "models/pump/current"), "1\n");
+  r = deploy("m-3", "2", "shadow", testing::ReadFile(node.dir / "v2/model.onnx"));
+  EXPECT_EQ(r["status"], "applied") << r;
+  cloud.Publish("edgeflow/n1/commands",
+                SignCommand(Command("m-4", {{"name", "pump"}, {"action", "promote"}}, Now(), "model"), kKey));
+  EXPECT_EQ(Reply(cloud, "m-4", &seen)["status"], "applied");
+  EXPECT_EQ(testing::ReadFile(node.dir / "models/pump/current"), "2\n");
+  cloud.Publish("edgeflow/n1/commands",
+                SignCommand(Command("m-5", {{"name", "pump"}, {"action", "rollback"}}, Now(), "model"), kKey));
+  EXPECT_EQ(Reply(cloud, "m-5", &seen)["status"], "applied");
+  EXPECT_EQ(testing::ReadFile(node.dir / "models/pump/current"), "1\n");
+  cloud.Publish("edgeflow/n1/commands",
+                SignCommand(Command("m-6", {{"name", "pump"}, {"action", "retrain"}}, Now(), "model"), kKey));
+  r = Reply(cloud, "m-6", &seen);
+  EXPECT_NE(r["errors"][0].get<std::string>().find("live, shadow, promote or rollback"), std::string::npos) << r;
   node.daemon->Signal(SIGTERM);
   EXPECT_EQ(node.daemon->Wait(std::chrono::seconds(20)), 0);
 }

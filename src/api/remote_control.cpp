@@ -158,13 +158,20 @@ void RemoteControl::Handle(const std::string& payload) {
         seen_.erase(seen_order_.front());
         seen_order_.pop_front();
       }
-      const bool rules = cmd->type == "rules", config = cmd->type == "config";
-      if (!rules && !config) {
-        errors.push_back("unknown command type '" + cmd->type + "' (supported: rules, config)");
-      } else if ((rules && !hooks_.put_rules) || (config && !hooks_.put_config)) {
+      const bool rules = cmd->type == "rules", config = cmd->type == "config", model = cmd->type == "model";
+      if (!rules && !config && !model) {
+        errors.push_back("unknown command type '" + cmd->type + "' (supported: rules, config, model)");
+      } else if ((rules && !hooks_.put_rules) || (config && !hooks_.put_config) || (model && !hooks_.model)) {
         errors.push_back(cmd->type + " cannot be changed on this node");
       } else if (config && !(cmd->body.is_object() && cmd->body.contains("yaml") && cmd->body["yaml"].is_string())) {
         errors.push_back("a config command's body is {\"yaml\": \"<the whole configuration file>\"}");
+      } else if (model) {
+        Status st = hooks_.model(cmd->body);
+        if (!st.ok()) {
+          std::stringstream lines(st.message());
+          for (std::string line; std::getline(lines, line);)
+            if (!line.empty()) errors.push_back(line);
+        }
       } else {
         std::string detail;
         Status st = rules ? hooks_.put_rules(cmd->body.dump(), &detail)

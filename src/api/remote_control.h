@@ -17,7 +17,10 @@
 // an unknown type, and a body that does not validate (every error is
 // returned). Types: `rules` (body as PUT /api/v1/rules) and `config` (body
 // {"yaml": "<the whole configuration file>"}, validated like a SIGHUP reload,
-// then written to the node's configuration file and applied). Replies: {"id":"c-17","status":"applied"} or
+// then written to the node's configuration file and applied) and `model`
+// (body {"name", "action": "live"|"shadow", "manifest": "<yaml>", "model_base64"}
+// to deploy a version as PUT /api/v1/models/{name} does, or {"name",
+// "action": "promote"|"rollback"}). Replies: {"id":"c-17","status":"applied"} or
 // {"id":"c-17","status":"rejected","errors":["…",…]}.
 #include <deque>
 #include <functional>
@@ -62,6 +65,7 @@ class RemoteControl {
   struct Hooks {
     std::function<Status(const std::string& body, std::string* errors)> put_rules;
     std::function<Status(const std::string& yaml, std::string* errors)> put_config;
+    std::function<Status(const nlohmann::json& body)> model;
   };
   struct Counters {
     std::atomic<uint64_t> applied{0}, rejected{0};

@@ -25,6 +25,8 @@
 #include "api/remote_control.h"
 #include "cli/service_notify.h"
 #include "api/server.h"
+#include "core/base64.h"
+#include "ml/registry.h"
 #include "processors/inference.h"
 #include "edgeflow/version.h"
 #include "processors/rules.h"
@@ -301,10 +303,30 @@ class Daemon {
     RemoteControl::Hooks hooks;
     hooks.put_rules = [this](const std::string& body, std::string* errors) { return PutRules(body, errors); };
     hooks.put_config = [this](const std::string& text, std::string* errors) { return PutConfig(text, errors); };
+    hooks.model = [this](const nlohmann::json& body) { return ModelCommand(ModelsDirOf(Current()->config()), body); };
     auto r = RemoteControl::Start(cfg.remote, cfg.node.id, std::move(hooks), SystemClock::Instance());
     if (!r.ok()) return r.status();
     remote_ = std::move(r).value();
     return Status::Ok();
+  }
+
+  // A `model` command from the cloud: deploy (live or shadow), promote, roll back.
+  static Status ModelCommand(const std::string& dir, const nlohmann::json& b) {
+    if (!b.is_object() || !b.contains("name") || !b["name"].is_string())
+      return Status::Invalid("a model command's body has the model's \"name\"");
+    const std::string action = b.value("action", "live");
+    auto slot = ml::Slot(dir, b["name"].get<std::string>());
+    (void)slot->EnsureLoaded();  // the live version from disk, so that it can be rolled back to
+    if (action == "promote") return slot->Promote();
+    if (action == "rollback") return slot->Rollback("requested by a cloud command");
+    if (action != "live" && action != "shadow")
+      return Status::Invalid("a model command's action is live, shadow, promote or rollback");
+    if (!b.contains("manifest") || !b["manifest"].is_string() || !b.contains("model_base64") ||
+        !b["model_base64"].is_string())
+      return Status::Invalid("deploying a model takes \"manifest\" (YAML text) and \"model_base64\"");
+    std::string bytes;
+    if (!Base64Decode(b["model_base64"].get<std::string>(), &bytes)) return Status::Invalid("model_base64 is not base64");
+    return slot->Deploy(b["manifest"].get<std::string>(), bytes, action == "shadow");
   }
 
   // Where deployed models live: the first inference stage's models_dir, or <data_dir>/models.

@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 #include <httplib.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -19,6 +18,7 @@
 #include "edgeflow/version.h"
 #include "sources/ingest_source.h"
 #include "store/block_codec.h"
+#include "core/base64.h"
 #include "ml/registry.h"
 #include "store/store.h"
 #include "web_assets.h"
@@ -81,23 +81,6 @@ void Reply(httplib::Response& res, int status, const json& body) {
 
 void Error(httplib::Response& res, int status, const std::string& message) {
   Reply(res, status, json{{"error", message}});
-}
-
-// Standard base64 (with padding) to bytes; false when malformed.
-bool Base64Decode(const std::string& in, std::string* out) {
-  std::string s;
-  for (char c : in)
-    if (c != '\n' && c != '\r' && c != ' ') s += c;
-  if (s.size() % 4 != 0) return false;
-  out->resize(s.size() / 4 * 3);
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out->data()),
-                                reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
-  if (n < 0) return false;
-  size_t pad = 0;
-  if (!s.empty() && s.back() == '=') ++pad;
-  if (s.size() > 1 && s[s.size() - 2] == '=') ++pad;
-  out->resize(static_cast<size_t>(n) - pad);
-  return true;
 }
 
 // A failed status as a reply: 400 with every error line for invalid input.
