@@ -214,5 +214,33 @@ TEST(Ml, ExportTrainDeployInferShadowPromoteRollback) {
   EXPECT_EQ(node.daemon->Wait(std::chrono::seconds(20)), 0);
 }
 
+// The worked example: features -> anomaly detector -> alert, on simulated
+// pumps; 90 simulated minutes at full speed.
+TEST(Ml, PredictiveMaintenanceExampleAlertsBeforeTheFailureAndNotOnTheHealthyPump) {
+  TempDir dir;
+  ::setenv("PDM_SPEED", "0", 1);
+  ::setenv("PDM_DURATION", "5400", 1);
+  Child c({kBin, "run", "-c", kSrc + "/examples/predictive-maintenance.yaml"}, dir / "out", dir / "err", dir.path());
+  ::unsetenv("PDM_SPEED");
+  ::unsetenv("PDM_DURATION");
+  ASSERT_EQ(c.Wait(std::chrono::seconds(120)), 0) << c.err();
+  auto s = Store::Open(dir / "data/edgeflow.db");
+  ASSERT_TRUE(s.ok());
+  auto alerts = (*s)->Alerts();
+  ASSERT_TRUE(alerts.ok());
+  const TimeUs start = 1772431200LL * kUsPerSec;  // 2026-03-02T06:00:00Z
+  const TimeUs fault = start + 1200 * kUsPerSec, failure = start + 4800 * kUsPerSec;
+  std::vector<TimeUs> pump1;
+  for (const auto& a : *alerts) {
+    EXPECT_NE(a.sensor, "pump-2") << "the healthy pump raised an alert at " << (a.ts - start) / kUsPerSec << " s";
+    if (a.sensor == "pump-1" && a.state == "open") pump1.push_back(a.ts);
+  }
+  ASSERT_FALSE(pump1.empty()) << c.err();
+  EXPECT_GT(pump1.front(), fault) << "no alert before the defect exists";
+  EXPECT_LT(pump1.front(), failure - 30 * 60 * kUsPerSec) << "at least half an hour of warning";
+  std::printf("# pump-1: defect at 20 min, alert at %.1f min, failure at 80 min\n",
+              static_cast<double>(pump1.front() - start) / 60e6);
+}
+
 }  // namespace
 }  // namespace edgeflow

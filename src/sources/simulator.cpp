@@ -24,6 +24,7 @@ KindDefaults DefaultsFor(SensorKind k) {
     case SensorKind::kVibration: return {"vibration", 2.0, 0.3, 0.15};
     case SensorKind::kPower: return {"power", 5.0, 2.0, 0.2};
     case SensorKind::kMotion: return {"motion", 0.05, 0.3, 0.0};
+    case SensorKind::kAccelerometer: return {"acceleration", 0.0, 1.0, 0.1};
   }
   return {"value", 0, 0, 0};
 }
@@ -41,12 +42,17 @@ const Schema<FaultConfig>& FaultSchema() {
   static const auto* s = [] {
     auto* s = new Schema<FaultConfig>("fault", "A fault injected into a simulated sensor.");
     s->Enum<FaultType>("type", &FaultConfig::type, FaultType::kSpike,
-                       {{"spike", FaultType::kSpike}, {"stuck", FaultType::kStuck}, {"degrade", FaultType::kDegrade}},
+                       {{"spike", FaultType::kSpike}, {"stuck", FaultType::kStuck}, {"degrade", FaultType::kDegrade},
+                        {"bearing", FaultType::kBearing}},
                        "spike: adds `magnitude` during the fault; stuck: the value freezes; degrade: an offset grows "
-                       "linearly to `magnitude` over the duration and stays.")
+                       "linearly to `magnitude` over the duration and stays; bearing (accelerometers): a vibration at "
+                       "the bearing's defect frequency whose amplitude grows with the square of time to `magnitude` "
+                       "at the end of the duration (the failure) and stays.")
         .Number<double>("at_secs", &FaultConfig::at_secs, 0, "s", "Start, in simulated seconds after the source's start.", 0, 1e9)
         .Number<double>("duration_secs", &FaultConfig::duration_secs, 60, "s", "Length of the fault.", 0, 1e9)
-        .Number<double>("magnitude", &FaultConfig::magnitude, 0, "sensor unit", "Size of a spike or of the final degradation offset.");
+        .Number<double>("magnitude", &FaultConfig::magnitude, 0, "sensor unit", "Size of a spike or of the final degradation offset.")
+        .Number<double>("frequency_hz", &FaultConfig::frequency_hz, 0, "Hz",
+                        "bearing: the defect frequency; 0: 3.57 x the sensor's shaft_hz (an outer-race defect).", 0, 1e6);
     return s;
   }();
   return *s;
@@ -63,8 +69,10 @@ const Schema<SimSensorConfig>& SensorSchema() {
         .Enum<SensorKind>("kind", &SimSensorConfig::kind, SensorKind::kTemperature,
                           {{"temperature", SensorKind::kTemperature}, {"humidity", SensorKind::kHumidity},
                            {"vibration", SensorKind::kVibration}, {"power", SensorKind::kPower},
-                           {"motion", SensorKind::kMotion}},
-                          "Signal model.")
+                           {"motion", SensorKind::kMotion}, {"accelerometer", SensorKind::kAccelerometer}},
+                          "Signal model. accelerometer: a rotating machine's vibration waveform (sample it fast, "
+                          "e.g. interval_secs 0.002): the shaft frequency and its second harmonic, `daily_amplitude` "
+                          "being the first's amplitude (g).")
         .String("metric", &SimSensorConfig::metric, "", "Metric name; defaults to the kind's name.")
         .Number<double>("interval_secs", &SimSensorConfig::interval_secs, 1, "s", "Sampling interval.", 0.000001, 86400)
         .Number<double>("base", &SimSensorConfig::base, by_kind, "sensor unit", "Mean level (by kind when unset).")
@@ -73,6 +81,7 @@ const Schema<SimSensorConfig>& SensorSchema() {
         .Number<double>("noise", &SimSensorConfig::noise, by_kind, "sensor unit",
                         "Standard deviation of Gaussian noise (by kind when unset).", 0, 1e12)
         .Number<double>("drift_per_hour", &SimSensorConfig::drift_per_hour, 0, "sensor unit/h", "Linear drift.")
+        .Number<double>("shaft_hz", &SimSensorConfig::shaft_hz, 25, "Hz", "accelerometer: rotation frequency.", 0.01, 1e5)
         .ObjectList("faults", &SimSensorConfig::faults, FaultSchema(), "Injected faults.");
     return s;
   }();
@@ -150,6 +159,11 @@ double SimulatedSensor::Sample(TimeUs t) {
       v = u(rng_) < p ? 1.0 : 0.0;
       break;
     }
+    case SensorKind::kAccelerometer: {
+      const double w = kTwoPi * cfg_.shaft_hz * elapsed_s;
+      v = cfg_.base + cfg_.daily_amplitude * (std::sin(w) + 0.3 * std::sin(2 * w)) + cfg_.noise * n;
+      break;
+    }
     case SensorKind::kTemperature:
     default:
       v = cfg_.base + cfg_.daily_amplitude * cycle + cfg_.noise * n;
@@ -170,6 +184,12 @@ double SimulatedSensor::Sample(TimeUs t) {
       case FaultType::kStuck:
         if (into < f.duration_secs) stuck_now = true;
         break;
+      case FaultType::kBearing: {
+        const double grown = f.duration_secs > 0 ? std::min(1.0, into / f.duration_secs) : 1.0;
+        const double hz = f.frequency_hz > 0 ? f.frequency_hz : 3.57 * cfg_.shaft_hz;
+        v += f.magnitude * grown * grown * std::sin(kTwoPi * hz * elapsed_s);
+        break;
+      }
     }
   }
   if (stuck_now) {

@@ -12,14 +12,15 @@
 
 namespace edgeflow {
 
-enum class SensorKind { kTemperature, kHumidity, kVibration, kPower, kMotion };
-enum class FaultType { kSpike, kStuck, kDegrade };
+enum class SensorKind { kTemperature, kHumidity, kVibration, kPower, kMotion, kAccelerometer };
+enum class FaultType { kSpike, kStuck, kDegrade, kBearing };
 
 struct FaultConfig {
   FaultType type = FaultType::kSpike;
   double at_secs = 0;
   double duration_secs = 0;
   double magnitude = 0;
+  double frequency_hz = 0;  // bearing: the defect frequency; 0: 3.57 x shaft_hz (outer race)
 };
 
 struct SimSensorConfig {
@@ -31,6 +32,7 @@ struct SimSensorConfig {
   double daily_amplitude = 0;  // NaN: the kind's default
   double noise = 0;            // NaN: the kind's default
   double drift_per_hour = 0;
+  double shaft_hz = 25;  // accelerometer: rotation frequency
   std::vector<FaultConfig> faults;
 };
 
