@@ -288,3 +288,49 @@ test('phone-sized, dark and keyboard-only', async () => {
   await shot(page, 'phone-dark-overview');
   await page.context().close();
 });
+
+test('models: deploy a shadow from the page, see the comparison, promote and roll back', async () => {
+  const { spawnSync } = await import('node:child_process');
+  // Two versions trained on the cloud side (tools/train_autoencoder.py) from a healthy signal.
+  const csv = ['ts,value'];
+  for (let i = 0; i < 2000; ++i) csv.push(`${i},${Math.sin(i / 3) + 0.1 * Math.sin(i * 1.7)}`);
+  writeFileSync(join(dir, 'export.csv'), csv.join('\n'));
+  for (const v of ['1', '2']) {
+    const r = spawnSync('/usr/bin/python3', [join(root, 'tools', 'train_autoencoder.py'), '--input', join(dir, 'export.csv'),
+      '--name', 'pump', '--version', v, '--window', '16', '--components', v === '1' ? '4' : '3', '--out', join(dir, `v${v}`)]);
+    assert.equal(r.status, 0, String(r.stderr));
+  }
+  const b64 = (p) => readFileSync(p).toString('base64');
+  const res = await fetch(`${base}/api/v1/models/pump`, {
+    method: 'PUT', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ manifest: readFileSync(join(dir, 'v1', 'manifest.yaml'), 'utf8'), model_base64: b64(join(dir, 'v1', 'model.onnx')) }),
+  });
+  assert.equal(res.status, 200, await res.text());
+
+  const page = await newPage();
+  await signIn(page);
+  await page.getByRole('link', { name: 'Models' }).click();
+  const card = page.locator('[data-model="pump"]');
+  await waitFor(async () => (await card.count()) === 1, { what: 'the model card' });
+  assert.match(await card.textContent(), /Live\s*1/);
+  // A broken upload is refused with the reason; nothing changes.
+  writeFileSync(join(dir, 'broken.onnx'), 'not a model');
+  await page.locator('#deploy-manifest').setInputFiles(join(dir, 'v2', 'manifest.yaml'));
+  await page.locator('#deploy-model').setInputFiles(join(dir, 'broken.onnx'));
+  await page.getByRole('button', { name: 'Validate and deploy' }).click();
+  await waitFor(async () => (await page.locator('#deploy-result').textContent()).startsWith('Refused'), { what: 'refusal' });
+  assert.match(await page.locator('#deploy-errors').textContent(), /cannot load/);
+  // The real version 2, as a shadow.
+  await page.locator('#deploy-model').setInputFiles(join(dir, 'v2', 'model.onnx'));
+  await page.getByRole('button', { name: 'Validate and deploy' }).click();
+  await waitFor(async () => /Shadow\s*2/.test(await card.textContent()), { what: 'the shadow' });
+  await shot(page, 'models');
+  await card.getByRole('button', { name: 'Promote 2' }).click();
+  await waitFor(async () => /Live\s*2/.test(await card.textContent()), { what: 'promotion' });
+  await card.getByRole('button', { name: 'Roll back to 1' }).click();
+  await waitFor(async () => /Live\s*1/.test(await card.textContent()), { what: 'rollback' });
+  const m = await apiGet('/api/v1/models/pump');
+  assert.equal(m.live, '1');
+  assert.equal(m.rollbacks, 1);
+  await page.context().close();
+});

@@ -106,7 +106,7 @@
   });
 
   // ---- pages ---------------------------------------------------------------
-  const pages = ['overview', 'sensors', 'alerts', 'rules'];
+  const pages = ['overview', 'sensors', 'alerts', 'rules', 'models'];
   function route() {
     const name = (location.hash.match(/^#\/(\w+)/) || [])[1];
     const page = pages.includes(name) ? name : 'overview';
@@ -119,6 +119,7 @@
     if (page === 'sensors') { if (!chart) buildChart(); else chart.setSize(chartSize()); }
     if (page === 'rules' && !rulesLoaded) loadRules();
     if (page === 'alerts') loadAlerts();
+    if (page === 'models') loadModels();
   }
   window.addEventListener('hashchange', () => { route(); $('#main').focus(); });
 
@@ -431,6 +432,79 @@
       result.textContent = `${e.message}`;
       const errors = (e.body && e.body.errors) || [];
       list.replaceChildren(...errors.map((m) => el('li', { text: m })));
+    }
+  });
+
+  // ---- models --------------------------------------------------------------
+  function stat(label, value) {
+    return el('div', { class: 'tile' }, el('div', { class: 'label', text: label }), el('div', { class: 'value', text: value }));
+  }
+  async function modelAction(name, action, button) {
+    button.disabled = true;
+    try {
+      await api(`/api/v1/models/${encodeURIComponent(name)}/${action}`, { method: 'POST', body: '{}' });
+    } catch (e) {
+      button.textContent = `Failed: ${e.message}`;
+      return;
+    }
+    await loadModels();
+  }
+  async function loadModels() {
+    let models = [];
+    try { ({ models } = await api('/api/v1/models')); } catch { return; }
+    $('#models-empty').hidden = models.length > 0;
+    $('#models-list').replaceChildren(...models.map((m) => {
+      const ls = m.live_stats || {};
+      const card = el('div', { class: 'card model', 'data-model': m.name },
+        el('h3', { text: m.name }),
+        el('p', { class: 'muted', text: `versions on the node: ${m.versions.join(', ') || '–'}` }));
+      const tiles = el('div', { class: 'tiles' },
+        stat('Live', m.live || '–'), stat('Previous', m.previous || '–'), stat('Shadow', m.shadow || '–'),
+        stat('Batches', fmtCount(ls.batches)), stat('Errors', fmtCount(ls.errors)),
+        stat('Latency mean / max', `${fmtNum(ls.mean_ms, 3)} / ${fmtNum(ls.max_ms, 3)} ms`),
+        stat('Over budget', `${fmtCount(ls.over_budget)} (budget ${fmtNum(m.latency_budget_ms)} ms)`),
+        stat('Rollbacks', fmtCount(m.rollbacks)));
+      card.append(tiles);
+      if (m.shadow_comparison) {
+        const c = m.shadow_comparison;
+        card.append(el('p', { class: 'shadow', text: `Shadow ${m.shadow} against live ${m.live}: ${fmtCount(c.windows)} windows, ` +
+          `mean score difference ${fmtNum(c.mean_abs_score_diff, 4)}, alert agreement ${fmtNum(100 * c.alert_agreement, 1)} %, ` +
+          `${fmtCount(c.errors)} errors` }));
+      }
+      if (m.last_rollback) card.append(el('p', { class: 'small', text: `Last rollback: ${m.last_rollback}` }));
+      const row = el('div', { class: 'row' });
+      if (m.shadow) row.append(el('button', { type: 'button', class: 'primary', text: `Promote ${m.shadow}`,
+        onclick: (ev) => modelAction(m.name, 'promote', ev.target) }));
+      if (m.previous) row.append(el('button', { type: 'button', text: `Roll back to ${m.previous}`,
+        onclick: (ev) => modelAction(m.name, 'rollback', ev.target) }));
+      card.append(row);
+      return card;
+    }));
+  }
+  const fileText = (f) => f.text();
+  async function fileBase64(f) {
+    const bytes = new Uint8Array(await f.arrayBuffer());
+    let bin = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(bin);
+  }
+  $('#deploy-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const result = $('#deploy-result'), list = $('#deploy-errors');
+    list.replaceChildren();
+    result.textContent = 'Validating…';
+    const manifest = await fileText($('#deploy-manifest').files[0]);
+    const name = (manifest.match(/^name:\s*"?([A-Za-z0-9._-]+)"?/m) || [])[1];
+    if (!name) { result.textContent = 'The manifest has no name.'; return; }
+    try {
+      await api(`/api/v1/models/${encodeURIComponent(name)}?mode=${$('#deploy-mode').value}`, {
+        method: 'PUT', body: JSON.stringify({ manifest, model_base64: await fileBase64($('#deploy-model').files[0]) }),
+      });
+      result.textContent = `Deployed ${name}.`;
+      await loadModels();
+    } catch (e) {
+      result.textContent = `Refused: nothing changed. ${e.message}`;
+      list.replaceChildren(...((e.body && e.body.errors) || []).map((m) => el('li', { text: m })));
     }
   });
 
