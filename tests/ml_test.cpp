@@ -7,6 +7,7 @@
 #include <httplib.h>
 
 #include <cmath>
+#include <ctime>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -218,17 +219,26 @@ TEST(Ml, ExportTrainDeployInferShadowPromoteRollback) {
 // pumps; 90 simulated minutes at full speed.
 TEST(Ml, PredictiveMaintenanceExampleAlertsBeforeTheFailureAndNotOnTheHealthyPump) {
   TempDir dir;
+  // Starting now: the store's retention keeps what is recent.
+  const int64_t start_s = std::time(nullptr);
+  char iso[32];
+  std::tm tm{};
+  const std::time_t t = static_cast<std::time_t>(start_s);
+  gmtime_r(&t, &tm);
+  std::strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
   ::setenv("PDM_SPEED", "0", 1);
   ::setenv("PDM_DURATION", "5400", 1);
+  ::setenv("PDM_START", iso, 1);
   Child c({kBin, "run", "-c", kSrc + "/examples/predictive-maintenance.yaml"}, dir / "out", dir / "err", dir.path());
   ::unsetenv("PDM_SPEED");
   ::unsetenv("PDM_DURATION");
+  ::unsetenv("PDM_START");
   ASSERT_EQ(c.Wait(std::chrono::seconds(120)), 0) << c.err();
   auto s = Store::Open(dir / "data/edgeflow.db");
   ASSERT_TRUE(s.ok());
   auto alerts = (*s)->Alerts();
   ASSERT_TRUE(alerts.ok());
-  const TimeUs start = 1772431200LL * kUsPerSec;  // 2026-03-02T06:00:00Z
+  const TimeUs start = start_s * kUsPerSec;
   const TimeUs fault = start + 1200 * kUsPerSec, failure = start + 4800 * kUsPerSec;
   std::vector<TimeUs> pump1;
   for (const auto& a : *alerts) {
