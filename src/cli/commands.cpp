@@ -26,6 +26,7 @@
 #include "cli/service_notify.h"
 #include "api/server.h"
 #include "core/base64.h"
+#include "core/files.h"
 #include "ml/registry.h"
 #include "processors/inference.h"
 #include "edgeflow/version.h"
@@ -258,27 +259,6 @@ nlohmann::json RulesJson(const PipelineConfig& cfg) {
     if (c.kind == Kind::kProcessor && c.type == "rules")
       j[c.id] = nlohmann::json::parse(RulesToJson(std::any_cast<const RulesConfig&>(c.options)));
   return j;
-}
-
-// Writes `text` to `path` so that a crash leaves the old or the new file,
-// never half of one (write, fsync, rename); keeps the old one as `backup`.
-Status WriteFileAtomically(const std::string& path, const std::string& text, const std::string& backup = "") {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << text;
-    if (!f.flush()) return Status::Io("cannot write " + tmp);
-  }
-  if (int fd = ::open(tmp.c_str(), O_RDONLY); fd >= 0) {
-    const bool synced = ::fsync(fd) == 0;
-    ::close(fd);
-    if (!synced) return Status::Io("cannot fsync " + tmp);
-  }
-  std::error_code ec;
-  if (!backup.empty() && std::filesystem::exists(path)) std::filesystem::copy_file(path, backup, std::filesystem::copy_options::overwrite_existing, ec);
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return Status::Io("cannot replace " + path + ": " + ec.message());
-  return Status::Ok();
 }
 
 // The running daemon: the runtime, its configuration and the API. Reloads

@@ -1,8 +1,8 @@
 #include "ml/registry.h"
 
-#include <fcntl.h>
+#include "core/files.h"
+
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -17,19 +17,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int kBadBatchesForRollback = 3;
-
-Status WriteFile(const fs::path& path, const std::string& data) {
-  const fs::path tmp = path.string() + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::Io("cannot write " + tmp.string());
-  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
-  ok = ::fsync(fd) == 0 && ok;
-  ::close(fd);
-  std::error_code ec;
-  if (ok) fs::rename(tmp, path, ec);
-  if (!ok || ec) return Status::Io("cannot write " + path.string());
-  return Status::Ok();
-}
 
 std::string ReadFile(const fs::path& path) {
   std::ifstream f(path);
@@ -72,7 +59,7 @@ Status ModelSlot::EnsureLoaded() {
 }
 
 Status ModelSlot::SetCurrent(const std::string& version) {
-  return WriteFile(fs::path(dir_) / name_ / "current", version + "\n");
+  return WriteFileAtomically((fs::path(dir_) / name_ / "current").string(), version + "\n");
 }
 
 Status ModelSlot::Deploy(const std::string& manifest_yaml, const std::string& model_bytes, bool as_shadow) {
@@ -91,8 +78,8 @@ Status ModelSlot::Deploy(const std::string& manifest_yaml, const std::string& mo
   std::error_code ec;
   fs::create_directories(vdir, ec);
   if (ec) return Status::Io("cannot create " + vdir.string() + ": " + ec.message());
-  EF_RETURN_IF_ERROR(WriteFile(vdir / mf->file, model_bytes));
-  EF_RETURN_IF_ERROR(WriteFile(vdir / "manifest.yaml", manifest_yaml));
+  EF_RETURN_IF_ERROR(WriteFileAtomically((vdir / mf->file).string(), model_bytes));
+  EF_RETURN_IF_ERROR(WriteFileAtomically((vdir / "manifest.yaml").string(), manifest_yaml));
   auto loaded = LoadModelDir(vdir.string());
   if (!loaded.ok()) {
     fs::remove_all(vdir, ec);  // a refused version leaves nothing behind

@@ -6,16 +6,12 @@
 #include <filesystem>
 
 #include "config/selector_options.h"
+#include "processors/rules.h"
 
 namespace edgeflow {
 
 using config::Diagnostics;
 using config::Schema;
-
-namespace {
-const std::vector<std::pair<std::string, Severity>> kSev = {
-    {"info", Severity::kInfo}, {"warning", Severity::kWarning}, {"critical", Severity::kCritical}};
-}
 
 const Schema<InferenceConfig>& InferenceSchema() {
   static const auto* s = [] {
@@ -31,7 +27,7 @@ const Schema<InferenceConfig>& InferenceSchema() {
         .Number<double>("clear", &InferenceConfig::clear, -1, "", "Score below which it clears; negative: 0.8 x threshold.",
                         -1, 1)
         .Bool("emit_scores", &InferenceConfig::emit_scores, true, "Emit `<metric>_<model>_score` readings.")
-        .Enum<Severity>("severity", &InferenceConfig::severity, Severity::kWarning, kSev, "Severity of the alerts.");
+        .Enum<Severity>("severity", &InferenceConfig::severity, Severity::kWarning, SeverityOptions(), "Severity of the alerts.");
     return s;
   }();
   return *s;

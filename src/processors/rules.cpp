@@ -19,8 +19,11 @@ const std::vector<std::string>& RuleFields(RuleInput in) {
   return in == RuleInput::kReadings ? readings : aggregates;
 }
 
-static const std::vector<std::pair<std::string, Severity>> kSeverities = {
-    {"info", Severity::kInfo}, {"warning", Severity::kWarning}, {"critical", Severity::kCritical}};
+const std::vector<std::pair<std::string, Severity>>& SeverityOptions() {
+  static const std::vector<std::pair<std::string, Severity>> values = {
+      {"info", Severity::kInfo}, {"warning", Severity::kWarning}, {"critical", Severity::kCritical}};
+  return values;
+}
 
 static const Schema<RuleConfig>& RuleSchema() {
   static const auto* s = [] {
@@ -41,7 +44,7 @@ static const Schema<RuleConfig>& RuleSchema() {
         .Number<double>("clear_for_secs", &RuleConfig::clear_for_secs, 0, "s", "The clear condition must hold this long.", 0, 1e9)
         .Number<double>("cooldown_secs", &RuleConfig::cooldown_secs, 0, "s",
                         "Minimum time after a clear before the same series can alert again.", 0, 1e9)
-        .Enum<Severity>("severity", &RuleConfig::severity, Severity::kWarning, kSeverities, "Severity of the alert.")
+        .Enum<Severity>("severity", &RuleConfig::severity, Severity::kWarning, SeverityOptions(), "Severity of the alert.")
         .Enum<RuleEmit>("emit", &RuleConfig::emit, RuleEmit::kTransitions,
                         {{"transitions", RuleEmit::kTransitions}, {"every", RuleEmit::kEveryMatch}},
                         "transitions: an alert opens and clears (with hysteresis, duration, cooldown); every: an alert "
@@ -214,7 +217,7 @@ const Schema<AnomalyConfig>& AnomalySchema() {
         .Number<int64_t>("warmup", &AnomalyConfig::warmup, 30, "readings", "Readings per series before alerts can open.", 1, 100000000)
         .Bool("emit_scores", &AnomalyConfig::emit_scores, false,
               "Also emit a reading `<metric>_anomaly` with the score in [0,1] for every input reading.")
-        .Enum<Severity>("severity", &AnomalyConfig::severity, Severity::kWarning, kSeverities, "Severity of the alerts.")
+        .Enum<Severity>("severity", &AnomalyConfig::severity, Severity::kWarning, SeverityOptions(), "Severity of the alerts.")
         .Enum<std::string>("detector", &AnomalyConfig::detector, "ewma",
                            {{"ewma", "ewma"}, {"robust", "robust"}, {"knn", "knn"}},
                            "ewma: z-score against an exponentially weighted mean (threshold in sigma); robust: median "

@@ -107,6 +107,9 @@ struct AnomalyConfig {
 };
 const config::Schema<AnomalyConfig>& AnomalySchema();
 
+// The `severity` option's values, for every stage that raises alerts.
+const std::vector<std::pair<std::string, Severity>>& SeverityOptions();
+
 // `anomaly`: per-series streaming detector on an exponentially weighted mean
 // and variance (EWMA z-score). score = 1 - 2^-(z/threshold)^2, in [0,1), 0.5
 // at the threshold. Opens an alert when z >= threshold after `warmup`

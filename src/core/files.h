@@ -1,0 +1,14 @@
+#pragma once
+// Durable file replacement.
+#include <string>
+
+#include "core/status.h"
+
+namespace edgeflow {
+
+// Writes `text` to `path` so that a crash leaves the old or the new file,
+// never half of one (write, fsync, rename); keeps the old one as `backup`
+// when given.
+Status WriteFileAtomically(const std::string& path, const std::string& text, const std::string& backup = "");
+
+}  // namespace edgeflow
