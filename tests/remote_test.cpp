@@ -58,6 +58,15 @@ struct RemoteNode {
   }
 };
 
+// Waits until the node answers on its reply topic: it subscribes to its
+// command topic right after connecting, so the cloud probes until it does.
+bool NodeAnswers(TestClient& cloud) {
+  return testing::WaitFor([&] {
+    cloud.Publish("edgeflow/n1/commands", "probe");
+    return cloud.WaitMessages(1, std::chrono::milliseconds(200));
+  });
+}
+
 // The latest reply to command `id` (waits for a new one, bounded).
 json Reply(TestClient& cloud, const std::string& id, size_t* seen) {
   json found;
@@ -86,11 +95,7 @@ TEST(Remote, SignedRuleSetsAreAppliedAndEverythingElseIsRefused) {
   ASSERT_TRUE(testing::WaitFor([&] { return node.daemon->err().find("mqtt: connected") != std::string::npos; }))
       << node.daemon->err();
   const json warm = {{"hot", {{{"id", "warm"}, {"when", "value > 50"}}}}};
-  // The node subscribes right after connecting: probe until it answers.
-  ASSERT_TRUE(testing::WaitFor([&] {
-    cloud.Publish("edgeflow/n1/commands", "probe");
-    return cloud.WaitMessages(1, std::chrono::milliseconds(200));
-  })) << node.daemon->err();
+  ASSERT_TRUE(NodeAnswers(cloud)) << node.daemon->err();
   size_t seen = 0;
 
   // Unsigned, wrongly signed, stale: refused, nothing changes.
@@ -164,10 +169,7 @@ TEST(Remote, ModelsAreDeployedShadowedPromotedAndRolledBackByCommand) {
   TestClient cloud(broker.port(), "cloud");
   ASSERT_TRUE(cloud.Subscribe("edgeflow/n1/replies"));
   RemoteNode node(broker.port());
-  ASSERT_TRUE(testing::WaitFor([&] {
-    cloud.Publish("edgeflow/n1/commands", "probe");
-    return cloud.WaitMessages(1, std::chrono::milliseconds(200));
-  })) << node.daemon->err();
+  ASSERT_TRUE(NodeAnswers(cloud)) << node.daemon->err();
   size_t seen = 0;
   // The cloud side trains two versions on exported readings.
   {

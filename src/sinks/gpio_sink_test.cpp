@@ -3,24 +3,19 @@
 #include <gtest/gtest.h>
 
 #include "core/testing.h"
-#include "engine/pipeline_config.h"
+#include "engine/config_testing.h"
 
 namespace edgeflow {
 namespace {
 
-std::string Errors(const std::string& sink) {
-  PipelineConfig cfg;
-  config::Diagnostics d("c.yaml");
-  EXPECT_FALSE(ParsePipelineConfig("sources: [{id: in, type: ingest}]\nsinks:\n" + sink, &cfg, d));
-  return d.Format();
-}
+using testing::SinkConfigErrors;
 
 TEST(GpioSink, AMissingChipAndBadOutputsAreConfigurationErrors) {
-  std::string e = Errors("  - id: relays\n    type: gpio\n    inputs: [in]\n    chip: gpiochip42\n"
+  std::string e = SinkConfigErrors("  - id: relays\n    type: gpio\n    inputs: [in]\n    chip: gpiochip42\n"
                          "    outputs: [{name: pump, line: 5}]\n    actions: [{rule: dry, output: valve}]\n");
   EXPECT_NE(e.find("c.yaml:6:11: GPIO chip /dev/gpiochip42 not found"), std::string::npos) << e;
   EXPECT_NE(e.find("c.yaml:8:35: unknown output 'valve'"), std::string::npos) << e;
-  e = Errors("  - {id: relays, type: gpio, inputs: [in], chip: gpiochip42, outputs: [{name: pump, line: 5, safe_value: 2}]}\n");
+  e = SinkConfigErrors("  - {id: relays, type: gpio, inputs: [in], chip: gpiochip42, outputs: [{name: pump, line: 5, safe_value: 2}]}\n");
   EXPECT_NE(e.find("a GPIO output is 0 or 1"), std::string::npos) << e;
 }
 

@@ -3,23 +3,18 @@
 #include <gtest/gtest.h>
 
 #include "core/testing.h"
-#include "engine/pipeline_config.h"
+#include "engine/config_testing.h"
 
 namespace edgeflow {
 namespace {
 
-std::string Errors(const std::string& sink) {
-  PipelineConfig cfg;
-  config::Diagnostics d("c.yaml");
-  EXPECT_FALSE(ParsePipelineConfig("sources: [{id: in, type: ingest}]\nsinks:\n" + sink, &cfg, d));
-  return d.Format();
-}
+using testing::SinkConfigErrors;
 
 TEST(Sequences, BadStepsAreConfigurationErrors) {
   const std::string plc =
       "  - id: plc\n    type: modbus\n    host: h\n    inputs: [in]\n    outputs: [{name: motor, table: coil, address: 0}]\n"
       "    sequences:\n";
-  std::string e = Errors(plc +
+  std::string e = SinkConfigErrors(plc +
                          "      - {id: a, rule: jam, steps: [{output: motor, wait_secs: 1}]}\n"
                          "      - {id: b, rule: jam, on_abort: pause, steps: [{wait_clear: [jam], value: 1}, "
                          "{wait_secs: 1, timeout_secs: 3}]}\n"
@@ -31,7 +26,7 @@ TEST(Sequences, BadStepsAreConfigurationErrors) {
   EXPECT_NE(e.find("timeout_secs belongs to a wait_clear/wait_open step"), std::string::npos) << e;
   EXPECT_NE(e.find("c.yaml:11:35: a sequence needs at least one step"), std::string::npos) << e;
   // Checks across sequences run once each sequence parses.
-  e = Errors(plc +
+  e = SinkConfigErrors(plc +
              "      - {id: a, rule: jam, steps: [{output: motor, value: 1}]}\n"
              "      - {id: a, rule: jam, steps: [{output: belt, value: 1}]}\n");
   EXPECT_NE(e.find("c.yaml:10:14: duplicate sequence 'a'"), std::string::npos) << e;
