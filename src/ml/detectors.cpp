@@ -76,6 +76,27 @@ class Robust final : public Detector {
   double lo_ = INFINITY, hi_ = -INFINITY;
 };
 
+// The robust detector on the readings and on their changes (first
+// differences), whichever finds the reading more unusual: level shifts and
+// spikes, and also sudden changes of slope or of noise that stay within the
+// usual range.
+class Change final : public Detector {
+ public:
+  explicit Change(const DetectorConfig& c) : Detector(c), level_(c), step_(c) {}
+  double Raw(TimeUs ts, double x) override {
+    const double a = level_.Raw(ts, x);
+    const double b = have_ ? step_.Raw(ts, x - last_) : 0;
+    last_ = x;
+    have_ = true;
+    return std::max(a, b);
+  }
+
+ private:
+  Robust level_, step_;
+  double last_ = 0;
+  bool have_ = false;
+};
+
 // Nearest-neighbour distance of the latest pattern (the last `dim` readings)
 // to the patterns seen before, in units of the series' range, compared with
 // the recent nearest-neighbour distances.
@@ -152,13 +173,13 @@ double Detector::Score(TimeUs ts, double value) {
 }
 
 const std::vector<std::string>& DetectorKinds() {
-  static const std::vector<std::string> k = {"zscore", "robust", "knn"};
+  static const std::vector<std::string> k = {"zscore", "robust", "change", "knn"};
   return k;
 }
 
 Status ValidateDetector(const DetectorConfig& c) {
   if (std::find(DetectorKinds().begin(), DetectorKinds().end(), c.kind) == DetectorKinds().end())
-    return Status::Invalid("unknown detector '" + c.kind + "' (zscore, robust or knn)");
+    return Status::Invalid("unknown detector '" + c.kind + "' (zscore, robust, change or knn)");
   if (!(c.alpha > 0 && c.alpha <= 1)) return Status::Invalid("alpha must be in (0, 1]");
   if (c.window < 8 || c.window > 1'000'000) return Status::Invalid("window must be in [8, 1000000]");
   if (c.dim < 1 || c.dim > 256) return Status::Invalid("dim must be in [1, 256]");
@@ -171,6 +192,7 @@ Result<std::unique_ptr<Detector>> MakeDetector(const DetectorConfig& c) {
   EF_RETURN_IF_ERROR(ValidateDetector(c));
   if (c.kind == "zscore") return std::unique_ptr<Detector>(new ZScore(c));
   if (c.kind == "knn") return std::unique_ptr<Detector>(new Knn(c));
+  if (c.kind == "change") return std::unique_ptr<Detector>(new Change(c));
   return std::unique_ptr<Detector>(new Robust(c));
 }
 

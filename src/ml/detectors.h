@@ -7,13 +7,16 @@
 //             deviations. Cheapest; follows slow drifts.
 //   robust  — distance from the median of the last `window` readings in
 //             robust deviations (MAD), blind to the outliers it has seen.
+//   change  — robust on the readings and on their first differences,
+//             whichever is more unusual: also sudden changes of slope or of
+//             noise that stay within the usual range.
 //   knn     — contextual: how far the last `dim` readings (scaled to the
 //             series' range) lie from their nearest neighbour among the
 //             last `window` such patterns, in robust deviations of the
 //             recent such distances. Catches changes of shape, not only of
 //             level; the most expensive.
 //
-// With `quiet` > 0, all three report an event once: a reading scores only
+// With `quiet` > 0, every detector reports an event once: a reading scores only
 // when its score rises above every score of the previous `quiet` readings,
 // 0 otherwise (one alert per event; the benchmark also rewards only the
 // first detection of an anomaly and charges every later false one).
@@ -29,7 +32,7 @@
 namespace edgeflow::ml {
 
 struct DetectorConfig {
-  std::string kind = "robust";  // zscore | robust | knn
+  std::string kind = "robust";  // zscore | robust | change | knn
   double alpha = 0.02;           // zscore: EWMA weight of a new reading
   int64_t window = 1000;         // robust: readings; knn: patterns remembered
   int64_t dim = 8;               // knn: readings per pattern
