@@ -46,6 +46,7 @@ void BM_DetectorScore(benchmark::State& state, const char* kind) {
 }
 BENCHMARK_CAPTURE(BM_DetectorScore, zscore, "zscore");
 BENCHMARK_CAPTURE(BM_DetectorScore, robust, "robust");
+BENCHMARK_CAPTURE(BM_DetectorScore, change, "change");
 BENCHMARK_CAPTURE(BM_DetectorScore, knn, "knn");
 
 }  // namespace
