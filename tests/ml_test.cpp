@@ -156,6 +156,8 @@ TEST(Ml, ExportTrainDeployInferShadowPromoteRollback) {
   json m = node.Model();
   EXPECT_EQ(m["live"], "1");
   EXPECT_EQ(m["versions"], json::array({"1"})) << "refused versions leave nothing on disk";
+  res = node.Deploy(testing::ReadFile(v1 + "/manifest.yaml"), testing::ReadFile(v1 + "/model.onnx"));
+  EXPECT_EQ(res->status, 409) << "a version, once deployed, is never replaced: " << res->body;
 
   // 4. The inference stage runs it: nothing on the healthy machine, an alert on the fault.
   node.WriteConfig(true);

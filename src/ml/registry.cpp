@@ -68,13 +68,11 @@ Status ModelSlot::Deploy(const std::string& manifest_yaml, const std::string& mo
   if (mf->name != name_) return Status::Invalid("manifest: name is '" + mf->name + "', deployed as '" + name_ + "'");
   if (!SafeName(mf->version)) return Status::Invalid("manifest: version must be letters, digits, '.', '_' or '-'");
   if (model_bytes.empty()) return Status::Invalid("no model file");
-  // Written beside the other versions first; a version already there is replaced only if not live.
+  // Versions are immutable: what was deployed as a version stays what it was
+  // (a rollback or a restart may come back to it).
   const fs::path vdir = fs::path(dir_) / name_ / mf->version;
-  {
-    std::lock_guard l(mu_);
-    if (live_ && live_->manifest.version == mf->version)
-      return Status::AlreadyExists("version " + mf->version + " of '" + name_ + "' is live; give a new version");
-  }
+  if (fs::exists(vdir))
+    return Status::AlreadyExists("version " + mf->version + " of '" + name_ + "' exists already; give a new version");
   std::error_code ec;
   fs::create_directories(vdir, ec);
   if (ec) return Status::Io("cannot create " + vdir.string() + ": " + ec.message());
