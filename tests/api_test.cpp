@@ -117,6 +117,7 @@ TEST(Api, EveryRouteButHealthzNeedsTheToken) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(json::parse(res->body)["version"], "0.1.0");
+  EXPECT_GE(json::parse(res->body)["process_uptime_secs"].get<double>(), 0.0);
   node.Stop();
   // A restart keeps the token and does not print it again.
   node.Start();

@@ -321,7 +321,13 @@ class Daemon {
     const PipelineConfig& cfg = runtime_->config();
     if (!cfg.api.enabled) return Status::Ok();
     ApiServer::Hooks hooks;
-    hooks.status = [this] { return Current()->Stats(); };
+    hooks.status = [this] {
+      nlohmann::json j = Current()->Stats();
+      // uptime_secs is the running pipeline's (a reload or rules change restarts it and its counters).
+      j["process_uptime_secs"] =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+      return j;
+    };
     hooks.store_path = [this] { return StorePath(Current()->config()); };
     hooks.ingest = [this](const std::string& id) -> IngestSource* {
       auto rt = Current();
@@ -453,6 +459,7 @@ class Daemon {
   }
 
   std::string path_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::mutex mu_;
   std::shared_ptr<Runtime> runtime_;
   std::unique_ptr<ApiServer> api_;

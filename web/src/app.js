@@ -147,7 +147,7 @@
     const healthy = !(t.lost_events > 0) && !(t.dropped_events > 0);
     const tiles = [
       tile('Node health', healthy ? 'healthy' : 'losing data', healthy ? 'good' : 'bad'),
-      tile('Uptime', fmtDuration(s.uptime_secs || 0)),
+      tile('Uptime', fmtDuration(s.process_uptime_secs ?? s.uptime_secs ?? 0)),
       tile('Readings / s', rate === null ? '…' : fmtNum(rate, 1)),
       tile('Open alerts', fmtCount(openAlerts)),
       tile('Dead letters', fmtCount(t.dead_letters), t.dead_letters > 0 ? 'bad' : ''),
