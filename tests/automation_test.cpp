@@ -185,10 +185,11 @@ TEST(Automation, ConveyorExampleRunsTheJamRecoverySequence) {
   line.Set("di", 1, &one, 1);   // someone opens the guard ...
   line.Set("di", 0, &one, 1);   // ... and the belt jams
   ASSERT_TRUE(testing::WaitFor([&] { return motor.Command("get co 3 2") == "val 0 1"; })) << daemon.err();
-  EXPECT_TRUE(HasAudit(dir / "data", "sequence jam_recovery step 1/5", "verified"));
+  // The audit row is written just after the write it records.
+  EXPECT_TRUE(testing::WaitFor([&] { return HasAudit(dir / "data", "sequence jam_recovery step 1/5", "verified"); }));
   // The horn pulse ends by itself after 2 s.
   ASSERT_TRUE(testing::WaitFor([&] { return motor.Command("get co 4 1") == "val 0"; })) << daemon.err();
-  EXPECT_TRUE(HasAudit(dir / "data", "end of pulse: sequence jam_recovery step 2/5", "verified"));
+  EXPECT_TRUE(testing::WaitFor([&] { return HasAudit(dir / "data", "end of pulse: sequence jam_recovery step 2/5", "verified"); }));
   line.Set("di", 0, &zero, 1);  // jam cleared, guard still open: no restart
   ASSERT_TRUE(testing::WaitFor([&] { return StoredAlerts(dir / "data", "jam", "clear") == 1; })) << daemon.err();
   // Guard closed: the restart comes 3 s after edgeflow sees it, so at least
@@ -202,7 +203,7 @@ TEST(Automation, ConveyorExampleRunsTheJamRecoverySequence) {
   const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - closed).count();
   EXPECT_GE(waited, 3.0);
   EXPECT_LT(waited, 6.0);
-  EXPECT_TRUE(HasAudit(dir / "data", "sequence jam_recovery step 5/5", "verified"));
+  EXPECT_TRUE(testing::WaitFor([&] { return HasAudit(dir / "data", "sequence jam_recovery step 5/5", "verified"); }));
   daemon.Signal(SIGTERM);
   EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0);
   EXPECT_EQ(motor.Command("get co 3 2"), "val 0 0");  // safe state at shutdown

@@ -254,5 +254,84 @@ TEST(Ml, PredictiveMaintenanceExampleAlertsBeforeTheFailureAndNotOnTheHealthyPum
               static_cast<double>(pump1.front() - start) / 60e6);
 }
 
+// The same pumps with a model trained on the healthy machine's features:
+// record, export, train, deploy, run; the alert comes before the failure.
+TEST(Ml, PredictiveMaintenanceWithATrainedModel) {
+  TempDir dir;
+  const int64_t start_s = std::time(nullptr) - 7200;  // recent enough for the store's retention
+  char iso[32];
+  std::tm tm{};
+  const std::time_t t = static_cast<std::time_t>(start_s);
+  gmtime_r(&t, &tm);
+  std::strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  ::setenv("PDM_SPEED", "0", 1);
+  ::setenv("PDM_START", iso, 1);
+  // 1. The healthy machine: the first 20 minutes, features stored.
+  ::setenv("PDM_DURATION", "1200", 1);
+  Child record({kBin, "run", "-c", kSrc + "/examples/predictive-maintenance.yaml"}, dir / "rec.out", dir / "rec.err",
+               dir.path());
+  ASSERT_EQ(record.Wait(std::chrono::seconds(60)), 0) << record.err();
+  // 2. Exported through the API of a node on the same data.
+  const int port = testing::FreePort();
+  std::ofstream(dir / "api.yaml") << "node: {id: pump-station, data_dir: " << (dir / "data")
+                                  << "}\napi: {port: " << port << ", max_body_bytes: 1048576}\n"
+                                  << "sources: [{id: in, type: ingest}]\nsinks: [{id: store, type: sqlite, inputs: [in]}]\n";
+  {
+    Child api({kBin, "run", "-c", dir / "api.yaml"}, dir / "api.out", dir / "api.err", dir.path());
+    ASSERT_TRUE(testing::WaitFor([&] { return api.err().find("API listening") != std::string::npos; })) << api.err();
+    std::string token = testing::ReadFile(dir / "data/api-token");
+    while (!token.empty() && token.back() == '\n') token.pop_back();
+    httplib::Client c("127.0.0.1", port);
+    c.set_bearer_token_auth(token);
+    c.set_read_timeout(std::chrono::seconds(30));
+    auto res = c.Get("/api/v1/readings?sensor=pump-1&from=" + std::to_string(start_s) + "&to=" + std::to_string(start_s + 1300));
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    std::ofstream(dir / "export.json") << res->body;
+    // 3. Trained on the features, 4. deployed.
+    std::string out, err;
+    ASSERT_EQ(testing::RunCommand({"/usr/bin/python3", kSrc + "/tools/train_autoencoder.py", "--input", dir / "export.json",
+                                   "--name", "bearing", "--version", "1", "--features",
+                                   "acceleration_rms,acceleration_kurtosis,acceleration_crest,acceleration_band_20_30,"
+                                   "acceleration_band_80_100",
+                                   "--components", "2", "--out", dir / "bearing-1"},
+                                  &out, &err, dir.path()),
+              0)
+        << err;
+    res = c.Put("/api/v1/models/bearing",
+                json{{"manifest", testing::ReadFile(dir / "bearing-1/manifest.yaml")},
+                     {"model_base64", Base64Encode(testing::ReadFile(dir / "bearing-1/model.onnx"))}}
+                    .dump(),
+                "application/json");
+    ASSERT_EQ(res->status, 200) << res->body;
+    api.Signal(SIGTERM);
+    ASSERT_EQ(api.Wait(std::chrono::seconds(20)), 0);
+  }
+  // 5. The whole 90 minutes with the model.
+  ::setenv("PDM_DURATION", "5400", 1);
+  Child run({kBin, "run", "-c", kSrc + "/examples/predictive-maintenance-model.yaml"}, dir / "run.out", dir / "run.err",
+            dir.path());
+  ::unsetenv("PDM_SPEED");
+  ::unsetenv("PDM_DURATION");
+  ::unsetenv("PDM_START");
+  ASSERT_EQ(run.Wait(std::chrono::seconds(120)), 0) << run.err();
+  auto s = Store::Open(dir / "data/edgeflow.db");
+  ASSERT_TRUE(s.ok());
+  auto alerts = (*s)->Alerts();
+  ASSERT_TRUE(alerts.ok());
+  const TimeUs start = start_s * kUsPerSec, fault = start + 1200 * kUsPerSec, failure = start + 4800 * kUsPerSec;
+  std::vector<TimeUs> pump1;
+  for (const auto& a : *alerts) {
+    if (a.rule != "bearing_model") continue;
+    EXPECT_NE(a.sensor, "pump-2") << "the healthy pump raised an alert at " << (a.ts - start) / kUsPerSec << " s";
+    if (a.sensor == "pump-1" && a.state == "open") pump1.push_back(a.ts);
+  }
+  ASSERT_FALSE(pump1.empty()) << run.err();
+  EXPECT_GT(pump1.front(), fault);
+  EXPECT_LT(pump1.front(), failure - 30 * 60 * kUsPerSec) << "at least half an hour of warning";
+  std::printf("# pump-1 (trained model): defect at 20 min, alert at %.1f min, failure at 80 min\n",
+              static_cast<double>(pump1.front() - start) / 60e6);
+}
+
 }  // namespace
 }  // namespace edgeflow

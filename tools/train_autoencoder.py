@@ -13,6 +13,12 @@ python3-onnx (run with /usr/bin/python3).
 
 --input: the body of GET /api/v1/readings (JSON with "points"), or a CSV whose
 last column is the value.
+
+With --features m1,m2,... the model takes one vector per timestamp instead of a
+window of one series: the listed metrics of one sensor at the same time (e.g.
+the `features` stage's rms, kurtosis and band energies), each normalised by its
+own mean and deviation inside the model; the model then outputs the anomaly
+score itself (manifest `output: score`).
 """
 import argparse
 import csv
@@ -42,6 +48,58 @@ def load_values(path):
     return np.array(values, dtype=np.float64)
 
 
+def load_vectors(path, features):
+    with open(path) as f:
+        doc = json.load(f)
+    by_ts = {}
+    for p in doc["points"]:
+        if p.get("metric") in features:
+            by_ts.setdefault(p["ts"], {})[p["metric"]] = p["value"] if "value" in p else p["mean"]
+    rows = [[v[m] for m in features] for _, v in sorted(by_ts.items()) if len(v) == len(features)]
+    if len(rows) < 4 * len(features):
+        sys.exit(f"train_autoencoder: {len(rows)} complete feature vectors; need at least {4 * len(features)}")
+    return np.array(rows, dtype=np.float64)
+
+
+def score_model(x, components, name):
+    """Per-feature normalisation, a linear autoencoder, and the score 1 - exp(-mse/scale) in one graph."""
+    mu, sd = x.mean(axis=0), x.std(axis=0)
+    sd[sd == 0] = 1.0
+    z = (x - mu) / sd
+    center = z.mean(axis=0)
+    _, _, vt = np.linalg.svd(z - center, full_matrices=False)
+    w = vt[:components].T
+    recon = (z - center) @ w @ w.T + center
+    mse = ((recon - z) ** 2).mean(axis=1)
+    alert_mse = float(np.percentile(mse, 99.5)) * 2.0
+    scale = alert_mse / math.log(2.0)
+    n = x.shape[1]
+    f32 = lambda a: np.asarray(a, dtype=np.float32)
+    inits = [
+        numpy_helper.from_array(f32(mu), "mu"), numpy_helper.from_array(f32(sd), "sd"),
+        numpy_helper.from_array(f32(center), "center"), numpy_helper.from_array(f32(w), "encoder"),
+        numpy_helper.from_array(f32(np.ascontiguousarray(w.T)), "decoder"),
+        numpy_helper.from_array(f32([-1.0 / scale]), "neg_inv_scale"), numpy_helper.from_array(f32([1.0]), "one"),
+    ]
+    nodes = [
+        helper.make_node("Sub", ["x", "mu"], ["xc"]),
+        helper.make_node("Div", ["xc", "sd"], ["z"]),
+        helper.make_node("Sub", ["z", "center"], ["zc"]),
+        helper.make_node("MatMul", ["zc", "encoder"], ["code"]),
+        helper.make_node("MatMul", ["code", "decoder"], ["back"]),
+        helper.make_node("Sub", ["back", "zc"], ["err"]),
+        helper.make_node("Mul", ["err", "err"], ["sq"]),
+        helper.make_node("ReduceMean", ["sq"], ["mse"], axes=[1], keepdims=1),
+        helper.make_node("Mul", ["mse", "neg_inv_scale"], ["e"]),
+        helper.make_node("Exp", ["e"], ["keep"]),
+        helper.make_node("Sub", ["one", "keep"], ["y"]),
+    ]
+    inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", n])
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1])
+    graph = helper.make_graph(nodes, f"{name}_scorer", [inp], [out], inits)
+    return graph, alert_mse, mse
+
+
 def windows(values, size, hop):
     n = (len(values) - size) // hop + 1
     if n < 2 * size:
@@ -59,7 +117,27 @@ def main():
     ap.add_argument("--hop", type=int, default=8, help="training windows every HOP readings")
     ap.add_argument("--components", type=int, default=8)
     ap.add_argument("--latency-budget-ms", type=float, default=5.0)
+    ap.add_argument("--features", help="comma-separated metrics: one vector per timestamp (see above)")
     args = ap.parse_args()
+
+    if args.features:
+        features = args.features.split(",")
+        x = load_vectors(args.input, features)
+        graph, alert_mse, mse = score_model(x, min(args.components, len(features) - 1), args.name)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="edgeflow-trainer")
+        model.ir_version = 7
+        onnx.checker.check_model(model)
+        os.makedirs(args.out, exist_ok=True)
+        onnx.save(model, os.path.join(args.out, "model.onnx"))
+        with open(os.path.join(args.out, "manifest.yaml"), "w") as f:
+            f.write(
+                f"# Trained by tools/train_autoencoder.py on {len(x)} vectors of {', '.join(features)}.\n"
+                f"name: {args.name}\nversion: \"{args.version}\"\nformat: onnx\nfile: model.onnx\n"
+                f"inputs: {len(features)}\noutputs: 1\noutput: score\nthreshold: 0.5\n"
+                f"latency_budget_ms: {args.latency_budget_ms}\n"
+            )
+        print(json.dumps({"vectors": len(x), "alert_mse": alert_mse, "train_mse_p50": float(np.median(mse))}))
+        return
 
     x = windows(load_values(args.input), args.window, args.hop)
     mean, std = float(x.mean()), float(x.std()) or 1.0

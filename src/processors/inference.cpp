@@ -19,6 +19,9 @@ const Schema<InferenceConfig>& InferenceSchema() {
     WithSelectorOptions(*s)
         .String("model", &InferenceConfig::model, "", "The deployed model's name.", true)
         .String("models_dir", &InferenceConfig::models_dir, "", "Where models are kept; empty: <node.data_dir>/models.")
+        .StringList("features", &InferenceConfig::features,
+                    "Vector inputs: these metrics of one sensor at the same time, in the model's input order "
+                    "(instead of windows of each series).")
         .Number<int64_t>("hop", &InferenceConfig::hop, 0, "readings",
                          "Readings between windows; 0: the model's input length (back to back).", 0, 1 << 20)
         .Number<int64_t>("batch", &InferenceConfig::batch, 16, "windows", "Windows per model run, at most.", 1, 4096)
@@ -27,7 +30,10 @@ const Schema<InferenceConfig>& InferenceSchema() {
         .Number<double>("clear", &InferenceConfig::clear, -1, "", "Score below which it clears; negative: 0.8 x threshold.",
                         -1, 1)
         .Bool("emit_scores", &InferenceConfig::emit_scores, true, "Emit `<metric>_<model>_score` readings.")
-        .Enum<Severity>("severity", &InferenceConfig::severity, Severity::kWarning, SeverityOptions(), "Severity of the alerts.");
+        .Enum<Severity>("severity", &InferenceConfig::severity, Severity::kWarning, SeverityOptions(), "Severity of the alerts.")
+        .Check([](const InferenceConfig& c, const YAML::Node& n, Diagnostics& d) {
+          if (c.features.size() > 64) d.Error(n["features"], "inference: at most 64 features");
+        });
     return s;
   }();
   return *s;
@@ -46,6 +52,13 @@ Result<std::unique_ptr<Processor>> InferenceProcessor::Create(const InferenceCon
   // The model must be deployed before the pipeline starts: a stage with no
   // model would silently score nothing.
   EF_RETURN_IF_ERROR(p->slot_->EnsureLoaded());
+  p->model_sym_ = Intern(cfg.model);
+  for (size_t i = 0; i < cfg.features.size(); ++i) p->feature_index_[Intern(cfg.features[i])] = i;
+  const int64_t inputs = p->slot_->live()->manifest.inputs;
+  if (!cfg.features.empty() && inputs != static_cast<int64_t>(cfg.features.size()))
+    return Status::Invalid("inference '" + ctx.component_id + "': model '" + cfg.model + "' takes " +
+                           std::to_string(inputs) + " inputs, " + std::to_string(cfg.features.size()) +
+                           " features are configured");
   return std::unique_ptr<Processor>(std::move(p));
 }
 
@@ -57,7 +70,13 @@ void InferenceProcessor::Process(const Batch& in, Batch& out) {
   const size_t n = static_cast<size_t>(live->manifest.inputs);
   const size_t hop = cfg_.hop > 0 ? static_cast<size_t>(cfg_.hop) : n;
   for (const Reading& r : in.readings) {
-    if (r.quality != Quality::kGood || !std::isfinite(r.value) || !sel_.Matches(r.sensor, r.metric)) continue;
+    if (r.quality != Quality::kGood || !std::isfinite(r.value)) continue;
+    if (!feature_index_.empty()) {
+      auto f = feature_index_.find(r.metric);
+      if (f != feature_index_.end() && sel_.Matches(r.sensor, kNoSymbol)) AddVector(r, f->second, out);
+      continue;
+    }
+    if (!sel_.Matches(r.sensor, r.metric)) continue;
     auto [it, fresh] = series_.try_emplace(SeriesKey(r.sensor, r.metric));
     Series& s = it->second;
     if (fresh) s.score_metric = Intern(std::string(SymName(r.metric)) + "_" + cfg_.model + "_score");
@@ -82,6 +101,29 @@ void InferenceProcessor::Process(const Batch& in, Batch& out) {
   if (!pending_.empty()) RunBatch(out);
 }
 
+void InferenceProcessor::AddVector(const Reading& r, size_t feature, Batch& out) {
+  const size_t k = feature_index_.size();
+  auto [it, fresh] = series_.try_emplace(SeriesKey(r.sensor, kNoSymbol));
+  Series& s = it->second;
+  if (fresh) {
+    s.score_metric = Intern(cfg_.model + "_score");
+    s.vec.assign(k, 0.0);
+  }
+  if (r.ts != s.vec_ts) {  // a new time: a new vector
+    s.vec_ts = r.ts;
+    s.have = 0;
+  }
+  s.vec[feature] = r.value;
+  s.have |= uint64_t{1} << feature;
+  if (s.have != (k == 64 ? ~uint64_t{0} : (uint64_t{1} << k) - 1)) return;
+  s.have = 0;
+  raw_.insert(raw_.end(), s.vec.begin(), s.vec.end());
+  Reading last = r;
+  last.metric = model_sym_;
+  pending_.push_back({&s, last});
+  if (pending_.size() >= static_cast<size_t>(cfg_.batch)) RunBatch(out);
+}
+
 void InferenceProcessor::Flush(Batch& out) {
   if (!pending_.empty()) RunBatch(out);
 }
@@ -91,10 +133,12 @@ void InferenceProcessor::RunBatch(Batch& out) {
   const size_t b = pending_.size();
   if (!live || b == 0) {
     pending_.clear();
+    raw_.clear();
     return;
   }
   if (raw_.size() != b * static_cast<size_t>(live->manifest.inputs)) {  // the model changed under the windows
     pending_.clear();
+    raw_.clear();
     return;
   }
   auto t0 = std::chrono::steady_clock::now();
@@ -110,6 +154,7 @@ void InferenceProcessor::RunBatch(Batch& out) {
   if (!st.ok()) {
     spdlog::warn("inference '{}': {}", SymName(origin_), st.message());
     pending_.clear();
+    raw_.clear();
     return;
   }
   const double threshold = cfg_.threshold >= 0 ? cfg_.threshold : live->manifest.threshold;
@@ -145,6 +190,7 @@ void InferenceProcessor::RunBatch(Batch& out) {
     }
   }
   pending_.clear();
+  raw_.clear();
 }
 
 }  // namespace edgeflow

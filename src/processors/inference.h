@@ -9,6 +9,11 @@
 // only the comparison is kept. Per-model latency and errors are in
 // GET /api/v1/models; invalid scores or a blown latency budget three batches
 // in a row roll a new model back.
+//
+// With `features` (metric names), the model takes one vector per sensor and
+// timestamp instead: the listed metrics' values at the same time (e.g. what a
+// `features` stage emits for one window), in that order; the score is then
+// `<model>_score` and the alert's metric the model's name.
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -25,6 +30,7 @@ struct InferenceConfig {
   std::vector<std::string> metrics;
   std::string model;
   std::string models_dir;  // "": <node.data_dir>/models
+  std::vector<std::string> features;  // vector inputs: metric names, in the model's input order
   int64_t hop = 0;         // 0: the model's input length
   int64_t batch = 16;
   double threshold = -1;   // < 0: the manifest's
@@ -43,7 +49,10 @@ class InferenceProcessor final : public Processor {
 
  private:
   struct Series {
-    std::vector<double> ring;
+    std::vector<double> ring;  // window mode: the last `inputs` readings
+    std::vector<double> vec;   // vector mode: this timestamp's feature values
+    TimeUs vec_ts = -1;
+    uint64_t have = 0;
     size_t next = 0, count = 0, since = 0;
     bool open = false;
     TimeUs opened_at = 0;
@@ -54,9 +63,12 @@ class InferenceProcessor final : public Processor {
     Reading last;
   };
   void RunBatch(Batch& out);
+  void AddVector(const Reading& r, size_t feature, Batch& out);
   InferenceConfig cfg_;
   Selector sel_;
   Symbol origin_ = kNoSymbol;
+  Symbol model_sym_ = kNoSymbol;
+  std::unordered_map<Symbol, size_t> feature_index_;
   std::shared_ptr<ml::ModelSlot> slot_;
   std::unordered_map<uint64_t, Series> series_;
   std::vector<Pending> pending_;
