@@ -217,41 +217,55 @@ TEST(Ml, ExportTrainDeployInferShadowPromoteRollback) {
   EXPECT_EQ(node.daemon->Wait(std::chrono::seconds(20)), 0);
 }
 
+// "YYYY-MM-DDTHH:MM:SSZ" of `secs` since the epoch.
+std::string Iso(int64_t secs) {
+  char iso[32];
+  std::tm tm{};
+  const std::time_t t = static_cast<std::time_t>(secs);
+  gmtime_r(&t, &tm);
+  std::strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return iso;
+}
+
+// The pumps' alerts from `rule` in the store: pump 1 must open one after its
+// defect appears (20 min) and at least half an hour before it fails (80 min);
+// pump 2 never. Returns the minutes from the start to pump 1's first alert.
+double CheckPumpAlerts(const std::string& db, const std::string& rule, int64_t start_s, const std::string& log) {
+  auto s = Store::Open(db);
+  EXPECT_TRUE(s.ok());
+  if (!s.ok()) return -1;
+  auto alerts = (*s)->Alerts();
+  EXPECT_TRUE(alerts.ok());
+  const TimeUs start = start_s * kUsPerSec, fault = start + 1200 * kUsPerSec, failure = start + 4800 * kUsPerSec;
+  std::vector<TimeUs> pump1;
+  for (const auto& a : *alerts) {
+    if (a.rule != rule) continue;
+    EXPECT_NE(a.sensor, "pump-2") << "the healthy pump raised an alert at " << (a.ts - start) / kUsPerSec << " s";
+    if (a.sensor == "pump-1" && a.state == "open") pump1.push_back(a.ts);
+  }
+  EXPECT_FALSE(pump1.empty()) << log;
+  if (pump1.empty()) return -1;
+  EXPECT_GT(pump1.front(), fault) << "no alert before the defect exists";
+  EXPECT_LT(pump1.front(), failure - 30 * 60 * kUsPerSec) << "at least half an hour of warning";
+  return static_cast<double>(pump1.front() - start) / 60e6;
+}
+
 // The worked example: features -> anomaly detector -> alert, on simulated
 // pumps; 90 simulated minutes at full speed.
 TEST(Ml, PredictiveMaintenanceExampleAlertsBeforeTheFailureAndNotOnTheHealthyPump) {
   TempDir dir;
   // Starting now: the store's retention keeps what is recent.
   const int64_t start_s = std::time(nullptr);
-  char iso[32];
-  std::tm tm{};
-  const std::time_t t = static_cast<std::time_t>(start_s);
-  gmtime_r(&t, &tm);
-  std::strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
   ::setenv("PDM_SPEED", "0", 1);
   ::setenv("PDM_DURATION", "5400", 1);
-  ::setenv("PDM_START", iso, 1);
+  ::setenv("PDM_START", Iso(start_s).c_str(), 1);
   Child c({kBin, "run", "-c", kSrc + "/examples/predictive-maintenance.yaml"}, dir / "out", dir / "err", dir.path());
   ::unsetenv("PDM_SPEED");
   ::unsetenv("PDM_DURATION");
   ::unsetenv("PDM_START");
   ASSERT_EQ(c.Wait(std::chrono::seconds(120)), 0) << c.err();
-  auto s = Store::Open(dir / "data/edgeflow.db");
-  ASSERT_TRUE(s.ok());
-  auto alerts = (*s)->Alerts();
-  ASSERT_TRUE(alerts.ok());
-  const TimeUs start = start_s * kUsPerSec;
-  const TimeUs fault = start + 1200 * kUsPerSec, failure = start + 4800 * kUsPerSec;
-  std::vector<TimeUs> pump1;
-  for (const auto& a : *alerts) {
-    EXPECT_NE(a.sensor, "pump-2") << "the healthy pump raised an alert at " << (a.ts - start) / kUsPerSec << " s";
-    if (a.sensor == "pump-1" && a.state == "open") pump1.push_back(a.ts);
-  }
-  ASSERT_FALSE(pump1.empty()) << c.err();
-  EXPECT_GT(pump1.front(), fault) << "no alert before the defect exists";
-  EXPECT_LT(pump1.front(), failure - 30 * 60 * kUsPerSec) << "at least half an hour of warning";
-  std::printf("# pump-1: defect at 20 min, alert at %.1f min, failure at 80 min\n",
-              static_cast<double>(pump1.front() - start) / 60e6);
+  const double at = CheckPumpAlerts(dir / "data/edgeflow.db", "bearing_watch", start_s, c.err());
+  std::printf("# pump-1: defect at 20 min, alert at %.1f min, failure at 80 min\n", at);
 }
 
 // The same pumps with a model trained on the healthy machine's features:
@@ -259,13 +273,8 @@ TEST(Ml, PredictiveMaintenanceExampleAlertsBeforeTheFailureAndNotOnTheHealthyPum
 TEST(Ml, PredictiveMaintenanceWithATrainedModel) {
   TempDir dir;
   const int64_t start_s = std::time(nullptr) - 7200;  // recent enough for the store's retention
-  char iso[32];
-  std::tm tm{};
-  const std::time_t t = static_cast<std::time_t>(start_s);
-  gmtime_r(&t, &tm);
-  std::strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
   ::setenv("PDM_SPEED", "0", 1);
-  ::setenv("PDM_START", iso, 1);
+  ::setenv("PDM_START", Iso(start_s).c_str(), 1);
   // 1. The healthy machine: the first 20 minutes, features stored.
   ::setenv("PDM_DURATION", "1200", 1);
   Child record({kBin, "run", "-c", kSrc + "/examples/predictive-maintenance.yaml"}, dir / "rec.out", dir / "rec.err",
@@ -315,22 +324,8 @@ TEST(Ml, PredictiveMaintenanceWithATrainedModel) {
   ::unsetenv("PDM_DURATION");
   ::unsetenv("PDM_START");
   ASSERT_EQ(run.Wait(std::chrono::seconds(120)), 0) << run.err();
-  auto s = Store::Open(dir / "data/edgeflow.db");
-  ASSERT_TRUE(s.ok());
-  auto alerts = (*s)->Alerts();
-  ASSERT_TRUE(alerts.ok());
-  const TimeUs start = start_s * kUsPerSec, fault = start + 1200 * kUsPerSec, failure = start + 4800 * kUsPerSec;
-  std::vector<TimeUs> pump1;
-  for (const auto& a : *alerts) {
-    if (a.rule != "bearing_model") continue;
-    EXPECT_NE(a.sensor, "pump-2") << "the healthy pump raised an alert at " << (a.ts - start) / kUsPerSec << " s";
-    if (a.sensor == "pump-1" && a.state == "open") pump1.push_back(a.ts);
-  }
-  ASSERT_FALSE(pump1.empty()) << run.err();
-  EXPECT_GT(pump1.front(), fault);
-  EXPECT_LT(pump1.front(), failure - 30 * 60 * kUsPerSec) << "at least half an hour of warning";
-  std::printf("# pump-1 (trained model): defect at 20 min, alert at %.1f min, failure at 80 min\n",
-              static_cast<double>(pump1.front() - start) / 60e6);
+  const double at = CheckPumpAlerts(dir / "data/edgeflow.db", "bearing_model", start_s, run.err());
+  std::printf("# pump-1 (trained model): defect at 20 min, alert at %.1f min, failure at 80 min\n", at);
 }
 
 }  // namespace

@@ -61,18 +61,33 @@ def load_vectors(path, features):
     return np.array(rows, dtype=np.float64)
 
 
-def score_model(x, components, name):
-    """Per-feature normalisation, a linear autoencoder, and the score 1 - exp(-mse/scale) in one graph."""
-    mu, sd = x.mean(axis=0), x.std(axis=0)
-    sd[sd == 0] = 1.0
-    z = (x - mu) / sd
+def fit(z, components):
+    """Principal directions of the normalised rows z: centre, encoder (n x k), training errors, and the
+    score scale: score = 1 - exp(-mse / scale) is 0.5 at twice the 99.5th percentile of the training error."""
     center = z.mean(axis=0)
     _, _, vt = np.linalg.svd(z - center, full_matrices=False)
     w = vt[:components].T
     recon = (z - center) @ w @ w.T + center
     mse = ((recon - z) ** 2).mean(axis=1)
     alert_mse = float(np.percentile(mse, 99.5)) * 2.0
-    scale = alert_mse / math.log(2.0)
+    return center, w, mse, alert_mse, alert_mse / math.log(2.0)
+
+
+def save(graph, out_dir, manifest):
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="edgeflow-trainer")
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    os.makedirs(out_dir, exist_ok=True)
+    onnx.save(model, os.path.join(out_dir, "model.onnx"))
+    with open(os.path.join(out_dir, "manifest.yaml"), "w") as f:
+        f.write(manifest)
+
+
+def score_model(x, components, name):
+    """Per-feature normalisation, a linear autoencoder, and the score 1 - exp(-mse/scale) in one graph."""
+    mu, sd = x.mean(axis=0), x.std(axis=0)
+    sd[sd == 0] = 1.0
+    center, w, mse, alert_mse, scale = fit((x - mu) / sd, components)
     n = x.shape[1]
     f32 = lambda a: np.asarray(a, dtype=np.float32)
     inits = [
@@ -124,34 +139,18 @@ def main():
         features = args.features.split(",")
         x = load_vectors(args.input, features)
         graph, alert_mse, mse = score_model(x, min(args.components, len(features) - 1), args.name)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="edgeflow-trainer")
-        model.ir_version = 7
-        onnx.checker.check_model(model)
-        os.makedirs(args.out, exist_ok=True)
-        onnx.save(model, os.path.join(args.out, "model.onnx"))
-        with open(os.path.join(args.out, "manifest.yaml"), "w") as f:
-            f.write(
-                f"# Trained by tools/train_autoencoder.py on {len(x)} vectors of {', '.join(features)}.\n"
-                f"name: {args.name}\nversion: \"{args.version}\"\nformat: onnx\nfile: model.onnx\n"
-                f"inputs: {len(features)}\noutputs: 1\noutput: score\nthreshold: 0.5\n"
-                f"latency_budget_ms: {args.latency_budget_ms}\n"
-            )
+        save(graph, args.out,
+             f"# Trained by tools/train_autoencoder.py on {len(x)} vectors of {', '.join(features)}.\n"
+             f"name: {args.name}\nversion: \"{args.version}\"\nformat: onnx\nfile: model.onnx\n"
+             f"inputs: {len(features)}\noutputs: 1\noutput: score\nthreshold: 0.5\n"
+             f"latency_budget_ms: {args.latency_budget_ms}\n")
         print(json.dumps({"vectors": len(x), "alert_mse": alert_mse, "train_mse_p50": float(np.median(mse))}))
         return
 
     x = windows(load_values(args.input), args.window, args.hop)
     mean, std = float(x.mean()), float(x.std()) or 1.0
-    z = (x - mean) / std
-    # Principal directions of the windows (rows of vt), the first k kept.
-    _, _, vt = np.linalg.svd(z - z.mean(axis=0), full_matrices=False)
-    w = vt[: args.components].T.astype(np.float32)  # window x k
-    center = z.mean(axis=0).astype(np.float32)
-    recon = (z - center) @ w @ w.T + center
-    mse = ((recon - z) ** 2).mean(axis=1)
-    # Score = 1 - exp(-mse / scale): 0.5 at the alert level, twice the 99.5th
-    # percentile of the training error.
-    alert_mse = float(np.percentile(mse, 99.5)) * 2.0
-    scale = alert_mse / math.log(2.0)
+    center, w, mse, alert_mse, scale = fit((x - mean) / std, args.components)
+    center, w = center.astype(np.float32), w.astype(np.float32)
 
     inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", args.window])
     out = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", args.window])
@@ -167,20 +166,13 @@ def main():
         helper.make_node("Add", ["decoded", "center"], ["y"]),
     ]
     graph = helper.make_graph(nodes, f"{args.name}_autoencoder", [inp], [out], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="edgeflow-trainer")
-    model.ir_version = 7
-    onnx.checker.check_model(model)
-    os.makedirs(args.out, exist_ok=True)
-    onnx.save(model, os.path.join(args.out, "model.onnx"))
-    with open(os.path.join(args.out, "manifest.yaml"), "w") as f:
-        f.write(
-            f"# Trained by tools/train_autoencoder.py on {len(x)} windows of {args.window} readings.\n"
-            f"name: {args.name}\nversion: \"{args.version}\"\nformat: onnx\nfile: model.onnx\n"
-            f"inputs: {args.window}\noutputs: {args.window}\n"
-            f"normalize: {{mean: {mean!r}, std: {std!r}}}\n"
-            f"output: reconstruction\nscore_scale: {scale!r}\nthreshold: 0.5\n"
-            f"latency_budget_ms: {args.latency_budget_ms}\n"
-        )
+    save(graph, args.out,
+         f"# Trained by tools/train_autoencoder.py on {len(x)} windows of {args.window} readings.\n"
+         f"name: {args.name}\nversion: \"{args.version}\"\nformat: onnx\nfile: model.onnx\n"
+         f"inputs: {args.window}\noutputs: {args.window}\n"
+         f"normalize: {{mean: {mean!r}, std: {std!r}}}\n"
+         f"output: reconstruction\nscore_scale: {scale!r}\nthreshold: 0.5\n"
+         f"latency_budget_ms: {args.latency_budget_ms}\n")
     print(json.dumps({"windows": len(x), "alert_mse": alert_mse, "train_mse_p50": float(np.median(mse))}))
 
 
