@@ -165,17 +165,11 @@ void RemoteControl::Handle(const std::string& payload) {
         errors.push_back(cmd->type + " cannot be changed on this node");
       } else if (config && !(cmd->body.is_object() && cmd->body.contains("yaml") && cmd->body["yaml"].is_string())) {
         errors.push_back("a config command's body is {\"yaml\": \"<the whole configuration file>\"}");
-      } else if (model) {
-        Status st = hooks_.model(cmd->body);
-        if (!st.ok()) {
-          std::stringstream lines(st.message());
-          for (std::string line; std::getline(lines, line);)
-            if (!line.empty()) errors.push_back(line);
-        }
       } else {
         std::string detail;
-        Status st = rules ? hooks_.put_rules(cmd->body.dump(), &detail)
-                          : hooks_.put_config(cmd->body["yaml"].get<std::string>(), &detail);
+        Status st = model ? hooks_.model(cmd->body)
+                    : rules ? hooks_.put_rules(cmd->body.dump(), &detail)
+                            : hooks_.put_config(cmd->body["yaml"].get<std::string>(), &detail);
         if (!st.ok()) {
           std::stringstream lines(detail.empty() ? st.message() : detail);
           for (std::string line; std::getline(lines, line);)

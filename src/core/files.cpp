@@ -5,8 +5,17 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 namespace edgeflow {
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Status::NotFound("cannot read " + path);
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) return Status::Io("cannot read " + path);
+  return text;
+}
 
 Status WriteFileAtomically(const std::string& path, const std::string& text, const std::string& backup) {
   const std::string tmp = path + ".tmp";

@@ -6,6 +6,9 @@
 
 namespace edgeflow {
 
+// The whole contents of `path`; NotFound when it cannot be read.
+Result<std::string> ReadWholeFile(const std::string& path);
+
 // Writes `text` to `path` so that a crash leaves the old or the new file,
 // never half of one (write, fsync, rename); keeps the old one as `backup`
 // when given.

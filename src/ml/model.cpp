@@ -4,9 +4,8 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
+#include "core/files.h"
 #include "core/module.h"
 
 namespace edgeflow::ml {
@@ -83,11 +82,9 @@ Result<ModelManifest> ParseManifest(const std::string& text, const std::string& 
 
 Result<std::shared_ptr<LoadedModel>> LoadModelDir(const std::string& dir) {
   const auto manifest_path = std::filesystem::path(dir) / "manifest.yaml";
-  std::ifstream f(manifest_path);
-  if (!f) return Status::NotFound("no manifest.yaml in " + dir);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  auto m = ParseManifest(ss.str(), manifest_path.string());
+  auto text = ReadWholeFile(manifest_path.string());
+  if (!text.ok()) return Status::NotFound("no manifest.yaml in " + dir);
+  auto m = ParseManifest(*text, manifest_path.string());
   if (!m.ok()) return m.status();
   const std::string path = (std::filesystem::path(dir) / m->file).string();
   if (!std::filesystem::exists(path)) return Status::NotFound("model file " + path + " not found");

@@ -5,10 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <regex>
-#include <sstream>
 
 namespace edgeflow::ml {
 
@@ -17,15 +15,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int kBadBatchesForRollback = 3;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 
 bool SafeName(const std::string& s) { return std::regex_match(s, std::regex("[A-Za-z0-9][A-Za-z0-9._-]{0,63}")); }
 
@@ -50,7 +39,10 @@ Status ModelSlot::EnsureLoaded() {
   if (!fs::exists(current))
     return Status::NotFound("model '" + name_ + "' is not deployed (no " + current.string() +
                             "); deploy it with PUT /api/v1/models/" + name_);
-  const std::string version = ReadFile(current);
+  auto text = ReadWholeFile(current.string());
+  if (!text.ok()) return text.status();
+  std::string version = std::move(text).value();
+  while (!version.empty() && (version.back() == '\n' || version.back() == ' ')) version.pop_back();
   auto m = LoadModelDir((fs::path(dir_) / name_ / version).string());
   if (!m.ok()) return m.status();
   std::lock_guard l(mu_);

@@ -292,8 +292,14 @@ Status ActuatorSink::Tick(TimeUs now) {
   return Status::Ok();
 }
 
-// Pulses and sequence waits are timed to the tick.
-TimeUs ActuatorSink::tick_interval_us() const { return 10'000; }
+// Pulses and sequence waits are timed to the tick: 10 ms when there are any,
+// the engine's second otherwise.
+TimeUs ActuatorSink::tick_interval_us() const {
+  const bool timed = !settings_.sequences.empty() ||
+                     std::any_of(settings_.actions.begin(), settings_.actions.end(),
+                                 [](const ActuatorActionConfig& a) { return a.pulse_secs > 0; });
+  return timed ? 10'000 : kUsPerSec;
+}
 
 void ActuatorSink::Metrics(std::vector<std::pair<std::string, double>>& out) const {
   out.emplace_back("sequences_started", static_cast<double>(seq_started_.load(std::memory_order_relaxed)));
