@@ -1,6 +1,8 @@
 #include "store/sqlite_db.h"
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 namespace edgeflow {
 
@@ -25,7 +27,16 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, Sqlite
   sqlite3_busy_timeout(s->db_, 5000);
   // auto_vacuum must be chosen before the first table exists.
   if (incremental_vacuum) EF_RETURN_IF_ERROR(s->Exec("PRAGMA auto_vacuum=INCREMENTAL"));
-  EF_RETURN_IF_ERROR(s->Exec("PRAGMA journal_mode=WAL"));
+  // Switching a new file to WAL takes an exclusive lock, and SQLite reports a
+  // collision with another process opening the same new file as "database is
+  // locked" at once, without its busy handler: retry for as long as that would wait.
+  for (int waited_ms = 0;; waited_ms += 10) {
+    Status wal = s->Exec("PRAGMA journal_mode=WAL");
+    if (wal.ok()) break;
+    const int code = sqlite3_errcode(s->db_) & 0xff;
+    if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || waited_ms >= 5000) return wal;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   const char* sync_sql = sync == SqliteSync::kOff    ? "PRAGMA synchronous=OFF"
                          : sync == SqliteSync::kFull ? "PRAGMA synchronous=FULL"
                                                      : "PRAGMA synchronous=NORMAL";
