@@ -23,6 +23,9 @@
 #include "sources/ingest_source.h"
 #include "sources/mqtt_source.h"
 #include "sources/simulator.h"
+#if EDGEFLOW_WITH_VISION
+#include "vision/camera.h"
+#endif
 
 namespace edgeflow {
 
@@ -39,11 +42,20 @@ std::string LeftOutOfBuild(Kind kind, const std::string& type) {
   if (kind == Kind::kProcessor) return type == "inference" && !EDGEFLOW_WITH_ML ? "EDGEFLOW_WITH_ML" : "";
   if (type == "modbus" && !EDGEFLOW_WITH_MODBUS) return "EDGEFLOW_WITH_MODBUS";
   if (type == "gpio" && !EDGEFLOW_WITH_GPIO) return "EDGEFLOW_WITH_GPIO";
+  if (kind == Kind::kSource && type == "camera" && !EDGEFLOW_WITH_VISION) return "EDGEFLOW_WITH_VISION";
   return "";
 }
 
 const std::vector<ComponentType>& ComponentTypes() {
   static const std::vector<ComponentType> types = {
+#if EDGEFLOW_WITH_VISION
+      MakeSourceType<vision::Camera>(
+          "camera",
+          "Frames from a V4L2 camera, an RTSP/HTTP stream, a video file or a generated scene, analysed on the node "
+          "(motion, people, faces) in the vision module: counts and scores as readings, events with "
+          "privacy-masked snapshots and clips kept locally, a live MJPEG preview through the API.",
+          vision::CameraSchema()),
+#endif
 #if EDGEFLOW_WITH_GPIO
       MakeSourceType<GpioSource>("gpio",
                                  "Digital inputs through libgpiod: the initial level and every debounced edge as "
