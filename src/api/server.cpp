@@ -25,6 +25,9 @@ const std::vector<ApiRoute>& ApiRoutes() {
       {"delete", "/api/v1/session"}, {"get", "/"}, {"get", "/ui/{path}"},
       {"get", "/api/v1/models"}, {"get", "/api/v1/models/{name}"}, {"put", "/api/v1/models/{name}"},
       {"post", "/api/v1/models/{name}/promote"}, {"post", "/api/v1/models/{name}/rollback"},
+      {"get", "/api/v1/cameras"}, {"get", "/api/v1/cameras/{id}/preview.mjpg"}, {"get", "/api/v1/vision/events"},
+      {"get", "/api/v1/vision/events/{id}"}, {"get", "/api/v1/vision/events/{id}/snapshot.jpg"},
+      {"get", "/api/v1/vision/events/{id}/clip.avi"},
   };
   return routes;
 }

@@ -78,6 +78,7 @@ const Schema<FacesConfig>& FacesSchema() {
     s->Bool("enabled", &FacesConfig::enabled, false, "Detect faces (needed to mask them).")
         .String("cascade", &FacesConfig::cascade, "", "Cascade file; empty = opencv-data's haarcascade_frontalface_default.xml.")
         .Number<int64_t>("min_size", &FacesConfig::min_size, 24, "px", "Smallest face.", 8, 4096)
+        .Number<double>("scale_factor", &FacesConfig::scale_factor, 1.15, "", "Step between detection scales (smaller finds more faces, slower).", 1.01, 2)
         .Number<int64_t>("min_neighbors", &FacesConfig::min_neighbors, 4, "", "Overlapping detections a face needs (higher: fewer false faces).", 1, 50)
         .Check([](const FacesConfig& c, const YAML::Node& n, Diagnostics& d) {
           if (!c.cascade.empty() && !std::filesystem::exists(c.cascade)) d.Error(n["cascade"], "cascade file " + c.cascade + " not found");

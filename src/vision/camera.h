@@ -69,6 +69,7 @@ struct FacesConfig {
   std::string cascade;     // "" = opencv-data's frontal face cascade
   int64_t min_size = 24;   // pixels
   int64_t min_neighbors = 4;
+  double scale_factor = 1.15;  // image pyramid step (smaller: finds more, slower)
 };
 
 struct PrivacyConfig {

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <regex>
 #include <thread>
 
 #include "core/timefmt.h"
@@ -19,8 +20,10 @@
 #include "sources/ingest_source.h"
 #include "store/block_codec.h"
 #include "core/base64.h"
+#include "core/files.h"
 #include "ml/registry.h"
 #include "store/store.h"
+#include "vision/media.h"
 #include "web_assets.h"
 
 namespace edgeflow {
@@ -44,6 +47,7 @@ class HttpApiServer final : public ApiServer {
   HttpApiServer() = default;
   void Routes();
   ApiConfig cfg_;
+  std::string data_dir_;
   Hooks hooks_;
   Clock* clock_ = nullptr;
   std::unique_ptr<httplib::Server> http_;
@@ -114,6 +118,7 @@ Result<std::unique_ptr<HttpApiServer>> HttpApiServer::Start(const ApiConfig& cfg
   s->cfg_ = cfg;
   s->hooks_ = std::move(hooks);
   s->clock_ = &clock;
+  s->data_dir_ = data_dir;
   s->limiter_ = std::make_unique<AuthLimiter>(static_cast<int>(cfg.auth_failures_per_minute), 60 * kUsPerSec);
   const std::string token_path =
       cfg.token_file.empty() ? (std::filesystem::path(data_dir) / "api-token").string() : cfg.token_file;
@@ -503,6 +508,82 @@ void HttpApiServer::Routes() {
       return Reply(res, 400, json{{"error", st.message()}, {"errors", list}});
     }
     Error(res, 503, st.message());
+  });
+
+  // ---- cameras and vision events (vision/media.h) ---------------------------
+  h.Get("/api/v1/cameras", [](const httplib::Request&, httplib::Response& res) {
+    json list = json::array();
+    for (const auto& c : vision::CameraHub::Instance().List()) list.push_back(c->Describe());
+    Reply(res, 200, json{{"cameras", list}});
+  });
+  h.Get("/api/v1/vision/events", [this](const httplib::Request& req, httplib::Response& res) {
+    TimeUs from, to;
+    std::string err;
+    if (!TimeParam(req, "from", 0, &from, &err) || !TimeParam(req, "to", INT64_MAX, &to, &err))
+      return Error(res, 400, err);
+    const std::string camera = req.get_param_value("camera");
+    static const std::regex camera_re("^[A-Za-z0-9_.-]{1,64}$");
+    if (!camera.empty() && (!std::regex_match(camera, camera_re) || camera == "." || camera == ".."))
+      return Error(res, 400, "'camera' is not a component id");
+    size_t limit = 100;
+    if (req.has_param("limit")) {
+      const std::string l = req.get_param_value("limit");
+      if (l.empty() || l.size() > 5 || l.find_first_not_of("0123456789") != std::string::npos || std::stoul(l) == 0)
+        return Error(res, 400, "'limit' must be a number from 1 to 99999");
+      limit = std::stoul(l);
+    }
+    Reply(res, 200, json{{"events", vision::ListEvents(data_dir_, camera, from, to, limit)}});
+  });
+  const std::string event_re = R"(/api/v1/vision/events/([A-Za-z0-9_.-]{1,64}-[0-9]{1,19}))";
+  h.Get(event_re, [this](const httplib::Request& req, httplib::Response& res) {
+    std::string camera;
+    TimeUs start = 0;
+    const std::string id = req.matches[1];
+    if (!vision::ParseEventId(id, &camera, &start)) return Error(res, 404, "no event '" + id + "'");
+    for (auto& e : vision::ListEvents(data_dir_, camera, start, start + 1, 1)) return Reply(res, 200, e);
+    Error(res, 404, "no event '" + id + "'");
+  });
+  auto serve_event_file = [this](const std::string& ext, const char* type) {
+    return [this, ext, type](const httplib::Request& req, httplib::Response& res) {
+      auto path = vision::EventFile(data_dir_, req.matches[1], ext);
+      if (!path.ok()) return Error(res, 404, path.status().message());
+      auto body = ReadWholeFile(*path);
+      if (!body.ok()) return Error(res, 404, body.status().message());
+      res.set_header("Cache-Control", "private, max-age=3600");
+      res.set_content(std::move(*body), type);
+    };
+  };
+  h.Get(event_re + "/snapshot\\.jpg", serve_event_file("jpg", "image/jpeg"));
+  h.Get(event_re + "/clip\\.avi", serve_event_file("avi", "video/x-msvideo"));
+  // The live preview as MJPEG (multipart/x-mixed-replace): masked frames at the
+  // camera's preview_fps, encoded only while somebody watches.
+  h.Get(R"(/api/v1/cameras/([A-Za-z0-9_.-]{1,64})/preview\.mjpg)", [this](const httplib::Request& req,
+                                                                          httplib::Response& res) {
+    auto cam = vision::CameraHub::Instance().Find(req.matches[1]);
+    if (!cam) return Error(res, 404, "no running camera '" + std::string(req.matches[1]) + "'");
+    if (streams_.fetch_add(1) >= kMaxStreams) {
+      --streams_;
+      return Error(res, 503, "too many live streams; close one and retry");
+    }
+    cam->AddViewer();
+    res.status = 200;
+    res.set_header("Cache-Control", "no-store");
+    auto seq = std::make_shared<uint64_t>(0);
+    res.set_chunked_content_provider(
+        "multipart/x-mixed-replace; boundary=edgeflowframe",
+        [this, cam, seq](size_t, httplib::DataSink& sink) {
+          if (stopping_) return false;
+          auto jpeg = cam->WaitFrame(seq.get(), 500 * 1000);
+          if (!jpeg) return !stopping_ && vision::CameraHub::Instance().Find(cam->id()) == cam;
+          const std::string head = "--edgeflowframe\r\nContent-Type: image/jpeg\r\nContent-Length: " +
+                                   std::to_string(jpeg->size()) + "\r\n\r\n";
+          return sink.write(head.data(), head.size()) && sink.write(jpeg->data(), jpeg->size()) &&
+                 sink.write("\r\n", 2);
+        },
+        [this, cam](bool) {
+          cam->RemoveViewer();
+          --streams_;
+        });
   });
 
   // ---- models (ml/registry.h) ---------------------------------------------

@@ -219,7 +219,7 @@ std::vector<cv::Rect> FaceDetector::Detect(const cv::Mat& frame) {
   cv::equalizeHist(grey_, grey_);
   std::vector<cv::Rect> faces;
   const int s = static_cast<int>(cfg_.min_size);
-  cascade_.detectMultiScale(grey_, faces, 1.1, static_cast<int>(cfg_.min_neighbors), 0, cv::Size(s, s));
+  cascade_.detectMultiScale(grey_, faces, cfg_.scale_factor, static_cast<int>(cfg_.min_neighbors), 0, cv::Size(s, s));
   return faces;
 }
 

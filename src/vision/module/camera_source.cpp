@@ -100,11 +100,224 @@ class FrameQueue {
 
 std::vector<int> JsonBox(const cv::Rect& r) { return {r.x, r.y, r.width, r.height}; }
 
+// Everything that leaves the camera as pixels goes through here, on a thread
+// of its own: snapshots, clips and preview frames are masked (faces found on
+// that very frame, privacy zones) and then encoded. The analysis thread hands
+// frames over and never waits for a face detector or an encoder; when this
+// thread falls behind, clip and preview frames are left out (a clip gets
+// fewer frames), never written unmasked. It alone writes the event files.
+class EventWriter {
+ public:
+  EventWriter(const CameraConfig& cfg, std::string data_dir, std::string camera, Clock* clock)
+      : cfg_(cfg), data_dir_(std::move(data_dir)), camera_(std::move(camera)), dir_(CameraDir(data_dir_, camera_)),
+        clock_(clock) {}
+  ~EventWriter() { Stop(); }
+  void set_faces(std::unique_ptr<FaceDetector> f) { faces_ = std::move(f); }
+  bool clips() const {
+    return cfg_.events.snapshots && cfg_.events.clip_before_secs + cfg_.events.clip_after_secs > 0;
+  }
+  // Faces found on the last masked frame; -1 before any (or without a detector).
+  double faces_seen() const { return faces_seen_.load(std::memory_order_relaxed); }
+
+  void Start(std::shared_ptr<CameraState> state) {
+    state_ = std::move(state);
+    thread_ = std::thread([this] { Loop(); });
+  }
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void Open(const nlohmann::json& event, const Frame& f) { Push(Job{Job::kOpen, f, event, {}}, false); }
+  void Close(const nlohmann::json& event) { Push(Job{Job::kClose, Frame{}, event, {}}, false); }
+  void ClipFrame(const Frame& f) { Push(Job{Job::kClip, f, {}, {}}, true); }
+  void Preview(const Frame& f, std::vector<cv::Rect> boxes) { Push(Job{Job::kPreview, f, {}, std::move(boxes)}, true); }
+
+ private:
+  struct Job {
+    enum Kind { kOpen, kClose, kClip, kPreview } kind;
+    Frame frame;
+    nlohmann::json event;
+    std::vector<cv::Rect> boxes;
+  };
+
+  void Push(Job j, bool droppable) {
+    {
+      std::lock_guard lock(mu_);
+      if (droppable) {
+        size_t same = 0;
+        for (const auto& q : jobs_) same += q.kind == j.kind;
+        const size_t limit =
+            j.kind == Job::kPreview ? 1 : static_cast<size_t>(std::ceil(cfg_.events.clip_before_secs * cfg_.events.clip_fps)) + 4;
+        if (same >= limit) {
+          ++dropped_;
+          return;
+        }
+      }
+      jobs_.push_back(std::move(j));
+    }
+    cv_.notify_one();
+  }
+
+  void Loop() {
+    NiceThisThread(static_cast<int>(cfg_.nice));
+    for (;;) {
+      Job j;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return stop_ || !jobs_.empty(); });
+        if (jobs_.empty()) {
+          if (stop_) break;
+          lock.unlock();
+          if (clip_.isOpened() && clock_->now() > clip_until_ + kUsPerSec) FinishClip();  // no more frames came
+          continue;
+        }
+        j = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      try {
+        Handle(j);
+      } catch (const cv::Exception& e) {
+        spdlog::warn("camera '{}': {}", camera_, e.what());
+      }
+    }
+    FinishClip();
+  }
+
+  void Handle(Job& j) {
+    switch (j.kind) {
+      case Job::kOpen: {
+        FinishClip();
+        record_ = j.event;
+        record_["snapshot"] = false;
+        record_["clip"] = false;
+        record_["max_faces"] = 0;
+        if (cfg_.events.snapshots) {
+          int faces = 0;
+          const cv::Mat masked = Masked(j.frame.image, &faces);
+          record_["faces_masked"] = faces;
+          const std::string path = (fs::path(dir_) / (record_["id"].get<std::string>() + ".jpg")).string();
+          std::error_code ec;
+          fs::create_directories(dir_, ec);
+          if (cv::imwrite(path + ".part.jpg", masked, {cv::IMWRITE_JPEG_QUALITY, static_cast<int>(cfg_.events.jpeg_quality)})) {
+            fs::rename(path + ".part.jpg", path, ec);
+            record_["snapshot"] = !ec;
+          }
+          if (clips()) StartClip(j.frame, masked);
+        }
+        WriteRecord();
+        break;
+      }
+      case Job::kClose: {
+        for (const auto& [k, v] : j.event.items())
+          if (k != "snapshot" && k != "clip" && k != "max_faces" && k != "faces_masked") record_[k] = v;
+        WriteRecord();
+        const size_t removed = ApplyRetention(dir_, clock_->now(), SecondsToUs(cfg_.events.max_age_hours * 3600),
+                                              static_cast<uint64_t>(cfg_.events.max_mb * 1024 * 1024));
+        if (removed) spdlog::info("camera '{}': retention removed {} event(s)", camera_, removed);
+        break;
+      }
+      case Job::kClip:
+        if (clip_.isOpened() && j.frame.ts <= clip_until_) {
+          int faces = 0;
+          clip_.write(Masked(j.frame.image, &faces));
+          break;
+        }
+        if (clip_.isOpened()) FinishClip();
+        ring_.push_back(std::move(j.frame));  // raw until it is written: masked then
+        while (ring_.size() > static_cast<size_t>(std::ceil(cfg_.events.clip_before_secs * cfg_.events.clip_fps)))
+          ring_.pop_front();
+        break;
+      case Job::kPreview: {
+        int faces = 0;
+        cv::Mat masked = Masked(j.frame.image, &faces);
+        for (const auto& b : j.boxes) cv::rectangle(masked, b, cv::Scalar(0, 200, 255), 2);
+        std::vector<uchar> jpeg;
+        cv::imencode(".jpg", masked, jpeg, {cv::IMWRITE_JPEG_QUALITY, static_cast<int>(cfg_.events.jpeg_quality)});
+        state_->Publish(std::make_shared<const std::string>(jpeg.begin(), jpeg.end()));
+        break;
+      }
+    }
+  }
+
+  // The frame with the faces found on it and the privacy zones masked.
+  cv::Mat Masked(const cv::Mat& image, int* faces_found) {
+    cv::Mat out = image.clone();
+    std::vector<cv::Rect> faces;
+    if (faces_) {
+      faces = faces_->Detect(image);
+      faces_seen_ = static_cast<double>(faces.size());
+      if (!record_.is_null() && record_.contains("max_faces"))
+        record_["max_faces"] = std::max<size_t>(record_["max_faces"].get<size_t>(), faces.size());
+    }
+    *faces_found = static_cast<int>(faces.size());
+    if (!cfg_.privacy.mask_faces) faces.clear();
+    MaskRegions(out, faces, cfg_.privacy);
+    return out;
+  }
+
+  void StartClip(const Frame& f, const cv::Mat& masked_first) {
+    clip_id_ = record_["id"].get<std::string>();
+    clip_path_ = (fs::path(dir_) / (clip_id_ + ".avi")).string();
+    clip_.open(clip_path_ + ".part.avi", cv::CAP_OPENCV_MJPEG, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'),
+               cfg_.events.clip_fps, f.image.size());
+    if (!clip_.isOpened()) {
+      spdlog::warn("camera '{}': cannot write clip {}", camera_, clip_path_);
+      return;
+    }
+    clip_.set(cv::VIDEOWRITER_PROP_QUALITY, static_cast<double>(cfg_.events.jpeg_quality));
+    int faces = 0;
+    for (const auto& r : ring_)
+      if (r.image.size() == f.image.size() && r.ts < f.ts) clip_.write(Masked(r.image, &faces));
+    ring_.clear();
+    clip_.write(masked_first);
+    clip_until_ = f.ts + SecondsToUs(cfg_.events.clip_after_secs);
+  }
+
+  void FinishClip() {
+    if (!clip_.isOpened()) return;
+    clip_.release();
+    std::error_code ec;
+    fs::rename(clip_path_ + ".part.avi", clip_path_, ec);
+    if (ec || record_.is_null() || record_.value("id", "") != clip_id_) return;
+    record_["clip"] = true;
+    WriteRecord();
+  }
+
+  void WriteRecord() {
+    auto st = WriteEventRecord(data_dir_, record_);
+    if (!st.ok()) spdlog::warn("camera '{}': {}", camera_, st.message());
+  }
+
+  const CameraConfig& cfg_;
+  std::string data_dir_, camera_, dir_;
+  Clock* clock_;
+  std::unique_ptr<FaceDetector> faces_;
+  std::shared_ptr<CameraState> state_;
+  std::atomic<double> faces_seen_{-1};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  bool stop_ = false;
+  uint64_t dropped_ = 0;
+  std::thread thread_;
+  nlohmann::json record_;
+  std::deque<Frame> ring_;
+  cv::VideoWriter clip_;
+  std::string clip_path_, clip_id_;
+  TimeUs clip_until_ = 0;
+};
+
 class CameraSource final : public Source {
  public:
   CameraSource(const CameraConfig& cfg, const BuildContext& ctx)
       : cfg_(cfg), id_(ctx.component_id), data_dir_(ctx.data_dir), dir_(CameraDir(ctx.data_dir, ctx.component_id)),
-        clock_(ctx.clock), queue_(static_cast<size_t>(cfg.queue_frames)), motion_(cfg.motion) {}
+        clock_(ctx.clock), queue_(static_cast<size_t>(cfg.queue_frames)), motion_(cfg.motion),
+        writer_(cfg_, ctx.data_dir, ctx.component_id, ctx.clock) {}
 
   Status Init() {
     cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_ERROR);
@@ -113,7 +326,7 @@ class CameraSource final : public Source {
     if (cfg_.faces.enabled) {
       auto f = FaceDetector::Create(cfg_.faces);
       if (!f.ok()) return Status::Invalid("camera '" + id_ + "': " + f.status().message());
-      faces_ = std::move(*f);
+      writer_.set_faces(std::move(*f));
     }
     if (cfg_.input == Input::kFile) {  // a file that cannot be decoded is a start-up error
       cv::VideoCapture probe(cfg_.path, cv::CAP_FFMPEG);
@@ -132,11 +345,15 @@ class CameraSource final : public Source {
     return Status::Ok();
   }
 
-  ~CameraSource() override { StopCapture(); }
+  ~CameraSource() override {
+    StopCapture();
+    writer_.Stop();
+  }
 
   Status Run(SourceContext& ctx) override {
     NiceThisThread(static_cast<int>(cfg_.nice));
     state_ = CameraHub::Instance().Register(id_);
+    writer_.Start(state_);
     capture_ = std::thread([this] { CaptureLoop(); });
     Batch batch;
     Frame frame;
@@ -150,7 +367,7 @@ class CameraSource final : public Source {
         continue;
       }
       const auto t0 = std::chrono::steady_clock::now();
-      Analyse(frame, batch);
+      Analyse(frame, batch, ctx);
       second_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       ++second_frames;
       state_->frames_analysed.fetch_add(1, std::memory_order_relaxed);
@@ -158,8 +375,8 @@ class CameraSource final : public Source {
       if (now - second_start >= kUsPerSec) {
         state_->fps = second_frames * 1e6 / static_cast<double>(now - second_start);
         state_->analyse_ms = second_frames ? second_ms / static_cast<double>(second_frames) : 0;
-        Set(6, state_->fps.load(), frame.ts);
-        Set(7, static_cast<double>(state_->frames_dropped.load()), frame.ts);
+        Set(6, state_->fps.load());
+        Set(7, static_cast<double>(state_->frames_dropped.load()));
         second_start = now;
         second_frames = 0;
         second_ms = 0;
@@ -168,8 +385,8 @@ class CameraSource final : public Source {
       Housekeeping(now, batch, ctx);
     }
     if (event_open_) CloseEvent(last_motion_ts_);
-    FinishClip();
     StopCapture();
+    writer_.Stop();  // writes what it holds
     CameraHub::Instance().Unregister(state_);
     return Status::Ok();
   }
@@ -305,198 +522,86 @@ class CameraSource final : public Source {
 
   // ---- analysis ----
 
-  void Set(size_t i, double v, TimeUs ts) {
-    metrics_[i].value = v;
-    (void)ts;
-  }
+  void Set(size_t i, double v) { metrics_[i].value = v; }
 
-  void Analyse(Frame& frame, Batch& /*batch*/) {
+  void Analyse(Frame& frame, Batch& batch, SourceContext& ctx) {
+    last_frame_at_ = clock_->now();
     const TimeUs ts = frame.ts;
     MotionResult m;
     if (cfg_.motion.enabled) m = motion_.Detect(frame.image);
     const bool moving = !m.boxes.empty();
-    current_faces_.clear();
-    faces_known_ = false;
     ++analysed_;
     std::vector<Detection> people;
     if (people_ && (moving || !cfg_.people.on_motion_only) && analysed_ % cfg_.people.every_n_frames == 0) {
       people = people_->Detect(frame.image);
       double best = 0;
       for (const auto& p : people) best = std::max(best, p.score);
-      Set(3, static_cast<double>(people.size()), ts);
-      Set(4, best, ts);
+      Set(3, static_cast<double>(people.size()));
+      Set(4, best);
     } else if (people_ && !moving) {
-      Set(3, 0, ts);
-      Set(4, 0, ts);
+      Set(3, 0);
+      Set(4, 0);
     }
-    if (faces_ && moving) DetectFaces(frame.image);
-    if (faces_) Set(5, static_cast<double>(current_faces_.size()), ts);
+    if (writer_.faces_seen() >= 0) Set(5, writer_.faces_seen());
     if (!m.warming_up && cfg_.motion.enabled) {
-      Set(0, moving ? 1 : 0, ts);
-      Set(1, m.area, ts);
-      Set(2, static_cast<double>(m.boxes.size()), ts);
+      Set(0, moving ? 1 : 0);
+      Set(1, m.area);
+      Set(2, static_cast<double>(m.boxes.size()));
     }
-    // Events.
+    // The numbers go first: rules see a detection before anything is written.
+    Flush(ts, batch, ctx);
+
+    // Events: opened on motion, ended after end_secs without.
     if (moving) {
       last_motion_ts_ = ts;
-      if (!event_open_) OpenEvent(frame, m, people);
-      event_max_area_ = std::max(event_max_area_, m.area);
-      event_max_people_ = std::max(event_max_people_, people.size());
-      event_max_faces_ = std::max(event_max_faces_, current_faces_.size());
+      if (!event_open_) {
+        event_open_ = true;
+        event_ = {{"id", EventId(id_, ts)},
+                  {"camera", id_},
+                  {"kind", "motion"},
+                  {"start", ts},
+                  {"end", nullptr},
+                  {"width", frame.image.cols},
+                  {"height", frame.image.rows},
+                  {"boxes", nlohmann::json::array()},
+                  {"people_boxes", nlohmann::json::array()},
+                  {"max_area", 0},
+                  {"max_people", 0}};
+        for (const auto& b : m.boxes) event_["boxes"].push_back(JsonBox(b));
+        for (const auto& p : people) event_["people_boxes"].push_back(JsonBox(p.box));
+        state_->events.fetch_add(1);
+        writer_.Open(event_, frame);
+        last_clip_frame_ = ts;
+      }
+      event_["max_area"] = std::max(event_["max_area"].get<double>(), m.area);
+      event_["max_people"] = std::max(event_["max_people"].get<size_t>(), people.size());
     } else if (event_open_ && ts - last_motion_ts_ >= SecondsToUs(cfg_.motion.end_secs)) {
       CloseEvent(last_motion_ts_);
     }
-    // Clip frames: held before an event, written during one.
-    const bool clips = cfg_.events.snapshots && cfg_.events.clip_before_secs + cfg_.events.clip_after_secs > 0;
-    if (clips && ts - last_clip_frame_ >= SecondsToUs(1.0 / cfg_.events.clip_fps) * 9 / 10) {
+    // Clip frames at clip_fps: held before an event, written during one.
+    if (writer_.clips() && ts - last_clip_frame_ >= SecondsToUs(1.0 / cfg_.events.clip_fps) * 9 / 10) {
       last_clip_frame_ = ts;
-      if (clip_.isOpened() && ts <= clip_until_) {
-        cv::Mat masked = Masked(frame.image);
-        clip_.write(masked);
-      } else {
-        if (clip_.isOpened()) FinishClip();
-        ring_.push_back(Frame{frame.image, ts});
-        const auto keep = static_cast<size_t>(std::ceil(cfg_.events.clip_before_secs * cfg_.events.clip_fps));
-        while (ring_.size() > keep) ring_.pop_front();
-      }
+      writer_.ClipFrame(frame);
     }
-    // Preview.
+    // Preview, while somebody watches.
     if (state_->watched() && ts - last_preview_ >= SecondsToUs(1.0 / cfg_.preview_fps)) {
       last_preview_ = ts;
-      cv::Mat masked = Masked(frame.image);
-      if (!m.boxes.empty())
-        for (const auto& b : m.boxes) cv::rectangle(masked, b, cv::Scalar(0, 200, 255), 2);
-      for (const auto& p : people) cv::rectangle(masked, p.box, cv::Scalar(0, 255, 0), 2);
-      std::vector<uchar> jpeg;
-      cv::imencode(".jpg", masked, jpeg, {cv::IMWRITE_JPEG_QUALITY, static_cast<int>(cfg_.events.jpeg_quality)});
-      state_->Publish(std::make_shared<const std::string>(jpeg.begin(), jpeg.end()));
-    }
-  }
-
-  void DetectFaces(const cv::Mat& image) {
-    if (faces_known_ || !faces_) return;
-    current_faces_ = faces_->Detect(image);
-    faces_known_ = true;
-  }
-
-  // A copy of `image` with faces and privacy zones masked: the only form in
-  // which a frame leaves this class.
-  cv::Mat Masked(const cv::Mat& image, bool current = true) {
-    cv::Mat out = image.clone();
-    std::vector<cv::Rect> faces;
-    if (faces_ && cfg_.privacy.mask_faces) {
-      if (current) {
-        DetectFaces(image);
-        faces = current_faces_;
-      } else {
-        faces = faces_->Detect(image);
-      }
-    }
-    MaskRegions(out, faces, cfg_.privacy);
-    return out;
-  }
-
-  void OpenEvent(const Frame& frame, const MotionResult& m, const std::vector<Detection>& people) {
-    event_open_ = true;
-    event_start_ = frame.ts;
-    event_max_area_ = m.area;
-    event_max_people_ = people.size();
-    event_max_faces_ = current_faces_.size();
-    event_id_ = EventId(id_, frame.ts);
-    state_->events.fetch_add(1);
-    event_ = {{"id", event_id_},
-              {"camera", id_},
-              {"kind", "motion"},
-              {"start", frame.ts},
-              {"end", nullptr},
-              {"width", frame.image.cols},
-              {"height", frame.image.rows},
-              {"boxes", nlohmann::json::array()},
-              {"people_boxes", nlohmann::json::array()},
-              {"snapshot", false},
-              {"clip", false}};
-    for (const auto& b : m.boxes) event_["boxes"].push_back(JsonBox(b));
-    for (const auto& p : people) event_["people_boxes"].push_back(JsonBox(p.box));
-    if (cfg_.events.snapshots) {
-      const cv::Mat masked = Masked(frame.image);
-      event_["faces_masked"] = current_faces_.size();
-      const std::string path = (fs::path(dir_) / (event_id_ + ".jpg")).string();
-      if (cv::imwrite(path + ".part.jpg", masked, {cv::IMWRITE_JPEG_QUALITY, static_cast<int>(cfg_.events.jpeg_quality)})) {
-        std::error_code ec;
-        fs::rename(path + ".part.jpg", path, ec);
-        event_["snapshot"] = !ec;
-      }
-      if (cfg_.events.clip_before_secs + cfg_.events.clip_after_secs > 0) StartClip(frame);
-    }
-    UpdateRecord();
-  }
-
-  void StartClip(const Frame& frame) {
-    FinishClip();
-    clip_path_ = (fs::path(dir_) / (event_id_ + ".avi")).string();
-    clip_.open(clip_path_ + ".part", cv::CAP_OPENCV_MJPEG, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'),
-               cfg_.events.clip_fps, frame.image.size());
-    if (!clip_.isOpened()) {
-      spdlog::warn("camera '{}': cannot write clip {}", id_, clip_path_);
-      return;
-    }
-    clip_.set(cv::VIDEOWRITER_PROP_QUALITY, static_cast<double>(cfg_.events.jpeg_quality));
-    for (const auto& f : ring_)
-      if (f.image.size() == frame.image.size()) clip_.write(Masked(f.image, false));
-    ring_.clear();
-    clip_.write(Masked(frame.image));
-    clip_until_ = frame.ts + SecondsToUs(cfg_.events.clip_after_secs);
-    clip_event_ = event_id_;
-  }
-
-  void FinishClip() {
-    if (!clip_.isOpened()) return;
-    clip_.release();
-    std::error_code ec;
-    fs::rename(clip_path_ + ".part", clip_path_, ec);
-    if (!ec && clip_event_ == event_id_ && event_open_) {
-      event_["clip"] = true;
-      UpdateRecord();
-    } else if (!ec) {
-      // The event already ended: mark its stored record.
-      auto records = ListEvents(data_dir_, id_, 0, std::numeric_limits<TimeUs>::max(), 64);
-      for (auto& r : records)
-        if (r.value("id", "") == clip_event_) {
-          r["clip"] = true;
-          (void)WriteEventRecord(data_dir_, r);
-        }
+      std::vector<cv::Rect> boxes = m.boxes;
+      for (const auto& p : people) boxes.push_back(p.box);
+      writer_.Preview(frame, std::move(boxes));
     }
   }
 
   void CloseEvent(TimeUs end) {
     event_open_ = false;
     event_["end"] = end;
-    event_["max_area"] = event_max_area_;
-    event_["max_people"] = event_max_people_;
-    event_["max_faces"] = event_max_faces_;
-    UpdateRecord();
-    const auto max_bytes = static_cast<uint64_t>(cfg_.events.max_mb * 1024 * 1024);
-    const size_t removed =
-        ApplyRetention(dir_, clock_->now(), SecondsToUs(cfg_.events.max_age_hours * 3600), max_bytes);
-    if (removed) spdlog::info("camera '{}': retention removed {} event(s)", id_, removed);
-  }
-
-  void UpdateRecord() {
-    event_["max_area"] = event_max_area_;
-    event_["max_people"] = event_max_people_;
-    event_["max_faces"] = event_max_faces_;
-    auto st = WriteEventRecord(data_dir_, event_);
-    if (!st.ok()) spdlog::warn("camera '{}': {}", id_, st.message());
+    writer_.Close(event_);
   }
 
   void Housekeeping(TimeUs now, Batch& batch, SourceContext& ctx) {
-    if (clip_.isOpened() && now > clip_until_ + kUsPerSec) FinishClip();  // no frames came to end it
-    if (event_open_ && now - last_motion_ts_ >= SecondsToUs(cfg_.motion.end_secs) + kUsPerSec) CloseEvent(last_motion_ts_);
-    if (now - last_retention_ >= 60 * kUsPerSec) {
-      last_retention_ = now;
-      ApplyRetention(dir_, now, SecondsToUs(cfg_.events.max_age_hours * 3600),
-                     static_cast<uint64_t>(cfg_.events.max_mb * 1024 * 1024));
-    }
+    // No frames come (a stream lost, a file ended): end the event.
+    if (event_open_ && now - last_frame_at_ >= kUsPerSec && now - last_motion_ts_ >= SecondsToUs(cfg_.motion.end_secs))
+      CloseEvent(last_motion_ts_);
     Flush(now, batch, ctx);
   }
 
@@ -524,7 +629,6 @@ class CameraSource final : public Source {
   FrameQueue queue_;
   MotionDetector motion_;
   std::unique_ptr<PeopleDetector> people_;
-  std::unique_ptr<FaceDetector> faces_;
   std::shared_ptr<CameraState> state_;
   std::thread capture_;
   std::atomic<bool> stop_capture_{false}, capture_done_{false};
@@ -534,20 +638,12 @@ class CameraSource final : public Source {
   std::vector<Metric> metrics_;
   uint64_t seq_ = 0;
   uint64_t analysed_ = 0;
-  std::vector<cv::Rect> current_faces_;
-  bool faces_known_ = false;
-
+  EventWriter writer_;
   bool event_open_ = false;
-  std::string event_id_;
   nlohmann::json event_;
-  TimeUs event_start_ = 0, last_motion_ts_ = 0;
-  double event_max_area_ = 0;
-  size_t event_max_people_ = 0, event_max_faces_ = 0;
-
-  std::deque<Frame> ring_;
-  cv::VideoWriter clip_;
-  std::string clip_path_, clip_event_;
-  TimeUs clip_until_ = 0, last_clip_frame_ = 0, last_preview_ = 0, last_retention_ = 0;
+  TimeUs last_motion_ts_ = 0;
+  TimeUs last_frame_at_ = 0;  // when the last frame was analysed (processing time)
+  TimeUs last_clip_frame_ = 0, last_preview_ = 0;
 };
 
 }  // namespace

@@ -1,0 +1,365 @@
+// Cameras against a running node: a video file with a face (privacy: nothing
+// stored shows a detected face), a generated scene (motion to alert latency,
+// the REST API's camera, event, snapshot and preview routes), an HTTP MJPEG
+// stream served by a local test camera (reconnects after the stream is lost),
+// clear errors for missing devices and undecodable files, and sensor
+// pipelines that keep their latency while a camera pipeline is saturated.
+#include <httplib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+
+#include "broker.h"
+#include "core/testing.h"
+#include "process.h"
+#include "vision/module/analysis.h"
+
+namespace edgeflow {
+namespace {
+
+using nlohmann::json;
+using testing::Child;
+using testing::TempDir;
+using testing::WaitFor;
+using namespace std::chrono_literals;
+
+const std::string kBin = EDGEFLOW_BINARY;
+const std::string kSrc = EDGEFLOW_SOURCE_DIR;
+const std::string kData = "/usr/share/doc/opencv-doc/examples/data/";
+
+struct Node {
+  TempDir& dir;
+  int port = testing::FreePort();
+  std::unique_ptr<Child> daemon;
+  std::string token;
+
+  explicit Node(TempDir& d) : dir(d) {}
+  // `body`: sources, processors and sinks.
+  void Start(const std::string& body) {
+    std::ofstream(dir / "c.yaml") << "node: {id: cam-node, data_dir: " << dir.path() << "}\napi: {port: " << port
+                                  << "}\n" << body;
+    daemon = std::make_unique<Child>(std::vector<std::string>{kBin, "run", "-c", dir / "c.yaml"}, dir / "out",
+                                     dir / "err");
+    ASSERT_TRUE(WaitFor([&] { return daemon->err().find("API listening") != std::string::npos; }, 20s))
+        << daemon->err();
+    token = testing::ReadFile(dir / "api-token");
+    while (!token.empty() && token.back() == '\n') token.pop_back();
+  }
+  httplib::Client Client(bool with_token = true) const {
+    httplib::Client c("127.0.0.1", port);
+    if (with_token) c.set_bearer_token_auth(token);
+    c.set_read_timeout(10s);
+    return c;
+  }
+  json Get(const std::string& path) const {
+    auto r = Client().Get(path);
+    if (!r || r->status != 200) return json();
+    return json::parse(r->body, nullptr, false);
+  }
+  json Camera(const std::string& id) const {
+    for (const auto& c : Get("/api/v1/cameras").value("cameras", json::array()))
+      if (c.value("id", "") == id) return c;
+    return json();
+  }
+  ~Node() {
+    if (daemon) {
+      daemon->Signal(SIGTERM);
+      daemon->Wait(20s);
+    }
+  }
+};
+
+// ---- privacy ----
+
+// A face (from opencv-doc's messi5.jpg) walks across a still room, with empty
+// frames before (to learn the background) and after. Returns the face box of
+// each frame (empty when none).
+std::vector<cv::Rect> MakeFaceVideo(const std::string& path) {
+  cv::Mat room = cv::imread(kData + "building.jpg"), messi = cv::imread(kData + "messi5.jpg");
+  if (room.empty() || messi.empty()) return {};
+  cv::resize(room, room, cv::Size(640, 480));
+  auto faces = vision::FaceDetector::Create(vision::FacesConfig{});
+  if (!faces.ok()) return {};
+  const auto found = (*faces)->Detect(messi);
+  if (found.empty()) return {};
+  // The face with some head and shoulders around it, 150 px high.
+  cv::Rect f = found[0];
+  cv::Rect crop(f.x - f.width / 2, f.y - f.height / 3, f.width * 2, f.height * 2);
+  crop &= cv::Rect(0, 0, messi.cols, messi.rows);
+  cv::Mat patch;
+  const double s = 150.0 / crop.height;
+  cv::resize(messi(crop), patch, cv::Size(), s, s, cv::INTER_AREA);
+  const cv::Rect face_in_patch(static_cast<int>((f.x - crop.x) * s), static_cast<int>((f.y - crop.y) * s),
+                               static_cast<int>(f.width * s), static_cast<int>(f.height * s));
+  cv::VideoWriter w(path, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 25, room.size());
+  std::vector<cv::Rect> truth;
+  for (int i = 0; i < 225; ++i) {
+    cv::Mat frame = room.clone();
+    cv::Rect face;
+    if (i >= 50 && i < 175) {  // 5 s across the room
+      const int x = 20 + (i - 50) * (640 - 40 - patch.cols) / 125;
+      const cv::Rect at(x, 160, patch.cols, patch.rows);
+      patch.copyTo(frame(at));
+      face = cv::Rect(at.x + face_in_patch.x, at.y + face_in_patch.y, face_in_patch.width, face_in_patch.height);
+    }
+    w.write(frame);
+    truth.push_back(face);
+  }
+  return truth;
+}
+
+// Mean absolute difference per channel value.
+double MeanAbsDiff(const cv::Mat& a, const cv::Mat& b) {
+  return cv::norm(a, b, cv::NORM_L1) / static_cast<double>(a.total() * a.channels());
+}
+
+TEST(Vision, NoStoredSnapshotOrClipFrameShowsADetectedFace) {
+  TempDir dir;
+  const std::string video = dir / "walk.avi";
+  const auto truth = MakeFaceVideo(video);
+  ASSERT_EQ(truth.size(), 225u) << "opencv-doc's example images and opencv-data's cascades are needed";
+  // The raw video: frames as the camera module decodes them.
+  std::vector<cv::Mat> raw;
+  {
+    cv::VideoCapture cap(video, cv::CAP_FFMPEG);
+    for (cv::Mat f; cap.read(f);) raw.push_back(f.clone());
+  }
+  ASSERT_EQ(raw.size(), truth.size());
+  auto faces = vision::FaceDetector::Create(vision::FacesConfig{});
+  ASSERT_TRUE(faces.ok());
+  size_t face_frames = 0, detected = 0;
+  for (size_t i = 0; i < raw.size(); ++i)
+    if (!truth[i].empty()) ++face_frames, detected += !(*faces)->Detect(raw[i]).empty();
+  ASSERT_GE(detected, face_frames * 8 / 10) << "the face must be detectable in the raw video for this test to mean anything";
+
+  Node node(dir);
+  node.Start("sources:\n  - {id: door, type: camera, input: file, path: " + video +
+             ", motion: {end_secs: 0.5}, faces: {enabled: true},"
+             " events: {clip_before_secs: 1, clip_after_secs: 3, clip_fps: 10}}\n"
+             "sinks: [{id: db, type: sqlite, inputs: [door]}]\n");
+  // The file plays in real time (9 s); the event ends 0.5 s after the face leaves.
+  json ev;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto list = node.Get("/api/v1/vision/events?camera=door");
+        if (!list.is_object() || list["events"].empty()) return false;
+        ev = list["events"].back();  // the first event
+        return !ev["end"].is_null() && ev.value("clip", false) && ev.value("snapshot", false);
+      },
+      40s))
+      << ev.dump() << node.daemon->err();
+  EXPECT_GE(ev.value("max_faces", 0), 1) << ev.dump();
+
+  // Everything stored: snapshots and every frame of every clip.
+  std::vector<cv::Mat> stored;
+  const json events = node.Get("/api/v1/vision/events?camera=door");
+  ASSERT_TRUE(events.is_object());
+  for (const auto& e : events["events"]) {
+    const std::string id = e["id"];
+    auto snap = node.Client().Get("/api/v1/vision/events/" + id + "/snapshot.jpg");
+    ASSERT_TRUE(snap && snap->status == 200);
+    EXPECT_EQ(snap->get_header_value("Content-Type"), "image/jpeg");
+    stored.push_back(cv::imdecode(std::vector<uchar>(snap->body.begin(), snap->body.end()), cv::IMREAD_COLOR));
+    if (!e.value("clip", false)) continue;
+    auto clip = node.Client().Get("/api/v1/vision/events/" + id + "/clip.avi");
+    ASSERT_TRUE(clip && clip->status == 200);
+    const std::string clip_path = dir / (id + ".check.avi");
+    std::ofstream(clip_path, std::ios::binary) << clip->body;
+    cv::VideoCapture cap(clip_path, cv::CAP_FFMPEG);
+    size_t n = 0;
+    for (cv::Mat f; cap.read(f); ++n) stored.push_back(f.clone());
+    EXPECT_GE(n, 20u) << "a 1 s + 3 s clip at 10 fps";
+  }
+  size_t with_face = 0;
+  for (size_t k = 0; k < stored.size(); ++k) {
+    const cv::Mat& img = stored[k];
+    if (getenv("VISION_DUMP")) cv::imwrite  // to look at what was stored(std::string(getenv("VISION_DUMP")) + "/" + std::to_string(k) + ".png", img);
+    ASSERT_FALSE(img.empty());
+    EXPECT_TRUE((*faces)->Detect(img).empty()) << "stored image " << k << " shows a face";
+    // The raw frame it came from (the closest one), and the faces detected there.
+    size_t best = 0;
+    double best_diff = 1e18;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      const double d = cv::norm(raw[i], img, cv::NORM_L1);
+      if (d < best_diff) best_diff = d, best = i;
+    }
+    // Each face detected there is masked in the stored image: it differs from
+    // the raw face far more than the rest of the image (JPEG) differs from its raw.
+    const double jpeg = MeanAbsDiff(img, raw[best]);
+    for (const auto& f : (*faces)->Detect(raw[best])) {
+      ++with_face;
+      const double d = MeanAbsDiff(img(f), raw[best](f));
+      EXPECT_GT(d, std::max(8.0, 4 * jpeg)) << "stored image " << k << ": face at " << f << " unmasked";
+    }
+  }
+  EXPECT_GE(with_face, 5u) << "stored images taken while the face was in view";
+  RecordProperty("stored_images", static_cast<int>(stored.size()));
+  RecordProperty("stored_images_with_masked_face", static_cast<int>(with_face));
+}
+
+// ---- generated scene: latency, API ----
+
+TEST(Vision, MotionAlertsWithin50MsAndTheApiServesEventsAndPreview) {
+  TempDir dir;
+  testing::Broker broker(dir.path());
+  broker.Start();
+  testing::TestClient sub(broker.port(), "vision-sub");
+  ASSERT_TRUE(sub.connected());
+  ASSERT_TRUE(sub.Subscribe("alerts/#", 0));
+  Node node(dir);
+  node.Start("sources:\n  - {id: yard, type: camera, input: synthetic, fps: 25,"
+             " synthetic: {objects: 1, episode_secs: 1.5, gap_secs: 1.5}, motion: {end_secs: 0.3, warmup_frames: 10}}\n"
+             "processors:\n  - {id: rules, type: rules, inputs: [yard], rules: [{id: motion, sensors: [yard],"
+             " metrics: [motion], when: value > 0.5, clear_when: value < 0.5}]}\n"
+             "sinks:\n  - {id: bus, type: mqtt, inputs: [rules], include: [alerts], broker: {host: 127.0.0.1, port: " +
+             std::to_string(broker.port()) + "}, topic: 'alerts/{rule}', qos: 0, ts_format: epoch_us}\n"
+             "  - {id: db, type: sqlite, inputs: [rules]}\n");
+  // Motion alerts: from the frame's capture to the alert on the broker.
+  std::vector<double> ms;
+  size_t seen = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 25s;
+  while (ms.size() < 6 && std::chrono::steady_clock::now() < deadline) {
+    sub.Pump(1);
+    auto msgs = sub.messages();
+    const TimeUs now = SystemClock::Instance().now();
+    for (; seen < msgs.size(); ++seen) {
+      auto j = json::parse(msgs[seen].second, nullptr, false);
+      if (j.value("state", "") == "open") ms.push_back((now - j["ts"].get<int64_t>()) / 1000.0);
+    }
+  }
+  ASSERT_GE(ms.size(), 6u) << node.daemon->err();
+  std::sort(ms.begin(), ms.end());
+  std::printf("motion to alert over %zu events: median %.1f ms, max %.1f ms\n", ms.size(), ms[ms.size() / 2], ms.back());
+  RecordProperty("motion_to_alert_max_ms", std::to_string(ms.back()));
+  EXPECT_LE(ms.back(), 50.0);
+
+  // The camera's state.
+  const json cam = node.Camera("yard");
+  ASSERT_TRUE(cam.is_object());
+  EXPECT_TRUE(cam["connected"].get<bool>());
+  EXPECT_GT(cam["fps"].get<double>(), 15);
+  EXPECT_EQ(cam["width"], 640);
+  EXPECT_GE(cam["events"].get<int>(), 3);
+
+  // Events and their files.
+  auto list = node.Get("/api/v1/vision/events?camera=yard&limit=2");
+  ASSERT_TRUE(list.is_object());
+  ASSERT_EQ(list["events"].size(), 2u);
+  const std::string id = list["events"][0]["id"];
+  EXPECT_EQ(node.Get("/api/v1/vision/events/" + id)["id"], id);
+  EXPECT_FALSE(list["events"][0]["boxes"].empty());
+  auto snap = node.Client().Get("/api/v1/vision/events/" + id + "/snapshot.jpg");
+  ASSERT_TRUE(snap && snap->status == 200);
+  ASSERT_GT(snap->body.size(), 1000u);
+  EXPECT_EQ(static_cast<unsigned char>(snap->body[0]), 0xFF);
+  EXPECT_EQ(static_cast<unsigned char>(snap->body[1]), 0xD8);
+  EXPECT_EQ(node.Client().Get("/api/v1/vision/events/yard-1/snapshot.jpg")->status, 404);
+  EXPECT_EQ(node.Client().Get("/api/v1/vision/events?limit=0")->status, 400);
+  EXPECT_EQ(node.Client().Get("/api/v1/vision/events?camera=../x")->status, 400);
+
+  // The live preview: multipart JPEG frames.
+  {
+    std::string got;
+    auto c = node.Client();
+    auto r = c.Get("/api/v1/cameras/yard/preview.mjpg", [&](const char* data, size_t n) {
+      got.append(data, n);
+      size_t parts = 0;
+      for (size_t p = got.find("--edgeflowframe"); p != std::string::npos; p = got.find("--edgeflowframe", p + 1)) ++parts;
+      return parts < 3;  // two whole frames
+    });
+    EXPECT_NE(got.find("Content-Type: image/jpeg"), std::string::npos);
+    EXPECT_NE(got.find("\xFF\xD8"), std::string::npos);
+  }
+  EXPECT_EQ(node.Client().Get("/api/v1/cameras/nope/preview.mjpg")->status, 404);
+  // Without the token: nothing.
+  for (const std::string& path : std::vector<std::string>{"/api/v1/cameras", "/api/v1/vision/events", "/api/v1/cameras/yard/preview.mjpg",
+                                 "/api/v1/vision/events/" + id + "/snapshot.jpg"})
+    EXPECT_EQ(node.Client(false).Get(path)->status, 401) << path;
+}
+
+// ---- a stream from a local test camera ----
+
+TEST(Vision, StreamCameraReconnectsAfterTheStreamIsLost) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "frames");
+  {
+    vision::SyntheticScene scene(vision::SyntheticConfig{});
+    cv::Mat f;
+    for (int i = 0; i < 50; ++i) {
+      scene.Render(i / 25.0, f);
+      char name[32];
+      std::snprintf(name, sizeof name, "%03d.jpg", i);
+      cv::imwrite((std::filesystem::path(dir / "frames") / name).string(), f);
+    }
+  }
+  const int cam_port = testing::FreePort();
+  auto start_camera = [&] {
+    auto c = std::make_unique<Child>(std::vector<std::string>{"/usr/bin/python3", kSrc + "/tests/peers/mjpeg_server.py",
+                                                               std::to_string(cam_port), dir / "frames", "25"},
+                                     dir / "cam.out", dir / "cam.err");
+    EXPECT_TRUE(WaitFor([&] { return testing::ReadFile(dir / "cam.out").find("listening") != std::string::npos; }, 10s))
+        << testing::ReadFile(dir / "cam.err");
+    return c;
+  };
+  auto camera = start_camera();
+  Node node(dir);
+  node.Start("sources:\n  - {id: gate, type: camera, input: stream, url: 'http://127.0.0.1:" + std::to_string(cam_port) +
+             "/stream.mjpg', reconnect_secs: 0.2, reconnect_max_secs: 1}\n"
+             "sinks: [{id: db, type: sqlite, inputs: [gate]}]\n");
+  auto analysed = [&] {
+    const json c = node.Camera("gate");
+    return c.is_object() ? c["frames_analysed"].get<int64_t>() : 0;
+  };
+  ASSERT_TRUE(WaitFor([&] { return analysed() > 25; }, 20s)) << node.Camera("gate").dump() << node.daemon->err();
+  EXPECT_TRUE(node.Camera("gate")["connected"].get<bool>());
+
+  camera->Signal(SIGTERM);
+  ASSERT_GE(camera->Wait(10s), 0);
+  ASSERT_TRUE(WaitFor([&] { return !node.Camera("gate")["connected"].get<bool>(); }, 15s)) << node.Camera("gate").dump();
+  EXPECT_GE(node.Camera("gate")["reconnects"].get<int>(), 1);
+  EXPECT_FALSE(node.Camera("gate")["error"].get<std::string>().empty());
+
+  const int64_t before = analysed();
+  camera = start_camera();
+  ASSERT_TRUE(WaitFor([&] { return analysed() > before + 25; }, 20s)) << node.Camera("gate").dump();
+  EXPECT_TRUE(node.Camera("gate")["connected"].get<bool>());
+  EXPECT_TRUE(node.daemon->running());
+}
+
+// ---- clear errors ----
+
+TEST(Vision, MissingDevicesAndUndecodableFilesAreClearErrors) {
+  TempDir dir;
+  auto check = [&](const std::string& source, int* code) {
+    std::ofstream(dir / "c.yaml") << "node: {data_dir: " << dir.path() << "}\nsources:\n  - " << source
+                                  << "\nsinks: [{id: db, type: sqlite, inputs: [cam]}]\n";
+    std::string out, err;
+    *code = testing::RunCommand({kBin, "run", "-c", dir / "c.yaml"}, &out, &err, dir.path());
+    return out + err;
+  };
+  int code = 0;
+  std::string msg = check("{id: cam, type: camera, input: v4l2, device: /dev/video97}", &code);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(msg.find("camera device /dev/video97 not found"), std::string::npos) << msg;
+  msg = check("{id: cam, type: camera, input: stream, url: 'ftp://10.0.0.1/x'}", &code);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(msg.find("starting with rtsp://, http:// or https://"), std::string::npos) << msg;
+  std::ofstream(dir / "not-a-video.avi") << "this is text, not a video\n";
+  msg = check("{id: cam, type: camera, input: file, path: " + (dir / "not-a-video.avi") + "}", &code);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(msg.find("cannot decode " + (dir / "not-a-video.avi")), std::string::npos) << msg;
+  msg = check("{id: cam, type: camera, input: synthetic, faces: {cascade: /nope.xml}, privacy: {zones: [{x: 0.5, w: 0.6}]}}",
+              &code);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(msg.find("cascade file /nope.xml not found"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("extends past the frame"), std::string::npos) << msg;  // all errors at once
+}
+
+}  // namespace
+}  // namespace edgeflow
