@@ -179,7 +179,8 @@ TEST(Vision, NoStoredSnapshotOrClipFrameShowsADetectedFace) {
   size_t with_face = 0;
   for (size_t k = 0; k < stored.size(); ++k) {
     const cv::Mat& img = stored[k];
-    if (getenv("VISION_DUMP")) cv::imwrite  // to look at what was stored(std::string(getenv("VISION_DUMP")) + "/" + std::to_string(k) + ".png", img);
+    if (getenv("VISION_DUMP"))  // to look at what was stored
+      cv::imwrite(std::string(getenv("VISION_DUMP")) + "/" + std::to_string(k) + ".png", img);
     ASSERT_FALSE(img.empty());
     EXPECT_TRUE((*faces)->Detect(img).empty()) << "stored image " << k << " shows a face";
     // The raw frame it came from (the closest one), and the faces detected there.
