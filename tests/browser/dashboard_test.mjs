@@ -334,3 +334,53 @@ test('models: deploy a shadow from the page, see the comparison, promote and rol
   assert.equal(m.rollbacks, 1);
   await page.context().close();
 });
+
+test('cameras: the live preview plays and motion events show their masked snapshots', async () => {
+  const camDir = mkdtempSync(join(tmpdir(), 'edgeflow-cameras-'));
+  writeFileSync(join(camDir, 'c.yaml'), `
+node: {id: camera-test, data_dir: ${camDir}}
+api: {port: 0}
+sources:
+  - {id: yard, type: camera, input: synthetic, fps: 15, synthetic: {objects: 1, episode_secs: 1.5, gap_secs: 1},
+     motion: {end_secs: 0.3, warmup_frames: 10}}
+sinks: [{id: store, type: sqlite, inputs: [yard]}]
+`);
+  const cam = spawn(BIN, ['run', '-c', join(camDir, 'c.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  cam.stderr.on('data', (d) => { err += d; });
+  try {
+    const port = await waitFor(() => (err.match(/API listening on http:\/\/127\.0\.0\.1:(\d+)/) || [])[1],
+      { what: 'the API to listen' });
+    const camToken = readFileSync(join(camDir, 'api-token'), 'utf8').trim();
+    const page = await newPage();
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.locator('#token').fill(camToken);
+    await page.keyboard.press('Enter');
+    await page.locator('#app').waitFor({ state: 'visible' });
+    // Wait for two events on the node, then open the page.
+    await waitFor(async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/api/v1/vision/events`, { headers: { Authorization: `Bearer ${camToken}` } });
+      return (await r.json()).events.length >= 2;
+    }, { timeout: 20000, what: 'two motion events' });
+    await page.getByRole('link', { name: 'Cameras' }).click();
+    const preview = page.locator('.camera[data-camera="yard"] img.preview');
+    await waitFor(async () => (await preview.evaluate((img) => img.naturalWidth)) === 640, { what: 'the preview to play' });
+    await waitFor(async () => /connected/.test(await page.locator('.camera .tiles').textContent()), { what: 'camera state' });
+    const snaps = page.locator('.event img');
+    await waitFor(async () => (await snaps.count()) >= 2, { what: 'event snapshots' });
+    await waitFor(async () => (await snaps.first().evaluate((img) => img.complete && img.naturalWidth)) === 640,
+      { what: 'a snapshot to load' });
+    await shot(page, 'cameras');
+    // Leaving the page stops the preview: the node stops encoding for it.
+    await page.getByRole('link', { name: 'Overview' }).click();
+    await waitFor(async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/api/v1/cameras`, { headers: { Authorization: `Bearer ${camToken}` } });
+      return (await r.json()).cameras[0].viewers === 0;
+    }, { what: 'the preview stream to close' });
+    await page.context().close();
+  } finally {
+    cam.kill('SIGTERM');
+    await waitFor(() => cam.exitCode !== null, { what: 'the camera node to stop' }).catch(() => cam.kill('SIGKILL'));
+    rmSync(camDir, { recursive: true, force: true });
+  }
+});

@@ -106,7 +106,7 @@
   });
 
   // ---- pages ---------------------------------------------------------------
-  const pages = ['overview', 'sensors', 'alerts', 'rules', 'models'];
+  const pages = ['overview', 'sensors', 'alerts', 'rules', 'models', 'cameras'];
   function route() {
     const name = (location.hash.match(/^#\/(\w+)/) || [])[1];
     const page = pages.includes(name) ? name : 'overview';
@@ -120,6 +120,8 @@
     if (page === 'rules' && !rulesLoaded) loadRules();
     if (page === 'alerts') loadAlerts();
     if (page === 'models') loadModels();
+    if (page === 'cameras') loadCameras();
+    else stopPreviews();
   }
   window.addEventListener('hashchange', () => { route(); $('#main').focus(); });
 
@@ -434,6 +436,50 @@
       list.replaceChildren(...errors.map((m) => el('li', { text: m })));
     }
   });
+
+  // ---- cameras ---------------------------------------------------------------
+  // The live preview is an MJPEG stream in an <img>; it is dropped when the
+  // page is left, so the node stops encoding preview frames.
+  function stopPreviews() {
+    for (const img of document.querySelectorAll('img.preview')) img.removeAttribute('src');
+    $('#cameras-list').replaceChildren();
+  }
+  async function loadCameras() {
+    let cameras = [], events = [];
+    try {
+      ({ cameras } = await api('/api/v1/cameras'));
+      ({ events } = await api('/api/v1/vision/events?limit=24'));
+    } catch { return; }
+    $('#cameras-empty').hidden = cameras.length > 0;
+    $('#cameras-list').replaceChildren(...cameras.map((c) => {
+      const id = encodeURIComponent(c.id);
+      return el('div', { class: 'card camera', 'data-camera': c.id },
+        el('h3', { text: c.id }),
+        el('img', { class: 'preview', alt: `Live view of ${c.id} (faces masked)`, src: `/api/v1/cameras/${id}/preview.mjpg` }),
+        el('div', { class: 'tiles' },
+          stat('State', c.connected ? 'connected' : (c.error || 'not connected')),
+          stat('Frame', c.width ? `${c.width} × ${c.height}` : '–'),
+          stat('Analysed', `${fmtNum(c.fps, 1)} fps, ${fmtNum(c.analyse_ms, 1)} ms each`),
+          stat('Dropped frames', fmtCount(c.frames_dropped)),
+          stat('Events', fmtCount(c.events)), stat('Reconnects', fmtCount(c.reconnects))));
+    }));
+    $('#vision-events-empty').hidden = events.length > 0;
+    $('#vision-events').replaceChildren(...events.map((e) => {
+      const id = encodeURIComponent(e.id);
+      const start = new Date(e.start / 1000);
+      const secs = e.end ? (e.end - e.start) / 1e6 : null;
+      const fig = el('figure', { class: 'card event', 'data-event': e.id });
+      if (e.snapshot) fig.append(el('img', { src: `/api/v1/vision/events/${id}/snapshot.jpg`, loading: 'lazy',
+        alt: `Snapshot of ${e.camera} at ${start.toLocaleString()} (faces masked)` }));
+      const caption = el('figcaption', {},
+        el('strong', { text: e.camera }), ` ${start.toLocaleString()} · `,
+        secs === null ? 'ongoing' : `${fmtNum(secs, 1)} s`,
+        ` · people ${fmtCount(e.max_people)} · faces masked ${fmtCount(e.max_faces)}`);
+      if (e.clip) caption.append(' · ', el('a', { href: `/api/v1/vision/events/${id}/clip.avi`, download: `${e.id}.avi`, text: 'clip' }));
+      fig.append(caption);
+      return fig;
+    }));
+  }
 
   // ---- models --------------------------------------------------------------
   function stat(label, value) {
