@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <regex>
+#include <cctype>
 
 #include "core/files.h"
 
@@ -102,14 +102,20 @@ std::string CameraDir(const std::string& data_dir, const std::string& camera) {
 std::string EventId(const std::string& camera, TimeUs start) { return camera + "-" + std::to_string(start); }
 
 bool ParseEventId(const std::string& id, std::string* camera, TimeUs* start) {
-  static const std::regex re("^([A-Za-z0-9_.-]{1,64})-([0-9]{1,19})$");
-  std::smatch m;
-  if (!std::regex_match(id, m, re)) return false;
-  if (m[1] == "." || m[1] == "..") return false;
-  const std::string digits = m[2];
+  // <component id: [A-Za-z0-9_.-]{1,64}>-<digits, at most 19>
+  const size_t dash = id.rfind('-');
+  if (dash == std::string::npos || dash == 0 || dash > 64 || id.size() - dash - 1 < 1 || id.size() - dash - 1 > 19)
+    return false;
+  const std::string cam = id.substr(0, dash);
+  if (cam == "." || cam == "..") return false;
+  for (char c : cam)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') return false;
   TimeUs t = 0;
-  if (std::from_chars(digits.data(), digits.data() + digits.size(), t).ec != std::errc()) return false;
-  *camera = m[1];
+  const char* b = id.data() + dash + 1;
+  const char* e = id.data() + id.size();
+  auto r = std::from_chars(b, e, t);
+  if (r.ec != std::errc() || r.ptr != e || *b == '+' || *b == '-') return false;
+  *camera = cam;
   *start = t;
   return true;
 }
