@@ -361,6 +361,120 @@ TEST(Vision, MissingDevicesAndUndecodableFilesAreClearErrors) {
   EXPECT_NE(msg.find("extends past the frame"), std::string::npos) << msg;  // all errors at once
 }
 
+// ---- ONNX detectors ----
+
+// Grey frames (640x480) with red squares on the detector's 80-pixel grid.
+cv::Mat SquaresFrame(const std::vector<cv::Rect>& squares) {
+  cv::Mat f(480, 640, CV_8UC3, cv::Scalar(128, 128, 128));
+  for (const auto& r : squares) f(r).setTo(cv::Scalar(0, 0, 230));
+  return f;
+}
+
+void MakeDetector(const std::string& dir, const std::string& layout, int classes = 1) {
+  ASSERT_EQ(std::system(("/usr/bin/python3 " + kSrc + "/tests/peers/detector_model.py " + dir + " " + layout + " " +
+                         std::to_string(classes)).c_str()), 0);
+}
+
+TEST(Vision, OnnxDetectorsDecodeBothLayoutsWithNonMaximumSuppression) {
+  TempDir dir;
+  const std::vector<cv::Rect> squares = {cv::Rect(160, 80, 80, 80), cv::Rect(400, 240, 80, 80)};
+  const cv::Mat frame = SquaresFrame(squares);
+  for (const std::string layout : {"yolov5", "yolov8"}) {
+    MakeDetector(dir / layout, layout);
+    auto m = vision::LoadDetectorManifest(dir / layout);
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    auto det = vision::OnnxDetector::Create(*m, dir / layout);
+    ASSERT_TRUE(det.ok()) << det.status().message();
+    auto found = (*det)->Detect(frame);
+    // Every cell is reported twice: without NMS there would be four boxes.
+    ASSERT_EQ(found.size(), 2u) << layout;
+    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.box.x < b.box.x; });
+    for (size_t i = 0; i < 2; ++i) {
+      EXPECT_GE(vision::IoU(found[i].box, squares[i]), 0.9) << layout << " " << found[i].box;
+      EXPECT_GT(found[i].score, 0.9);
+      EXPECT_EQ(found[i].cls, 0);
+    }
+    EXPECT_TRUE((*det)->Detect(SquaresFrame({})).empty()) << layout;
+  }
+  // A manifest that declares more classes than the network scores.
+  MakeDetector(dir / "three", "yolov5", 3);
+  auto m = vision::LoadDetectorManifest(dir / "three");
+  ASSERT_TRUE(m.ok());
+  auto bad = vision::OnnxDetector::Create(*m, dir / "three");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("output shape is not [1, N, 5 + classes] for 3 classes"), std::string::npos)
+      << bad.status().message();
+}
+
+TEST(Vision, ACameraWithAnOnnxDetectorCountsObjectsAndRecordsTheirBoxes) {
+  TempDir dir;
+  MakeDetector(dir / "model", "yolov5");
+  // 2 s of an empty grey scene, then two red squares appear (a motion event).
+  const std::string video = dir / "squares.avi";
+  {
+    cv::VideoWriter w(video, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 25, cv::Size(640, 480));
+    for (int i = 0; i < 150; ++i)
+      w.write(i < 50 ? SquaresFrame({}) : SquaresFrame({cv::Rect(160, 80, 80, 80), cv::Rect(400, 240, 80, 80)}));
+  }
+  Node node(dir);
+  node.Start("sources:\n  - {id: cam, type: camera, input: file, path: " + video + ", motion: {end_secs: 0.5},"
+             " detector: {model: " + (dir / "model") + "}}\n"
+             "sinks: [{id: db, type: sqlite, inputs: [cam]}]\n");
+  auto latest = [&](const std::string& metric) {
+    for (const auto& r : node.Get("/api/v1/sensors").value("sensors", json::array()))
+      if (r["sensor"] == "cam" && r["metric"] == metric) return r["value"].get<double>();
+    return -1.0;
+  };
+  ASSERT_TRUE(WaitFor([&] { return latest("objects") == 2 && latest("objects_red") == 2; }, 20s))
+      << node.Get("/api/v1/sensors").dump();
+  json ev;
+  ASSERT_TRUE(WaitFor([&] {
+    auto list = node.Get("/api/v1/vision/events?camera=cam");
+    if (!list.is_object() || list["events"].empty()) return false;
+    ev = list["events"].back();
+    return ev.contains("objects");
+  }, 20s)) << ev.dump();
+  ASSERT_EQ(ev["objects"].size(), 2u) << ev.dump();
+  for (const auto& o : ev["objects"]) {
+    EXPECT_EQ(o["class"], "red");
+    const cv::Rect b(o["box"][0], o["box"][1], o["box"][2], o["box"][3]);
+    EXPECT_GE(std::max(vision::IoU(b, cv::Rect(160, 80, 80, 80)), vision::IoU(b, cv::Rect(400, 240, 80, 80))), 0.9) << b;
+  }
+}
+
+TEST(Vision, BadDetectorsAreRefusedWithTheReason) {
+  TempDir dir;
+  auto run = [&](const std::string& model, int* code) {
+    std::ofstream(dir / "c.yaml") << "node: {data_dir: " << dir.path() << "}\nsources:\n  - {id: cam, type: camera,"
+                                  << " input: synthetic, detector: {model: " << model << "}}\n"
+                                  << "sinks: [{id: db, type: sqlite, inputs: [cam]}]\n";
+    std::string out, err;
+    *code = testing::RunCommand({kBin, "run", "-c", dir / "c.yaml"}, &out, &err, dir.path(), 30s);
+    return out + err;
+  };
+  int code = 0;
+  std::string msg = run(dir / "none", &code);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(msg.find("no manifest.yaml in " + (dir / "none")), std::string::npos) << msg;
+  MakeDetector(dir / "three", "yolov5", 3);
+  msg = run(dir / "three", &code);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(msg.find("output shape is not [1, N, 5 + classes] for 3 classes"), std::string::npos) << msg;
+  MakeDetector(dir / "noclass", "yolov5");
+  std::ofstream(dir / "noclass/manifest.yaml") << "name: x\nversion: \"1\"\nfile: model.onnx\noutput: yolov9\n";
+  msg = run(dir / "noclass", &code);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(msg.find("'output' must be one of yolov5, yolov8"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("classes"), std::string::npos) << msg;  // both errors at once
+  std::ofstream(dir / "corrupt.onnx") << "not a model";
+  MakeDetector(dir / "corrupt", "yolov5");
+  std::filesystem::copy_file(dir / "corrupt.onnx", dir / "corrupt/model.onnx",
+                             std::filesystem::copy_options::overwrite_existing);
+  msg = run(dir / "corrupt", &code);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(msg.find("cannot run " + (dir / "corrupt/model.onnx")), std::string::npos) << msg;
+}
+
 // ---- sensors first ----
 
 // Sensor round trips (MQTT in, rule, MQTT out) at 100 readings/s; every reading

@@ -52,7 +52,7 @@ const std::vector<ComponentType>& ComponentTypes() {
       MakeSourceType<vision::Camera>(
           "camera",
           "Frames from a V4L2 camera, an RTSP/HTTP stream, a video file or a generated scene, analysed on the node "
-          "(motion, people, faces) in the vision module: counts and scores as readings, events with "
+          "(motion, people, faces, ONNX detectors) in the vision module: counts and scores as readings, events with "
           "privacy-masked snapshots and clips kept locally, a live MJPEG preview through the API.",
           vision::CameraSchema()),
 #endif

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/module.h"
+#include "vision/detector.h"
 
 namespace edgeflow::vision {
 
@@ -88,6 +89,22 @@ const Schema<FacesConfig>& FacesSchema() {
   return *s;
 }
 
+const Schema<DetectorConfig>& DetectorSchema() {
+  static const auto* s = [] {
+    auto* s = new Schema<DetectorConfig>("detector", "An ONNX object detector described by a manifest (docs/vision.md).");
+    s->String("model", &DetectorConfig::model, "", "Directory with manifest.yaml and the ONNX file; empty = none.")
+        .Number<int64_t>("every_n_frames", &DetectorConfig::every_n_frames, 1, "frames", "Run on every n-th analysed frame.", 1, 1000)
+        .Bool("on_motion_only", &DetectorConfig::on_motion_only, false, "Run only on frames with motion.")
+        .Check([](const DetectorConfig& c, const YAML::Node& n, Diagnostics& d) {
+          if (c.model.empty()) return;
+          auto m = LoadDetectorManifest(c.model);
+          if (!m.ok()) d.Error(n["model"], "detector model: " + m.status().message());
+        });
+    return s;
+  }();
+  return *s;
+}
+
 const Schema<PrivacyConfig>& PrivacySchema() {
   static const auto* s = [] {
     auto* s = new Schema<PrivacyConfig>("privacy", "What is masked before a frame is stored, served or sent.");
@@ -141,6 +158,7 @@ const Schema<CameraConfig>& CameraSchema() {
         .Object("motion", &CameraConfig::motion, MotionSchema(), "Motion detection.")
         .Object("people", &CameraConfig::people, PeopleSchema(), "People detection.")
         .Object("faces", &CameraConfig::faces, FacesSchema(), "Face detection.")
+        .Object("detector", &CameraConfig::detector, DetectorSchema(), "ONNX object detector.")
         .Object("privacy", &CameraConfig::privacy, PrivacySchema(), "Privacy masking.")
         .Object("events", &CameraConfig::events, EventsSchema(), "Event snapshots and clips.")
         .Check([](const CameraConfig& c, const YAML::Node& n, Diagnostics& d) {

@@ -4,7 +4,8 @@
 // only numbers and event records leave the vision threads:
 //
 //   readings  <camera>/motion (0/1), motion_area (fraction of the frame),
-//             motion_regions, people, people_score, faces,
+//             motion_regions, people, people_score, faces, objects and
+//             objects_<class> (an ONNX detector),
 //             fps, dropped_frames — on change and at least once a second, so
 //             rules, windows, alerts, actuators and the uplink work unchanged;
 //   events    one record per motion episode (start, end, boxes, counts) with
@@ -72,6 +73,12 @@ struct FacesConfig {
   double scale_factor = 1.15;  // image pyramid step (smaller: finds more, slower)
 };
 
+struct DetectorConfig {   // an ONNX object detector (vision/detector.h)
+  std::string model;      // directory with manifest.yaml and the model; "" = none
+  int64_t every_n_frames = 1;
+  bool on_motion_only = false;
+};
+
 struct PrivacyConfig {
   bool mask_faces = true;
   std::vector<Zone> zones;   // always masked
@@ -108,6 +115,7 @@ struct CameraConfig {
   MotionConfig motion;
   PeopleConfig people;
   FacesConfig faces;
+  DetectorConfig detector;
   PrivacyConfig privacy;
   EventsConfig events;
 };

@@ -4,6 +4,7 @@
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn.hpp>
 
+#include "core/opencv_text.h"
 #include "edgeflow/version.h"
 #include "ml/model.h"
 
@@ -26,13 +27,7 @@ class OnnxModel final : public Model {
       return Status::Invalid(Clean(e.what()));
     }
   }
-  // OpenCV's messages carry the source location first; keep what it says.
-  static std::string Clean(const std::string& what) {
-    const auto pos = what.find(") ");
-    std::string s = pos != std::string::npos && what.rfind("OpenCV", 0) == 0 ? what.substr(pos + 2) : what;
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    return s;
-  }
+  static std::string Clean(const std::string& what) { return CleanOpenCvError(what); }
 
  private:
   cv::dnn::Net net_;

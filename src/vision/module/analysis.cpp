@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <opencv2/imgproc.hpp>
 
+#include "core/opencv_text.h"
+
 namespace edgeflow::vision {
 
 cv::Rect ZoneRect(const Zone& z, int w, int h) {
@@ -221,6 +223,80 @@ std::vector<cv::Rect> FaceDetector::Detect(const cv::Mat& frame) {
   const int s = static_cast<int>(cfg_.min_size);
   cascade_.detectMultiScale(grey_, faces, cfg_.scale_factor, static_cast<int>(cfg_.min_neighbors), 0, cv::Size(s, s));
   return faces;
+}
+
+// ---- ONNX detectors ----
+
+Result<std::unique_ptr<OnnxDetector>> OnnxDetector::Create(const DetectorManifest& m, const std::string& dir) {
+  std::unique_ptr<OnnxDetector> d(new OnnxDetector());
+  d->m_ = m;
+  const std::string path = (std::filesystem::path(dir) / m.file).string();
+  const std::string what = m.name + " " + m.version;
+  try {
+    d->net_ = cv::dnn::readNetFromONNX(path);
+    if (d->net_.empty()) return Status::Invalid(what + ": OpenCV DNN read no network from " + path);
+    d->net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+    d->net_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+    // A blank frame of the input size must give the declared layout.
+    cv::Mat blank(static_cast<int>(m.height), static_cast<int>(m.width), CV_8UC3, cv::Scalar(0, 0, 0));
+    std::vector<ObjectDetection> found;
+    cv::dnn::blobFromImage(blank, d->blob_, m.scale, cv::Size(static_cast<int>(m.width), static_cast<int>(m.height)),
+                           cv::Scalar::all(m.mean), m.swap_rb, false, CV_32F);
+    d->net_.setInput(d->blob_);
+    Status st = d->Decode(d->net_.forward(), 1, 1, found);
+    if (!st.ok()) return Status::Invalid(what + ": " + st.message());
+  } catch (const cv::Exception& e) {
+    return Status::Invalid(what + ": cannot run " + path + ": " + CleanOpenCvError(e.what()));
+  }
+  return d;
+}
+
+Status OnnxDetector::Decode(const cv::Mat& out, double sx, double sy, std::vector<ObjectDetection>& found) const {
+  const int classes = static_cast<int>(m_.classes.size());
+  const bool v8 = m_.output == DetectorOutput::kYoloV8;
+  const int per = v8 ? 4 + classes : 5 + classes;
+  if (out.dims != 3 || out.size[0] != 1 || (v8 ? out.size[1] : out.size[2]) != per)
+    return Status::Invalid(std::string("output shape is not ") + (v8 ? "[1, 4 + classes, N]" : "[1, N, 5 + classes]") +
+                           " for " + std::to_string(classes) + " classes (yolo" + (v8 ? "v8" : "v5") + ")");
+  const int n = v8 ? out.size[2] : out.size[1];
+  const float* data = out.ptr<float>();
+  auto at = [&](int row, int k) { return v8 ? data[static_cast<size_t>(k) * n + row] : data[static_cast<size_t>(row) * per + k]; };
+  std::vector<std::vector<cv::Rect>> boxes(static_cast<size_t>(classes));
+  std::vector<std::vector<float>> scores(static_cast<size_t>(classes));
+  for (int i = 0; i < n; ++i) {
+    const float obj = v8 ? 1.0f : at(i, 4);
+    int best = 0;
+    float best_score = -1;
+    for (int c = 0; c < classes; ++c) {
+      const float sc = at(i, (v8 ? 4 : 5) + c);
+      if (sc > best_score) best_score = sc, best = c;
+    }
+    const float score = obj * best_score;
+    if (!(score >= m_.score_threshold)) continue;  // NaN never passes
+    const double cx = at(i, 0), cy = at(i, 1), w = at(i, 2), h = at(i, 3);
+    boxes[static_cast<size_t>(best)].emplace_back(static_cast<int>((cx - w / 2) * sx), static_cast<int>((cy - h / 2) * sy),
+                                                  static_cast<int>(w * sx), static_cast<int>(h * sy));
+    scores[static_cast<size_t>(best)].push_back(score);
+  }
+  for (int c = 0; c < classes; ++c) {
+    std::vector<int> keep;
+    cv::dnn::NMSBoxes(boxes[static_cast<size_t>(c)], scores[static_cast<size_t>(c)], static_cast<float>(m_.score_threshold),
+                      static_cast<float>(m_.nms_threshold), keep);
+    for (int k : keep)
+      found.push_back({boxes[static_cast<size_t>(c)][static_cast<size_t>(k)], scores[static_cast<size_t>(c)][static_cast<size_t>(k)], c});
+  }
+  return Status::Ok();
+}
+
+std::vector<ObjectDetection> OnnxDetector::Detect(const cv::Mat& frame) {
+  cv::dnn::blobFromImage(frame, blob_, m_.scale, cv::Size(static_cast<int>(m_.width), static_cast<int>(m_.height)),
+                         cv::Scalar::all(m_.mean), m_.swap_rb, false, CV_32F);
+  net_.setInput(blob_);
+  std::vector<ObjectDetection> found;
+  const double sx = static_cast<double>(frame.cols) / m_.width, sy = static_cast<double>(frame.rows) / m_.height;
+  (void)Decode(net_.forward(), sx, sy, found);  // the layout was checked at load
+  for (auto& f : found) f.box &= cv::Rect(0, 0, frame.cols, frame.rows);
+  return found;
 }
 
 // ---- privacy ----

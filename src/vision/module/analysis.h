@@ -3,6 +3,7 @@
 // camera source chains them, the quality/speed tool and the tests measure
 // them one by one.
 #include <opencv2/core.hpp>
+#include <opencv2/dnn.hpp>
 #include <opencv2/objdetect.hpp>
 #include <opencv2/video/background_segm.hpp>
 #include <random>
@@ -11,6 +12,7 @@
 
 #include "core/status.h"
 #include "vision/camera.h"
+#include "vision/detector.h"
 
 namespace edgeflow::vision {
 
@@ -93,6 +95,30 @@ class FaceDetector {
   FacesConfig cfg_;
   cv::CascadeClassifier cascade_;
   cv::Mat grey_;
+};
+
+struct ObjectDetection {
+  cv::Rect box;
+  double score = 0;
+  int cls = 0;
+};
+
+// An ONNX detector (vision/detector.h) through OpenCV's DNN engine: the frame
+// is scaled to the network's input, the output decoded per the manifest's
+// layout, boxes below the score threshold dropped, non-maximum suppression
+// per class, boxes scaled back to the frame.
+class OnnxDetector {
+ public:
+  // Loads <dir>/<manifest.file> and checks the output on a blank frame.
+  static Result<std::unique_ptr<OnnxDetector>> Create(const DetectorManifest& m, const std::string& dir);
+  std::vector<ObjectDetection> Detect(const cv::Mat& frame);
+  const DetectorManifest& manifest() const { return m_; }
+
+ private:
+  Status Decode(const cv::Mat& out, double sx, double sy, std::vector<ObjectDetection>& found) const;
+  DetectorManifest m_;
+  cv::dnn::Net net_;
+  cv::Mat blob_;
 };
 
 // The face cascade opencv-data installs.

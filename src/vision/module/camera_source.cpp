@@ -341,6 +341,15 @@ class CameraSource final : public Source {
     for (const char* m : {"motion", "motion_area", "motion_regions", "people", "people_score", "faces", "fps",
                           "dropped_frames"})
       metrics_.push_back({Intern(m), NAN, 0});
+    if (!cfg_.detector.model.empty()) {
+      auto m = LoadDetectorManifest(cfg_.detector.model);
+      if (!m.ok()) return Status::Invalid("camera '" + id_ + "': detector: " + m.status().message());
+      auto d = OnnxDetector::Create(*m, cfg_.detector.model);
+      if (!d.ok()) return Status::Invalid("camera '" + id_ + "': detector " + d.status().message());
+      detector_ = std::move(*d);
+      metrics_.push_back({Intern("objects"), NAN, 0});  // index kObjects, then one per class
+      for (const auto& c : m->classes) metrics_.push_back({Intern(ClassMetric(c)), NAN, 0});
+    }
     sensor_ = Intern(id_);
     return Status::Ok();
   }
@@ -543,6 +552,17 @@ class CameraSource final : public Source {
       Set(4, 0);
     }
     if (writer_.faces_seen() >= 0) Set(5, writer_.faces_seen());
+    std::vector<ObjectDetection> objects;
+    if (detector_ && (moving || !cfg_.detector.on_motion_only) && analysed_ % cfg_.detector.every_n_frames == 0) {
+      objects = detector_->Detect(frame.image);
+      const size_t classes = detector_->manifest().classes.size();
+      std::vector<size_t> per(classes);
+      for (const auto& o : objects) ++per[static_cast<size_t>(o.cls)];
+      Set(kObjects, static_cast<double>(objects.size()));
+      for (size_t c = 0; c < classes; ++c) Set(kObjects + 1 + c, static_cast<double>(per[c]));
+    } else if (detector_ && !moving && cfg_.detector.on_motion_only) {
+      for (size_t i = kObjects; i < metrics_.size(); ++i) Set(i, 0);
+    }
     if (!m.warming_up && cfg_.motion.enabled) {
       Set(0, moving ? 1 : 0);
       Set(1, m.area);
@@ -569,6 +589,12 @@ class CameraSource final : public Source {
                   {"max_people", 0}};
         for (const auto& b : m.boxes) event_["boxes"].push_back(JsonBox(b));
         for (const auto& p : people) event_["people_boxes"].push_back(JsonBox(p.box));
+        if (detector_) {
+          event_["objects"] = nlohmann::json::array();
+          for (const auto& o : objects)
+            event_["objects"].push_back({{"class", detector_->manifest().classes[static_cast<size_t>(o.cls)]},
+                                         {"score", o.score}, {"box", JsonBox(o.box)}});
+        }
         state_->events.fetch_add(1);
         writer_.Open(event_, frame);
         last_clip_frame_ = ts;
@@ -588,6 +614,7 @@ class CameraSource final : public Source {
       last_preview_ = ts;
       std::vector<cv::Rect> boxes = m.boxes;
       for (const auto& p : people) boxes.push_back(p.box);
+      for (const auto& o : objects) boxes.push_back(o.box);
       writer_.Preview(frame, std::move(boxes));
     }
   }
@@ -629,6 +656,8 @@ class CameraSource final : public Source {
   FrameQueue queue_;
   MotionDetector motion_;
   std::unique_ptr<PeopleDetector> people_;
+  std::unique_ptr<OnnxDetector> detector_;
+  static constexpr size_t kObjects = 8;  // index of the `objects` metric
   std::shared_ptr<CameraState> state_;
   std::thread capture_;
   std::atomic<bool> stop_capture_{false}, capture_done_{false};
