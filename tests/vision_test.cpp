@@ -417,8 +417,8 @@ TEST(Vision, ACameraWithAnOnnxDetectorCountsObjectsAndRecordsTheirBoxes) {
       w.write(i < 50 ? SquaresFrame({}) : SquaresFrame({cv::Rect(160, 80, 80, 80), cv::Rect(400, 240, 80, 80)}));
   }
   Node node(dir);
-  node.Start("sources:\n  - {id: cam, type: camera, input: file, path: " + video + ", motion: {end_secs: 0.5},"
-             " detector: {model: " + (dir / "model") + "}}\n"
+  node.Start("sources:\n  - {id: cam, type: camera, input: file, path: " + video + ", loop: true,"
+             " fps: 0, motion: {end_secs: 0.5}, detector: {model: " + (dir / "model") + "}}\n"
              "sinks: [{id: db, type: sqlite, inputs: [cam]}]\n");
   auto latest = [&](const std::string& metric) {
     for (const auto& r : node.Get("/api/v1/sensors").value("sensors", json::array()))
@@ -440,6 +440,9 @@ TEST(Vision, ACameraWithAnOnnxDetectorCountsObjectsAndRecordsTheirBoxes) {
     const cv::Rect b(o["box"][0], o["box"][1], o["box"][2], o["box"][3]);
     EXPECT_GE(std::max(vision::IoU(b, cv::Rect(160, 80, 80, 80)), vision::IoU(b, cv::Rect(400, 240, 80, 80))), 0.9) << b;
   }
+  // The file loops: more frames than it has.
+  ASSERT_TRUE(WaitFor([&] { return node.Camera("cam").value("frames_captured", 0) > 160; }, 30s)) << node.Camera("cam").dump();
+  EXPECT_TRUE(node.Camera("cam")["connected"].get<bool>());
 }
 
 TEST(Vision, BadDetectorsAreRefusedWithTheReason) {
