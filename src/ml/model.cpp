@@ -1,5 +1,7 @@
 #include "ml/model.h"
 
+#include "edgeflow/features.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -35,7 +37,7 @@ const Schema<ModelManifest>& ManifestSchema() {
     auto* s = new Schema<ModelManifest>("manifest", "");
     s->String("name", &ModelManifest::name, "", "The model's name.", true)
         .String("version", &ModelManifest::version, "", "Its version.", true)
-        .String("format", &ModelManifest::format, "onnx", "onnx (tflite needs Arm NN, not in this build).")
+        .String("format", &ModelManifest::format, "onnx", "onnx (OpenCV DNN) or tflite (float32, Arm NN's TfLiteParser).")
         .String("file", &ModelManifest::file, "model.onnx", "The model file, beside the manifest.")
         .Number<int64_t>("inputs", &ModelManifest::inputs, 0, "", "Input vector length.", 1, 1 << 20)
         .Number<int64_t>("outputs", &ModelManifest::outputs, 0, "", "Output vector length.", 1, 1 << 20)
@@ -48,11 +50,11 @@ const Schema<ModelManifest>& ManifestSchema() {
         .Number<double>("latency_budget_ms", &ModelManifest::latency_budget_ms, 5, "ms",
                         "One batch; exceeded repeatedly, a new model is rolled back.", 0.001, 60000)
         .Check([](const ModelManifest& m, const YAML::Node& n, Diagnostics& d) {
-          if (m.format != "onnx")
-            d.Error(n["format"], m.format == "tflite"
-                                     ? "tflite models need Arm NN's TfLiteParser, which this build does not include; "
-                                       "convert the model to ONNX"
-                                     : "unknown model format '" + m.format + "' (onnx)");
+          if (m.format == "tflite" && !EDGEFLOW_WITH_TFLITE)
+            d.Error(n["format"], "tflite models need Arm NN's TfLiteParser, which this build does not include "
+                                 "(built with EDGEFLOW_WITH_TFLITE=OFF); convert the model to ONNX");
+          else if (m.format != "onnx" && m.format != "tflite")
+            d.Error(n["format"], "unknown model format '" + m.format + "' (onnx, tflite)");
           if (m.inputs == 0) d.Error(n, "manifest: missing required key 'inputs'");
           if (m.outputs == 0) d.Error(n, "manifest: missing required key 'outputs'");
           if (m.reconstruction && m.inputs != m.outputs)
@@ -88,10 +90,12 @@ Result<std::shared_ptr<LoadedModel>> LoadModelDir(const std::string& dir) {
   if (!m.ok()) return m.status();
   const std::string path = (std::filesystem::path(dir) / m->file).string();
   if (!std::filesystem::exists(path)) return Status::NotFound("model file " + path + " not found");
-  auto module = LoadModule(kMlModuleFile, "a model");
+  const bool tflite = m->format == "tflite";
+  const char* file = tflite ? kTfLiteModuleFile : kMlModuleFile;
+  auto module = LoadModule(file, tflite ? "a tflite model" : "a model");
   if (!module.ok()) return module.status();
-  auto load = reinterpret_cast<MlLoadFn>(ModuleSymbol(*module, kMlModuleLoadSymbol));
-  if (!load) return Status::Unavailable(std::string(kMlModuleFile) + " is not the ML module");
+  auto load = reinterpret_cast<MlLoadFn>(ModuleSymbol(*module, tflite ? kTfLiteModuleLoadSymbol : kMlModuleLoadSymbol));
+  if (!load) return Status::Unavailable(std::string(file) + " is not an ML module");
   Result<std::unique_ptr<Model>> model = Status::Internal("ML module returned nothing");
   const MlLoadArgs args{&m.value(), &path, &model};
   load(&args);

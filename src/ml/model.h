@@ -4,7 +4,7 @@
 //
 //   name: pump             # the model's name
 //   version: "3"
-//   format: onnx           # onnx (OpenCV DNN); tflite needs Arm NN, not in this build
+//   format: onnx           # onnx (OpenCV DNN) or tflite (float32; Arm NN, libedgeflow-tflite.so)
 //   file: model.onnx
 //   inputs: 64             # input vector length
 //   outputs: 64            # output vector length
@@ -76,6 +76,9 @@ struct MlLoadArgs {
   Result<std::unique_ptr<Model>>* out;
 };
 using MlLoadFn = void (*)(const MlLoadArgs*);
+// The same entry point for .tflite models, in their own module (Arm NN).
+inline constexpr const char* kTfLiteModuleFile = "libedgeflow-tflite.so";
+inline constexpr const char* kTfLiteModuleLoadSymbol = "edgeflow_tflite_load";
 
 // Scores for `batch` windows of raw values (normalises, runs, converts the
 // outputs to scores in [0, 1]). NaN or infinite outputs are an error.
