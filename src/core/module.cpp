@@ -51,7 +51,12 @@ Result<void*> LoadModule(const std::string& file, const std::string& purpose) {
     loaded[file] = handle;
     return handle;
   }
-  return Status::NotFound(fmt::format("{} needs {}, not found in: {} (set EDGEFLOW_MODULE_DIR)", purpose, file, tried));
+  // Installed from the Debian packages, the ML and vision modules come in packages of their own.
+  std::string package;
+  if (file == "libedgeflow-ml.so" || file == "libedgeflow-tflite.so") package = "; install the edgeflow-ml package";
+  if (file == "libedgeflow-vision.so") package = "; install the edgeflow-vision package";
+  return Status::NotFound(
+      fmt::format("{} needs {}, not found in: {} (set EDGEFLOW_MODULE_DIR{})", purpose, file, tried, package));
 }
 
 void* ModuleSymbol(void* handle, const char* name) { return dlsym(handle, name); }

@@ -9,7 +9,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <deque>
 #include <filesystem>
@@ -40,7 +42,13 @@ const char* InputName(Input i) {
 }
 
 void NiceThisThread(int nice) {
-  if (nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice);
+  if (nice <= 0) return;
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice) != 0) {
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true))
+      spdlog::warn("vision threads cannot lower their priority (setpriority: {}); sensor pipelines may wait for "
+                   "the CPU behind cameras", std::strerror(errno));
+  }
 }
 
 struct Frame {
