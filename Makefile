@@ -59,7 +59,7 @@ bench: build
 bench-bandwidth: build
 	@scripts/bench-bandwidth $(BUILD_DIR)
 
-# The Debian package (build/release/package/edgeflow_<version>_<arch>.deb).
+# The Debian packages (build/release/package/edgeflow{,-ml,-vision}_<version>_<arch>.deb).
 package: build
 	@cd $(BUILD_DIR) && cpack -G DEB
 
