@@ -97,6 +97,45 @@ class Change final : public Detector {
   bool have_ = false;
 };
 
+// `change`, and the reading against the same time of day on the previous
+// days: the median of the readings nearest to t - 1 d, t - 2 d, t - 3 d is
+// the baseline, and the residual is scored in robust deviations of recent
+// residuals. A daily cycle that fails to happen, or happens at the wrong
+// time, is unusual there even when every value is within the usual range.
+class Seasonal final : public Detector {
+ public:
+  explicit Seasonal(const DetectorConfig& c) : Detector(c), change_(c), residual_(c) {}
+  double Raw(TimeUs ts, double x) override {
+    const double a = change_.Raw(ts, x);
+    double b = 0;
+    double base[kDays];
+    int n = 0;
+    for (int k = 1; k <= kDays; ++k) {
+      const TimeUs want = ts - k * kDay;
+      auto it = std::lower_bound(hist_.begin(), hist_.end(), want,
+                                 [](const std::pair<TimeUs, double>& p, TimeUs t) { return p.first < t; });
+      if (it == hist_.end()) continue;
+      if (it != hist_.begin() && want - std::prev(it)->first < it->first - want) --it;
+      if (std::llabs(it->first - want) <= kTolerance) base[n++] = it->second;
+    }
+    if (n == kDays) {
+      std::sort(base, base + n);
+      b = residual_.Raw(ts, x - base[n / 2]);
+    }
+    hist_.emplace_back(ts, x);
+    while (!hist_.empty() && hist_.front().first < ts - kDays * kDay - kTolerance) hist_.pop_front();
+    return std::max(a, b);
+  }
+
+ private:
+  static constexpr int kDays = 3;
+  static constexpr TimeUs kDay = 86400 * kUsPerSec;
+  static constexpr TimeUs kTolerance = 15 * 60 * kUsPerSec;
+  Change change_;
+  Robust residual_;
+  std::deque<std::pair<TimeUs, double>> hist_;
+};
+
 // Nearest-neighbour distance of the latest pattern (the last `dim` readings)
 // to the patterns seen before, in units of the series' range, compared with
 // the recent nearest-neighbour distances.
@@ -173,13 +212,13 @@ double Detector::Score(TimeUs ts, double value) {
 }
 
 const std::vector<std::string>& DetectorKinds() {
-  static const std::vector<std::string> k = {"zscore", "robust", "change", "knn"};
+  static const std::vector<std::string> k = {"zscore", "robust", "change", "seasonal", "knn"};
   return k;
 }
 
 Status ValidateDetector(const DetectorConfig& c) {
   if (std::find(DetectorKinds().begin(), DetectorKinds().end(), c.kind) == DetectorKinds().end())
-    return Status::Invalid("unknown detector '" + c.kind + "' (zscore, robust, change or knn)");
+    return Status::Invalid("unknown detector '" + c.kind + "' (zscore, robust, change, seasonal or knn)");
   if (!(c.alpha > 0 && c.alpha <= 1)) return Status::Invalid("alpha must be in (0, 1]");
   if (c.window < 8 || c.window > 1'000'000) return Status::Invalid("window must be in [8, 1000000]");
   if (c.dim < 1 || c.dim > 256) return Status::Invalid("dim must be in [1, 256]");
@@ -193,6 +232,7 @@ Result<std::unique_ptr<Detector>> MakeDetector(const DetectorConfig& c) {
   if (c.kind == "zscore") return std::unique_ptr<Detector>(new ZScore(c));
   if (c.kind == "knn") return std::unique_ptr<Detector>(new Knn(c));
   if (c.kind == "change") return std::unique_ptr<Detector>(new Change(c));
+  if (c.kind == "seasonal") return std::unique_ptr<Detector>(new Seasonal(c));
   return std::unique_ptr<Detector>(new Robust(c));
 }
 

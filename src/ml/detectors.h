@@ -10,6 +10,9 @@
 //   change  — robust on the readings and on their first differences,
 //             whichever is more unusual: also sudden changes of slope or of
 //             noise that stay within the usual range.
+//   seasonal — change, and the reading against the same time of day on the
+//             previous three days (median of the nearest readings): a daily
+//             cycle that fails to happen or comes at the wrong time.
 //   knn     — contextual: how far the last `dim` readings (scaled to the
 //             series' range) lie from their nearest neighbour among the
 //             last `window` such patterns, in robust deviations of the
@@ -32,7 +35,7 @@
 namespace edgeflow::ml {
 
 struct DetectorConfig {
-  std::string kind = "robust";  // zscore | robust | change | knn
+  std::string kind = "robust";  // zscore | robust | change | seasonal | knn
   double alpha = 0.02;           // zscore: EWMA weight of a new reading
   int64_t window = 1000;         // robust: readings; knn: patterns remembered
   int64_t dim = 8;               // knn: readings per pattern

@@ -64,6 +64,30 @@ TEST(Detectors, KnnSeesAChangeOfShapeAtTheSameLevel) {
   EXPECT_LT(robust_change, 0.5) << "the level detector cannot see it: that is what knn is for";
 }
 
+// A daily cycle (5-minute readings) that stays flat at its mean for half a
+// day: every value is within the usual range, so only the comparison with
+// the same time on the previous days sees it.
+TEST(Detectors, SeasonalSeesADailyCycleThatFailsToHappen) {
+  constexpr int kPerDay = 288;
+  std::mt19937 rng(3);
+  std::normal_distribution<double> noise(0, 0.5);
+  auto seasonal = Make("seasonal"), change = Make("change");
+  double seasonal_flat = 0, change_flat = 0, seasonal_before = 0;
+  for (int i = 0; i < 6 * kPerDay; ++i) {
+    const bool flat = i >= 5 * kPerDay && i < 5 * kPerDay + kPerDay / 2;
+    const double v = 50 + (flat ? 0 : 20 * std::sin(2 * M_PI * i / kPerDay)) + noise(rng);
+    const TimeUs ts = static_cast<TimeUs>(i) * 300 * kUsPerSec;
+    const double s = seasonal->Score(ts, v), c = change->Score(ts, v);
+    if (flat) seasonal_flat = std::max(seasonal_flat, s), change_flat = std::max(change_flat, c);
+    else if (i > 4 * kPerDay && i < 5 * kPerDay) seasonal_before = std::max(seasonal_before, s);
+  }
+  std::printf("flat half-day: seasonal %.3f, change %.3f; the day before: seasonal %.3f\n", seasonal_flat, change_flat,
+              seasonal_before);
+  EXPECT_GT(seasonal_flat, 0.95);
+  EXPECT_LT(seasonal_before, 0.9);
+  EXPECT_LT(change_flat, seasonal_flat - 0.2) << "the level and step detectors barely notice";
+}
+
 TEST(Detectors, QuietReportsAnEventOnceAtItsOnset) {
   auto d = Make("robust", 100);
   const auto v = Signal(1200, 1000, 8);

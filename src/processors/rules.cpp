@@ -219,18 +219,20 @@ const Schema<AnomalyConfig>& AnomalySchema() {
               "Also emit a reading `<metric>_anomaly` with the score in [0,1] for every input reading.")
         .Enum<Severity>("severity", &AnomalyConfig::severity, Severity::kWarning, SeverityOptions(), "Severity of the alerts.")
         .Enum<std::string>("detector", &AnomalyConfig::detector, "ewma",
-                           {{"ewma", "ewma"}, {"robust", "robust"}, {"change", "change"}, {"knn", "knn"}},
+                           {{"ewma", "ewma"}, {"robust", "robust"}, {"change", "change"}, {"seasonal", "seasonal"},
+                            {"knn", "knn"}},
                            "ewma: z-score against an exponentially weighted mean (threshold in sigma); robust: median "
                            "and interquartile range of the last `window` readings; change: robust on the readings and "
-                           "on their changes, whichever is more unusual; knn: distance of the last `dim` "
+                           "on their changes, whichever is more unusual; seasonal: change, and the reading against the "
+                           "same time on the previous three days; knn: distance of the last `dim` "
                            "readings to the nearest of the last `window` such patterns (docs/anomaly-detection.md).")
-        .Number<int64_t>("window", &AnomalyConfig::window, 1000, "readings", "robust, change and knn: history kept per series.",
+        .Number<int64_t>("window", &AnomalyConfig::window, 1000, "readings", "robust, change, seasonal and knn: history kept per series.",
                          8, 1000000)
         .Number<int64_t>("dim", &AnomalyConfig::dim, 8, "readings", "knn: readings per pattern.", 1, 256)
         .Number<double>("score_threshold", &AnomalyConfig::score_threshold, 0.9, "",
-                        "robust, change and knn: score in [0,1] that opens an alert.", 0, 1)
+                        "robust, change, seasonal and knn: score in [0,1] that opens an alert.", 0, 1)
         .Number<double>("score_clear", &AnomalyConfig::score_clear, 0.5, "",
-                        "robust, change and knn: score below which the alert clears.", 0, 1)
+                        "robust, change, seasonal and knn: score below which the alert clears.", 0, 1)
         .Check([](const AnomalyConfig& c, const YAML::Node& n, Diagnostics& d) {
           if (c.clear_threshold > c.threshold) d.Error(n["clear_threshold"], "anomaly: 'clear_threshold' must not exceed 'threshold'");
           if (c.score_clear > c.score_threshold)
