@@ -215,7 +215,7 @@ TEST(Anomaly, DetectorOptionsAreChecked) {
   const std::string e = d.Format();
   EXPECT_NE(e.find("knn needs 'window' larger than 'dim'"), std::string::npos) << e;
   EXPECT_NE(e.find("'score_clear' must not exceed 'score_threshold'"), std::string::npos) << e;
-  EXPECT_NE(e.find("'detector' must be one of ewma, robust, change, knn, got 'forest'"), std::string::npos) << e;
+  EXPECT_NE(e.find("'detector' must be one of ewma, robust, change, seasonal, knn, got 'forest'"), std::string::npos) << e;
 }
 
 TEST(Anomaly, NoAlertsDuringWarmupOrOnSteadySignal) {
