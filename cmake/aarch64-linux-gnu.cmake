@@ -11,7 +11,8 @@ set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
 get_filename_component(_src "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
 set(EDGEFLOW_SYSROOT "${_src}/build/sysroot-arm64" CACHE PATH "Unpacked arm64 libraries (scripts/arm64-sysroot)")
 set(EDGEFLOW_TARGET_LIBDIRS
-  "${EDGEFLOW_SYSROOT}/usr/lib/aarch64-linux-gnu" "${EDGEFLOW_SYSROOT}/lib/aarch64-linux-gnu")
+  "${EDGEFLOW_SYSROOT}/usr/lib/aarch64-linux-gnu" "${EDGEFLOW_SYSROOT}/lib/aarch64-linux-gnu"
+  "${EDGEFLOW_SYSROOT}/usr/lib")  # a few libraries (HDF4, for OpenCV's codecs) are not in the multiarch directory
 
 set(CMAKE_FIND_ROOT_PATH "${EDGEFLOW_SYSROOT}" /usr/aarch64-linux-gnu)
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)

@@ -154,7 +154,7 @@ TEST(Ml, TfLiteModelsRunThroughArmNnAndUnsupportedOperatorsAreNamed) {
   EXPECT_EQ(m["live"], "1");
   EXPECT_EQ(m["live_stats"]["errors"], 0) << m.dump();
   EXPECT_EQ(m["rollbacks"], 0) << m.dump();
-  std::printf("# tflite inference (Arm NN CpuRef): %s batches, mean %.3f ms, max %.3f ms per batch of up to 8 windows\n",
+  std::printf("# tflite inference (Arm NN): %s batches, mean %.3f ms, max %.3f ms per batch of up to 8 windows\n",
               m["live_stats"]["batches"].dump().c_str(), m["live_stats"]["mean_ms"].get<double>(),
               m["live_stats"]["max_ms"].get<double>());
 }

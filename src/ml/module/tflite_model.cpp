@@ -1,6 +1,6 @@
 // The TFLite module, libedgeflow-tflite.so: float32 .tflite models through
-// Arm NN's TfLiteParser on its reference CPU backend (Debian's Arm NN 20.08
-// ships no faster one for this architecture). Loaded only for a model whose
+// Arm NN's TfLiteParser, on its NEON backend where Debian ships one (arm64)
+// and its reference CPU backend otherwise. Loaded only for a model whose
 // manifest says `format: tflite`.
 #include <armnn/ArmNN.hpp>
 #include <armnnTfLiteParser/ITfLiteParser.hpp>
@@ -72,8 +72,13 @@ Result<std::unique_ptr<Model>> Load(const ModelManifest& m, const std::string& p
     return Status::Invalid("only float32 models are supported (this one is quantised)");
   if (static_cast<int64_t>(in.second.GetNumElements()) != m.inputs)
     return Status::Invalid("the model takes " + std::to_string(in.second.GetNumElements()) + " values, the manifest declares " + std::to_string(m.inputs) + " inputs");
-  auto optimized = armnn::Optimize(*net, {armnn::Compute::CpuRef}, Runtime().GetDeviceSpec());
-  if (!optimized) return Status::Invalid("Arm NN could not optimise the network for its CPU reference backend");
+  // The NEON backend where Arm NN has one (arm64: libarmnn-cpuacc-backend22), else the reference one.
+  std::vector<armnn::BackendId> backends;
+  const auto& available = Runtime().GetDeviceSpec().GetSupportedBackends();
+  if (available.count(armnn::Compute::CpuAcc)) backends.emplace_back(armnn::Compute::CpuAcc);
+  backends.emplace_back(armnn::Compute::CpuRef);
+  auto optimized = armnn::Optimize(*net, backends, Runtime().GetDeviceSpec());
+  if (!optimized) return Status::Invalid("Arm NN could not optimise the network for its CPU backends");
   armnn::NetworkId id;
   std::string err;
   armnn::INetworkProperties props;
