@@ -323,6 +323,7 @@ TEST(Vision, StreamCameraReconnectsAfterTheStreamIsLost) {
   ASSERT_GE(camera->Wait(10s), 0);
   ASSERT_TRUE(WaitFor([&] { return !node.Camera("gate")["connected"].get<bool>(); }, 15s)) << node.Camera("gate").dump();
   EXPECT_GE(node.Camera("gate")["reconnects"].get<int>(), 1);
+  EXPECT_TRUE(WaitFor([&] { return node.Camera("gate")["fps"].get<double>() == 0; }, 5s)) << "no frames, 0 fps";
   EXPECT_FALSE(node.Camera("gate")["error"].get<std::string>().empty());
 
   const int64_t before = analysed();

@@ -377,9 +377,22 @@ class CameraSource final : public Source {
     TimeUs second_start = clock_->now();
     uint64_t second_frames = 0;
     double second_ms = 0;
+    // Frames analysed per second and the mean analysis time, once a second
+    // (also while no frames come: a lost stream reads 0 fps).
+    auto each_second = [&](TimeUs now) {
+      if (now - second_start < kUsPerSec) return;
+      state_->fps = second_frames * 1e6 / static_cast<double>(now - second_start);
+      state_->analyse_ms = second_frames ? second_ms / static_cast<double>(second_frames) : 0;
+      Set(6, state_->fps.load());
+      Set(7, static_cast<double>(state_->frames_dropped.load()));
+      second_start = now;
+      second_frames = 0;
+      second_ms = 0;
+    };
     while (!ctx.stopping()) {
       if (!queue_.Pop(&frame, std::chrono::milliseconds(100))) {
         if (capture_done_.load() && queue_.size() == 0) break;  // a file played to its end
+        each_second(clock_->now());
         Housekeeping(clock_->now(), batch, ctx);
         continue;
       }
@@ -389,15 +402,7 @@ class CameraSource final : public Source {
       ++second_frames;
       state_->frames_analysed.fetch_add(1, std::memory_order_relaxed);
       const TimeUs now = clock_->now();
-      if (now - second_start >= kUsPerSec) {
-        state_->fps = second_frames * 1e6 / static_cast<double>(now - second_start);
-        state_->analyse_ms = second_frames ? second_ms / static_cast<double>(second_frames) : 0;
-        Set(6, state_->fps.load());
-        Set(7, static_cast<double>(state_->frames_dropped.load()));
-        second_start = now;
-        second_frames = 0;
-        second_ms = 0;
-      }
+      each_second(now);
       Flush(frame.ts, batch, ctx);
       Housekeeping(now, batch, ctx);
     }
