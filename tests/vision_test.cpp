@@ -283,9 +283,11 @@ TEST(Vision, MotionAlertsWithin50MsAndTheApiServesEventsAndPreview) {
     EXPECT_EQ(node.Client(false).Get(path)->status, 401) << path;
 }
 
-// ---- a stream from a local test camera ----
+// ---- streams from local test cameras ----
 
-TEST(Vision, StreamCameraReconnectsAfterTheStreamIsLost) {
+// Both kinds of network camera: an HTTP MJPEG stream and an RTSP (RTP/JPEG)
+// one, each stopped and started again under a running node.
+void StreamReconnects(const std::string& kind) {
   TempDir dir;
   std::filesystem::create_directories(dir / "frames");
   {
@@ -300,17 +302,20 @@ TEST(Vision, StreamCameraReconnectsAfterTheStreamIsLost) {
   }
   const int cam_port = testing::FreePort();
   auto start_camera = [&] {
-    auto c = std::make_unique<Child>(std::vector<std::string>{"/usr/bin/python3", kSrc + "/tests/peers/mjpeg_server.py",
-                                                               std::to_string(cam_port), dir / "frames", "25"},
-                                     dir / "cam.out", dir / "cam.err");
+    std::vector<std::string> args = {"/usr/bin/python3"};
+    if (kind == "http") args.insert(args.end(), {kSrc + "/tests/peers/mjpeg_server.py", std::to_string(cam_port), dir / "frames", "25"});
+    else args.insert(args.end(), {kSrc + "/tests/peers/rtsp_server.py", std::to_string(cam_port)});
+    auto c = std::make_unique<Child>(args, dir / "cam.out", dir / "cam.err");
     EXPECT_TRUE(WaitFor([&] { return testing::ReadFile(dir / "cam.out").find("listening") != std::string::npos; }, 10s))
         << testing::ReadFile(dir / "cam.err");
     return c;
   };
+  const std::string url = kind == "http" ? "http://127.0.0.1:" + std::to_string(cam_port) + "/stream.mjpg"
+                                         : "rtsp://127.0.0.1:" + std::to_string(cam_port) + "/cam";
   auto camera = start_camera();
   Node node(dir);
-  node.Start("sources:\n  - {id: gate, type: camera, input: stream, url: 'http://127.0.0.1:" + std::to_string(cam_port) +
-             "/stream.mjpg', reconnect_secs: 0.2, reconnect_max_secs: 1}\n"
+  node.Start("sources:\n  - {id: gate, type: camera, input: stream, url: '" + url +
+             "', reconnect_secs: 0.2, reconnect_max_secs: 1}\n"
              "sinks: [{id: db, type: sqlite, inputs: [gate]}]\n");
   auto analysed = [&] {
     const json c = node.Camera("gate");
@@ -318,6 +323,7 @@ TEST(Vision, StreamCameraReconnectsAfterTheStreamIsLost) {
   };
   ASSERT_TRUE(WaitFor([&] { return analysed() > 25; }, 20s)) << node.Camera("gate").dump() << node.daemon->err();
   EXPECT_TRUE(node.Camera("gate")["connected"].get<bool>());
+  EXPECT_EQ(node.Camera("gate")["width"], kind == "http" ? 640 : 320);
 
   camera->Signal(SIGTERM);
   ASSERT_GE(camera->Wait(10s), 0);
@@ -332,6 +338,9 @@ TEST(Vision, StreamCameraReconnectsAfterTheStreamIsLost) {
   EXPECT_TRUE(node.Camera("gate")["connected"].get<bool>());
   EXPECT_TRUE(node.daemon->running());
 }
+
+TEST(Vision, HttpStreamCameraReconnectsAfterTheStreamIsLost) { StreamReconnects("http"); }
+TEST(Vision, RtspCameraReconnectsAfterTheStreamIsLost) { StreamReconnects("rtsp"); }
 
 // ---- clear errors ----
 
