@@ -32,6 +32,7 @@ nlohmann::json CameraState::Describe() const {
           {"frames_captured", frames_captured.load()},
           {"frames_analysed", frames_analysed.load()},
           {"frames_dropped", frames_dropped.load()},
+          {"frames_not_written", frames_not_written.load()},
           {"events", events.load()},
           {"reconnects", reconnects.load()},
           {"viewers", viewers()}};

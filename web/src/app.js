@@ -474,7 +474,8 @@
       const caption = el('figcaption', {},
         el('strong', { text: e.camera }), ` ${start.toLocaleString()} · `,
         secs === null ? 'ongoing' : `${fmtNum(secs, 1)} s`,
-        ` · people ${fmtCount(e.max_people)} · faces masked ${fmtCount(e.max_faces)}`);
+        ` · people ${fmtCount(e.max_people)} · faces masked ${fmtCount(e.max_faces)}`,
+        e.objects && e.objects.length ? ` · ${e.objects.map((o) => o.class).join(', ')}` : '');
       if (e.clip) caption.append(' · ', el('a', { href: `/api/v1/vision/events/${id}/clip.avi`, download: `${e.id}.avi`, text: 'clip' }));
       fig.append(caption);
       return fig;

@@ -162,7 +162,7 @@ class EventWriter {
         const size_t limit =
             j.kind == Job::kPreview ? 1 : static_cast<size_t>(std::ceil(cfg_.events.clip_before_secs * cfg_.events.clip_fps)) + 4;
         if (same >= limit) {
-          ++dropped_;
+          if (state_) state_->frames_not_written.fetch_add(1, std::memory_order_relaxed);
           return;
         }
       }
@@ -311,7 +311,6 @@ class EventWriter {
   std::condition_variable cv_;
   std::deque<Job> jobs_;
   bool stop_ = false;
-  uint64_t dropped_ = 0;
   std::thread thread_;
   nlohmann::json record_;
   std::deque<Frame> ring_;
