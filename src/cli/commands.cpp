@@ -221,12 +221,7 @@ std::string RulesOverridePath(const PipelineConfig& cfg) {
 // the result is true.
 bool ApplyRules(const PipelineConfig& cfg, const std::string& body, PipelineConfig* out, config::Diagnostics& diag) {
   YAML::Node doc;
-  try {
-    doc = YAML::Load(body);
-  } catch (const YAML::ParserException& e) {
-    diag.Error(config::Location{e.mark.line + 1, e.mark.column + 1}, "syntax error: " + e.msg);
-    return false;
-  }
+  if (!config::LoadYaml(body, &doc, diag, "syntax error")) return false;
   if (!doc.IsMap()) {
     diag.Error(doc, "expected an object: {\"<rules processor id>\": [rules...]}");
     return false;

@@ -33,4 +33,14 @@ std::string Diagnostics::Format() const {
   return out;
 }
 
+bool LoadYaml(const std::string& text, YAML::Node* out, Diagnostics& d, const char* prefix) {
+  try {
+    *out = YAML::Load(text);
+    return true;
+  } catch (const YAML::ParserException& e) {
+    d.Error(Location{e.mark.line + 1, e.mark.column + 1}, std::string(prefix) + ": " + e.msg);
+    return false;
+  }
+}
+
 }  // namespace edgeflow::config

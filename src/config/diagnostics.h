@@ -36,4 +36,8 @@ class Diagnostics {
   std::vector<Diagnostic> errors_;
 };
 
+// Parses `text` as YAML into *out; a syntax error is reported at its line and
+// column as "<prefix>: <what yaml-cpp says>" and gives false.
+bool LoadYaml(const std::string& text, YAML::Node* out, Diagnostics& d, const char* prefix = "YAML syntax error");
+
 }  // namespace edgeflow::config

@@ -260,12 +260,7 @@ bool ParsePipelineConfig(const std::string& raw_text, PipelineConfig* out, Diagn
   size_t before = d.size();
   const std::string text = ExpandEnvironment(raw_text, d);
   YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    d.Error(config::Location{e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
-    return false;
-  }
+  if (!config::LoadYaml(text, &root, d)) return false;
   out->file = d.file();
   if (!root.IsMap()) {
     d.Error(root, "the configuration must be a mapping with 'sources', 'processors' and 'sinks'");

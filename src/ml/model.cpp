@@ -70,12 +70,7 @@ const Schema<ModelManifest>& ManifestSchema() {
 Result<ModelManifest> ParseManifest(const std::string& text, const std::string& where) {
   Diagnostics d(where);
   YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    d.Error(config::Location{e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
-    return Status::Invalid(d.Format());
-  }
+  if (!config::LoadYaml(text, &root, d)) return Status::Invalid(d.Format());
   ModelManifest m;
   ManifestSchema().Parse(root, m, d);
   if (!d.ok()) return Status::Invalid(d.Format());

@@ -52,12 +52,7 @@ Result<DetectorManifest> LoadDetectorManifest(const std::string& dir) {
   if (!text.ok()) return Status::NotFound("no manifest.yaml in " + dir);
   Diagnostics d(path);
   YAML::Node root;
-  try {
-    root = YAML::Load(*text);
-  } catch (const YAML::ParserException& e) {
-    d.Error(config::Location{e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
-    return Status::Invalid(d.Format());
-  }
+  if (!config::LoadYaml(*text, &root, d)) return Status::Invalid(d.Format());
   DetectorManifest m;
   DetectorManifestSchema().Parse(root, m, d, {"input"});
   if (root.IsMap() && root["input"]) {
