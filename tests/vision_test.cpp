@@ -214,7 +214,8 @@ TEST(Vision, MotionAlertsWithin50MsAndTheApiServesEventsAndPreview) {
   ASSERT_TRUE(sub.Subscribe("alerts/#", 0));
   Node node(dir);
   node.Start("sources:\n  - {id: yard, type: camera, input: synthetic, fps: 25,"
-             " synthetic: {objects: 1, episode_secs: 1.5, gap_secs: 1.5}, motion: {end_secs: 0.3, warmup_frames: 10}}\n"
+             " synthetic: {objects: 1, episode_secs: 1.5, gap_secs: 1.5}, motion: {end_secs: 0.3, warmup_frames: 10,"
+             " zones: [{name: gate, x: 0, y: 0, w: 0.5, h: 1}]}}\n"
              "processors:\n  - {id: rules, type: rules, inputs: [yard], rules: [{id: motion, sensors: [yard],"
              " metrics: [motion], when: value > 0.5, clear_when: value < 0.5}]}\n"
              "sinks:\n  - {id: bus, type: mqtt, inputs: [rules], include: [alerts], broker: {host: 127.0.0.1, port: " +
@@ -238,6 +239,12 @@ TEST(Vision, MotionAlertsWithin50MsAndTheApiServesEventsAndPreview) {
   std::printf("motion to alert over %zu events: median %.1f ms, max %.1f ms\n", ms.size(), ms[ms.size() / 2], ms.back());
   RecordProperty("motion_to_alert_max_ms", std::to_string(ms.back()));
   EXPECT_LE(ms.back(), 50.0);
+
+  // The named zone is a series of its own.
+  bool zone_seen = false;
+  for (const auto& r : node.Get("/api/v1/sensors").value("sensors", json::array()))
+    zone_seen |= r["sensor"] == "yard" && r["metric"] == "motion_gate";
+  EXPECT_TRUE(zone_seen) << node.Get("/api/v1/sensors").dump();
 
   // The camera's state.
   const json cam = node.Camera("yard");
@@ -364,11 +371,14 @@ TEST(Vision, MissingDevicesAndUndecodableFilesAreClearErrors) {
   msg = check("{id: cam, type: camera, input: file, path: " + (dir / "not-a-video.avi") + "}", &code);
   EXPECT_NE(code, 0);
   EXPECT_NE(msg.find("cannot decode " + (dir / "not-a-video.avi")), std::string::npos) << msg;
-  msg = check("{id: cam, type: camera, input: synthetic, faces: {cascade: /nope.xml}, privacy: {zones: [{x: 0.5, w: 0.6}]}}",
+  msg = check("{id: cam, type: camera, input: synthetic, faces: {cascade: /nope.xml}, privacy: {zones: [{x: 0.5, w: 0.6}]},"
+              " motion: {zones: [{name: door, w: 0.2}, {name: door, x: 0.5, w: 0.2}, {name: 'a b'}]}}",
               &code);
   EXPECT_NE(code, 0);
   EXPECT_NE(msg.find("cascade file /nope.xml not found"), std::string::npos) << msg;
   EXPECT_NE(msg.find("extends past the frame"), std::string::npos) << msg;  // all errors at once
+  EXPECT_NE(msg.find("zone 'door' is named twice"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("every zone needs a 'name' of letters, digits and _"), std::string::npos) << msg;
 }
 
 // ---- ONNX detectors ----

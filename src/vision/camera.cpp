@@ -1,6 +1,9 @@
 #include "vision/camera.h"
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
+#include <set>
 
 #include "core/module.h"
 #include "vision/detector.h"
@@ -19,6 +22,7 @@ const Schema<Zone>& ZoneSchema() {
         .Number<double>("y", &Zone::y, 0, "", "Top edge.", 0, 1)
         .Number<double>("w", &Zone::w, 1, "", "Width.", 0, 1)
         .Number<double>("h", &Zone::h, 1, "", "Height.", 0, 1)
+        .String("name", &Zone::name, "", "Name: required in motion.zones (letters, digits, _), a label elsewhere.")
         .Check([](const Zone& z, const YAML::Node& n, Diagnostics& d) {
           if (z.x + z.w > 1.000001 || z.y + z.h > 1.000001) d.Error(n, "zone: extends past the frame (x + w and y + h must be at most 1)");
           if (z.w <= 0 || z.h <= 0) d.Error(n, "zone: w and h must be greater than 0");
@@ -53,8 +57,21 @@ const Schema<MotionConfig>& MotionSchema() {
         .Number<double>("learning_rate", &MotionConfig::learning_rate, -1, "", "Background learning rate; -1 = automatic (1 / history).", -1, 1)
         .ObjectList("regions", &MotionConfig::regions, ZoneSchema(), "Only motion in these areas counts (empty: the whole frame).")
         .ObjectList("exclude", &MotionConfig::exclude, ZoneSchema(), "Motion in these areas never counts (trees, a road).")
+        .ObjectList("zones", &MotionConfig::zones, ZoneSchema(),
+                    "Named areas watched on their own: a reading motion_<name> gives the fraction of each that moves "
+                    "(a door, a restricted area).")
         .Number<double>("end_secs", &MotionConfig::end_secs, 2, "s", "An event ends after this long without motion.", 0, 3600)
-        .Number<int64_t>("warmup_frames", &MotionConfig::warmup_frames, 20, "frames", "Frames used to learn the background before motion counts.", 0, 10000);
+        .Number<int64_t>("warmup_frames", &MotionConfig::warmup_frames, 20, "frames", "Frames used to learn the background before motion counts.", 0, 10000)
+        .Check([](const MotionConfig& c, const YAML::Node& n, Diagnostics& d) {
+          std::set<std::string> seen;
+          for (size_t i = 0; i < c.zones.size(); ++i) {
+            const std::string& name = c.zones[i].name;
+            const bool ok = !name.empty() && name.size() <= 48 &&
+                            std::all_of(name.begin(), name.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; });
+            if (!ok) d.Error(n["zones"][i], "motion.zones: every zone needs a 'name' of letters, digits and _ (it names the reading motion_<name>)");
+            else if (!seen.insert(name).second) d.Error(n["zones"][i]["name"], "motion.zones: zone '" + name + "' is named twice");
+          }
+        });
     return s;
   }();
   return *s;

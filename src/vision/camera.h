@@ -4,6 +4,7 @@
 // only numbers and event records leave the vision threads:
 //
 //   readings  <camera>/motion (0/1), motion_area (fraction of the frame),
+//             motion_<zone> (fraction of a named zone moving),
 //             motion_regions, people, people_score, faces, objects and
 //             objects_<class> (an ONNX detector),
 //             fps, dropped_frames — on change and at least once a second, so
@@ -30,6 +31,7 @@ namespace edgeflow::vision {
 // A rectangle in fractions of the frame: x, y of the top-left corner, w, h.
 struct Zone {
   double x = 0, y = 0, w = 1, h = 1;
+  std::string name;  // required for motion.zones (the reading's name); a label elsewhere
 };
 
 enum class Input { kV4l2, kStream, kFile, kSynthetic };
@@ -53,6 +55,7 @@ struct MotionConfig {
   double learning_rate = -1;  // -1: automatic (1 / history)
   std::vector<Zone> regions;  // only these areas count (empty: whole frame)
   std::vector<Zone> exclude;  // never count these (trees, a road, a clock)
+  std::vector<Zone> zones;    // named areas: reading motion_<name> = fraction of it moving
   double end_secs = 2;        // an event ends after this long without motion
   int64_t warmup_frames = 20; // frames used to learn the background first
 };

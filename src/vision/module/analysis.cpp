@@ -121,6 +121,7 @@ MotionResult MotionDetector::Detect(const cv::Mat& frame) {
     zone_mask_ = cv::Mat(in->size(), CV_8U, cv::Scalar(cfg_.regions.empty() ? 255 : 0));
     for (const auto& z : cfg_.regions) zone_mask_(ZoneRect(z, in->cols, in->rows)).setTo(255);
     for (const auto& z : cfg_.exclude) zone_mask_(ZoneRect(z, in->cols, in->rows)).setTo(0);
+    for (const auto& z : cfg_.zones) named_.push_back(ZoneRect(z, in->cols, in->rows));
     open_kernel_ = cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(3, 3));
     close_kernel_ = cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(9, 9));
   }
@@ -134,6 +135,7 @@ MotionResult MotionDetector::Detect(const cv::Mat& frame) {
   cv::bitwise_and(fg_, zone_mask_, fg_);
   const double counted = std::max(1, cv::countNonZero(zone_mask_));
   r.area = cv::countNonZero(fg_) / counted;
+  for (const auto& z : named_) r.zones.push_back(z.empty() ? 0.0 : cv::countNonZero(fg_(z)) / static_cast<double>(z.area()));
   if (r.area == 0) return r;
   std::vector<std::vector<cv::Point>> contours;
   cv::findContours(fg_, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);

@@ -49,6 +49,7 @@ class SyntheticScene {
 struct MotionResult {
   std::vector<cv::Rect> boxes;  // moving regions, largest first
   double area = 0;              // fraction of the (counted part of the) frame moving
+  std::vector<double> zones;    // fraction of each named zone (MotionConfig::zones) moving
   bool warming_up = false;
 };
 
@@ -65,6 +66,7 @@ class MotionDetector {
   MotionConfig cfg_;
   cv::Ptr<cv::BackgroundSubtractorMOG2> mog_;
   cv::Mat small_, fg_, zone_mask_, open_kernel_, close_kernel_;
+  std::vector<cv::Rect> named_;  // the named zones at the analysed size
   int64_t frames_ = 0;
 };
 

@@ -89,7 +89,7 @@ TEST(MotionDetector, FindsTheFiguresOfAGeneratedScene) {
 TEST(MotionDetector, ExcludedAreasNeverCount) {
   SyntheticScene scene(SyntheticConfig{});
   MotionConfig cfg;
-  cfg.exclude.push_back(Zone{0, 0, 1, 1});
+  cfg.exclude.push_back(Zone{0, 0, 1, 1, ""});
   MotionDetector excluded(cfg);
   MotionDetector whole(MotionConfig{});
   cv::Mat frame;
@@ -100,6 +100,33 @@ TEST(MotionDetector, ExcludedAreasNeverCount) {
     moving_whole += !whole.Detect(frame).boxes.empty();
   }
   EXPECT_GT(moving_whole, 50u);
+}
+
+// A figure crossing the frame: the zone it is in moves, the other does not.
+TEST(MotionDetector, NamedZonesReportTheirOwnMotion) {
+  SyntheticConfig scfg;
+  scfg.objects = 1;
+  scfg.noise = 1;
+  SyntheticScene scene(scfg);
+  MotionConfig cfg;
+  cfg.zones = {Zone{0, 0, 0.5, 1, "left"}, Zone{0.5, 0, 0.5, 1, "right"}};
+  MotionDetector motion(cfg);
+  cv::Mat frame;
+  size_t agree = 0, checked = 0;
+  for (int i = 0; i < 25 * 20; ++i) {
+    const auto truth = scene.Render(i / 25.0, frame);
+    const auto r = motion.Detect(frame);
+    if (r.warming_up) continue;
+    ASSERT_EQ(r.zones.size(), 2u);
+    if (truth.size() != 1 || truth[0].width < 20) continue;
+    const int cx = truth[0].x + truth[0].width / 2;
+    if (std::abs(cx - frame.cols / 2) < truth[0].width) continue;  // across the border: both
+    ++checked;
+    const bool in_left = cx < frame.cols / 2;
+    agree += in_left ? (r.zones[0] > 0.01 && r.zones[1] < 0.001) : (r.zones[1] > 0.01 && r.zones[0] < 0.001);
+  }
+  ASSERT_GT(checked, 100u);
+  EXPECT_GE(agree, checked * 95 / 100) << agree << " of " << checked;
 }
 
 TEST(Privacy, PixelatedRegionsKeepNoDetailAndTheRestIsUnchanged) {
@@ -165,8 +192,8 @@ TEST(PeopleDetector, FindsPedestriansInTheStreetVideo) {
 }
 
 TEST(Zones, FractionsToPixels) {
-  EXPECT_EQ(ZoneRect(Zone{0.5, 0.25, 0.5, 0.5}, 640, 480), cv::Rect(320, 120, 320, 240));
-  EXPECT_EQ(ZoneRect(Zone{0, 0, 1, 1}, 64, 48), cv::Rect(0, 0, 64, 48));
+  EXPECT_EQ(ZoneRect(Zone{0.5, 0.25, 0.5, 0.5, ""}, 640, 480), cv::Rect(320, 120, 320, 240));
+  EXPECT_EQ(ZoneRect(Zone{0, 0, 1, 1, ""}, 64, 48), cv::Rect(0, 0, 64, 48));
   EXPECT_DOUBLE_EQ(IoU(cv::Rect(0, 0, 10, 10), cv::Rect(5, 0, 10, 10)), 50.0 / 150.0);
 }
 

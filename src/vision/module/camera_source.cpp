@@ -348,13 +348,16 @@ class CameraSource final : public Source {
     for (const char* m : {"motion", "motion_area", "motion_regions", "people", "people_score", "faces", "fps",
                           "dropped_frames"})
       metrics_.push_back({Intern(m), NAN, 0});
+    zone_metrics_ = metrics_.size();  // motion_<zone>, then the detector's
+    for (const auto& z : cfg_.motion.zones) metrics_.push_back({Intern("motion_" + z.name), NAN, 0});
+    objects_metrics_ = metrics_.size();
     if (!cfg_.detector.model.empty()) {
       auto m = LoadDetectorManifest(cfg_.detector.model);
       if (!m.ok()) return Status::Invalid("camera '" + id_ + "': detector: " + m.status().message());
       auto d = OnnxDetector::Create(*m, cfg_.detector.model);
       if (!d.ok()) return Status::Invalid("camera '" + id_ + "': detector " + d.status().message());
       detector_ = std::move(*d);
-      metrics_.push_back({Intern("objects"), NAN, 0});  // index kObjects, then one per class
+      metrics_.push_back({Intern("objects"), NAN, 0});  // then one per class
       for (const auto& c : m->classes) metrics_.push_back({Intern(ClassMetric(c)), NAN, 0});
     }
     sensor_ = Intern(id_);
@@ -570,15 +573,16 @@ class CameraSource final : public Source {
       const size_t classes = detector_->manifest().classes.size();
       std::vector<size_t> per(classes);
       for (const auto& o : objects) ++per[static_cast<size_t>(o.cls)];
-      Set(kObjects, static_cast<double>(objects.size()));
-      for (size_t c = 0; c < classes; ++c) Set(kObjects + 1 + c, static_cast<double>(per[c]));
+      Set(objects_metrics_, static_cast<double>(objects.size()));
+      for (size_t c = 0; c < classes; ++c) Set(objects_metrics_ + 1 + c, static_cast<double>(per[c]));
     } else if (detector_ && !moving && cfg_.detector.on_motion_only) {
-      for (size_t i = kObjects; i < metrics_.size(); ++i) Set(i, 0);
+      for (size_t i = objects_metrics_; i < metrics_.size(); ++i) Set(i, 0);
     }
     if (!m.warming_up && cfg_.motion.enabled) {
       Set(0, moving ? 1 : 0);
       Set(1, m.area);
       Set(2, static_cast<double>(m.boxes.size()));
+      for (size_t z = 0; z < m.zones.size(); ++z) Set(zone_metrics_ + z, m.zones[z]);
     }
     // The numbers go first: rules see a detection before anything is written.
     Flush(ts, batch, ctx);
@@ -669,7 +673,7 @@ class CameraSource final : public Source {
   MotionDetector motion_;
   std::unique_ptr<PeopleDetector> people_;
   std::unique_ptr<OnnxDetector> detector_;
-  static constexpr size_t kObjects = 8;  // index of the `objects` metric
+  size_t zone_metrics_ = 0, objects_metrics_ = 0;  // where their metrics start
   std::shared_ptr<CameraState> state_;
   std::thread capture_;
   std::atomic<bool> stop_capture_{false}, capture_done_{false};
