@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <random>
 #include <opencv2/imgproc.hpp>
 
 #include "core/opencv_text.h"
@@ -33,7 +34,7 @@ uint32_t Mix(uint64_t a, uint64_t b, uint64_t c) {
 }
 }  // namespace
 
-SyntheticScene::SyntheticScene(const SyntheticConfig& cfg) : cfg_(cfg), noise_rng_(static_cast<uint32_t>(cfg.seed)) {
+SyntheticScene::SyntheticScene(const SyntheticConfig& cfg) : cfg_(cfg) {
   const int w = static_cast<int>(cfg.width), h = static_cast<int>(cfg.height);
   background_.create(h, w, CV_8UC3);
   // A floor, a wall with windows and doors, some clutter: texture for the

@@ -6,7 +6,6 @@
 #include <opencv2/dnn.hpp>
 #include <opencv2/objdetect.hpp>
 #include <opencv2/video/background_segm.hpp>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -43,7 +42,6 @@ class SyntheticScene {
   SyntheticConfig cfg_;
   cv::Mat background_;
   cv::Mat noise_;
-  std::mt19937 noise_rng_;
 };
 
 struct MotionResult {

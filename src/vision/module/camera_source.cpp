@@ -2,8 +2,9 @@
 // a bounded queue (live inputs drop the oldest frame when it is full), the
 // source's own thread analyses them (motion, then people and faces where
 // configured), emits readings, keeps events with masked snapshots and clips,
-// and feeds the preview. Both threads run at the configured niceness, so a
-// saturated camera takes CPU only that sensor pipelines leave.
+// and hands frames to the event writer (below). All three threads run at the
+// configured niceness, so a saturated camera takes CPU only that sensor
+// pipelines leave.
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -75,10 +76,10 @@ class FrameQueue {
     return dropped;
   }
   // Recorded inputs played as fast as analysed: waits for room.
-  bool PushWait(Frame f, const std::atomic<bool>& stop) {
+  bool PushWait(Frame f, const StopToken& stop) {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return q_.size() < cap_ || stop.load(); });
-    if (stop.load()) return false;
+    cv_.wait(lock, [&] { return q_.size() < cap_ || stop.stop_requested(); });
+    if (stop.stop_requested()) return false;
     q_.push_back(std::move(f));
     lock.unlock();
     cv_.notify_all();
@@ -322,7 +323,7 @@ class EventWriter {
 class CameraSource final : public Source {
  public:
   CameraSource(const CameraConfig& cfg, const BuildContext& ctx)
-      : cfg_(cfg), id_(ctx.component_id), data_dir_(ctx.data_dir), dir_(CameraDir(ctx.data_dir, ctx.component_id)),
+      : cfg_(cfg), id_(ctx.component_id), dir_(CameraDir(ctx.data_dir, ctx.component_id)),
         clock_(ctx.clock), queue_(static_cast<size_t>(cfg.queue_frames)), motion_(cfg.motion),
         writer_(cfg_, ctx.data_dir, ctx.component_id, ctx.clock) {}
 
@@ -455,7 +456,7 @@ class CameraSource final : public Source {
     TimeUs last_accepted = 0;       // fps limit
     double frame_secs = 0;          // recorded: time between frames
     cv::Mat image;
-    while (!stop_capture_.load()) {
+    while (!capture_stop_.stop_requested()) {
       if (!open) {
         open = Open(cap);
         if (!open) {
@@ -528,7 +529,7 @@ class CameraSource final : public Source {
       Frame f{scene ? image.clone() : image, ts};
       if (live()) {
         if (queue_.PushDropOldest(std::move(f))) state_->frames_dropped.fetch_add(1, std::memory_order_relaxed);
-      } else if (!queue_.PushWait(std::move(f), stop_capture_)) {
+      } else if (!queue_.PushWait(std::move(f), capture_stop_)) {
         break;
       }
     }
@@ -538,7 +539,6 @@ class CameraSource final : public Source {
   }
 
   void StopCapture() {
-    stop_capture_ = true;
     capture_stop_.request_stop();
     queue_.Wake();
     if (capture_.joinable()) capture_.join();
@@ -667,7 +667,7 @@ class CameraSource final : public Source {
   }
 
   CameraConfig cfg_;
-  std::string id_, data_dir_, dir_;
+  std::string id_, dir_;
   Clock* clock_;
   FrameQueue queue_;
   MotionDetector motion_;
@@ -676,7 +676,7 @@ class CameraSource final : public Source {
   size_t zone_metrics_ = 0, objects_metrics_ = 0;  // where their metrics start
   std::shared_ptr<CameraState> state_;
   std::thread capture_;
-  std::atomic<bool> stop_capture_{false}, capture_done_{false};
+  std::atomic<bool> capture_done_{false};
   StopToken capture_stop_;
 
   Symbol sensor_ = kNoSymbol;
