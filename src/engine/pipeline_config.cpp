@@ -6,6 +6,8 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <algorithm>
+#include <cctype>
 #include <regex>
 #include <sstream>
 
@@ -32,8 +34,7 @@ const Schema<NodeSection>& NodeSchema() {
         .Check([](const NodeSection& n, const YAML::Node& node, Diagnostics& d) {
           static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
           if (!levels.count(n.log_level)) d.Error(node["log_level"], "'log_level' must be one of trace, debug, info, warn, error, off");
-          static const std::regex id_re("^[A-Za-z0-9_.-]{1,64}$");
-          if (!std::regex_match(n.id, id_re)) d.Error(node["id"], "'id' must be 1-64 characters of A-Z a-z 0-9 _ . -");
+          if (!IsComponentId(n.id)) d.Error(node["id"], "'id' must be 1-64 characters of A-Z a-z 0-9 _ . -");
         });
     return s;
   }();
@@ -113,12 +114,21 @@ void ParseComponents(const YAML::Node& list, Kind kind, PipelineConfig* out, Dia
   }
 }
 
+}  // namespace
+
+bool IsComponentId(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+namespace {
+
 void CheckGraph(const YAML::Node& root, PipelineConfig* cfg, Diagnostics& d) {
-  static const std::regex id_re("^[A-Za-z0-9_.-]{1,64}$");
   std::map<std::string, const ComponentDecl*> by_id;
   for (const auto& c : cfg->components) {
     if (c.id.empty()) continue;
-    if (!std::regex_match(c.id, id_re)) {
+    if (!IsComponentId(c.id)) {
       d.Error(c.loc, "component id '" + c.id + "' must be 1-64 characters of A-Z a-z 0-9 _ . -");
     }
     auto [it, inserted] = by_id.emplace(c.id, &c);

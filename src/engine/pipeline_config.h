@@ -12,6 +12,7 @@
 // cycles) without side effects and reports every error with its location.
 #include <any>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/api_config.h"
@@ -66,5 +67,8 @@ bool LoadPipelineConfig(const std::string& path, PipelineConfig* out, config::Di
 
 // The configuration reference (docs/configuration.md), generated from the declarations.
 std::string ConfigurationReference();
+
+// A component or node id: 1-64 characters of A-Z a-z 0-9 _ . -
+bool IsComponentId(std::string_view id);
 
 }  // namespace edgeflow

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <cctype>
 
 #include "core/files.h"
+#include "engine/pipeline_config.h"
 
 namespace edgeflow::vision {
 
@@ -108,9 +108,7 @@ bool ParseEventId(const std::string& id, std::string* camera, TimeUs* start) {
   if (dash == std::string::npos || dash == 0 || dash > 64 || id.size() - dash - 1 < 1 || id.size() - dash - 1 > 19)
     return false;
   const std::string cam = id.substr(0, dash);
-  if (cam == "." || cam == "..") return false;
-  for (char c : cam)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') return false;
+  if (!IsComponentId(cam) || cam == "." || cam == "..") return false;  // it names a directory
   TimeUs t = 0;
   const char* b = id.data() + dash + 1;
   const char* e = id.data() + id.size();

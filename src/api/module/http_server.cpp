@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <regex>
 #include <thread>
 
 #include "core/timefmt.h"
@@ -21,6 +20,7 @@
 #include "store/block_codec.h"
 #include "core/base64.h"
 #include "core/files.h"
+#include "engine/pipeline_config.h"
 #include "ml/registry.h"
 #include "store/store.h"
 #include "vision/media.h"
@@ -522,8 +522,7 @@ void HttpApiServer::Routes() {
     if (!TimeParam(req, "from", 0, &from, &err) || !TimeParam(req, "to", INT64_MAX, &to, &err))
       return Error(res, 400, err);
     const std::string camera = req.get_param_value("camera");
-    static const std::regex camera_re("^[A-Za-z0-9_.-]{1,64}$");
-    if (!camera.empty() && (!std::regex_match(camera, camera_re) || camera == "." || camera == ".."))
+    if (!camera.empty() && (!IsComponentId(camera) || camera == "." || camera == ".."))
       return Error(res, 400, "'camera' is not a component id");
     size_t limit = 100;
     if (req.has_param("limit")) {
