@@ -11,6 +11,8 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sched.h>
+#include <sstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
@@ -74,6 +76,22 @@ struct Node {
     }
   }
 };
+
+// Threads of a process whose scheduling policy is SCHED_IDLE (/proc/<pid>/task/<tid>/stat, field 41).
+int IdleThreads(pid_t pid) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    const std::string stat = testing::ReadFile(task.path() / "stat");
+    const size_t paren = stat.rfind(')');  // the thread name may hold spaces
+    if (paren == std::string::npos) continue;
+    std::istringstream fields(stat.substr(paren + 2));
+    std::string f;
+    for (int i = 3; i <= 41 && fields >> f; ++i)
+      if (i == 41 && f == std::to_string(SCHED_IDLE)) ++n;
+  }
+  return n;
+}
 
 // ---- privacy ----
 
@@ -542,41 +560,51 @@ TEST(Vision, ASaturatedCameraDoesNotSlowSensorPipelines) {
       "sinks:\n  - {id: bus, type: mqtt, inputs: [rules], include: [alerts], broker: {host: 127.0.0.1, port: " +
       std::to_string(broker.port()) + "}, topic: 'alerts/{sensor}', qos: 0}\n";
   const int n = 400;
-  std::vector<double> alone, beside;
-  {
-    Node node(dir);
-    node.Start("sources:\n" + sensors + rest);
-    alone = SensorLatencies(broker.port(), n);
-  }
-  // The same, beside a camera analysing as fast as it can: people detection on
-  // every frame, faces masked on clip and preview frames.
-  TempDir dir2;
-  Node node(dir2);
-  node.Start("sources:\n" + sensors +
-             "  - {id: cam, type: camera, input: synthetic, realtime: false, synthetic: {objects: 3},"
-             " people: {enabled: true, on_motion_only: false}, faces: {enabled: true}}\n" + rest +
-             "  - {id: db, type: sqlite, inputs: [cam]}\n");
-  ASSERT_TRUE(WaitFor([&] { const json c = node.Camera("cam"); return c.is_object() && c["frames_analysed"] > 5; }, 20s));
-  const int64_t frames_before = node.Camera("cam")["frames_analysed"];
-  beside = SensorLatencies(broker.port(), n);
-  const json cam = node.Camera("cam");
-  ASSERT_EQ(alone.size(), static_cast<size_t>(n));
-  ASSERT_EQ(beside.size(), static_cast<size_t>(n));
   const auto p = [](const std::vector<double>& v, double q) { return v[static_cast<size_t>(q * (v.size() - 1))]; };
-  std::printf("sensor alert latency alone: p50 %.2f p99 %.2f max %.2f ms; beside a saturated camera "
-              "(%.0f ms per frame, %lld frames): p50 %.2f p99 %.2f max %.2f ms\n",
-              p(alone, 0.5), p(alone, 0.99), alone.back(), cam["analyse_ms"].get<double>(),
-              static_cast<long long>(cam["frames_analysed"].get<int64_t>() - frames_before), p(beside, 0.5),
-              p(beside, 0.99), beside.back());
-  RecordProperty("sensor_p99_alone_ms", std::to_string(p(alone, 0.99)));
-  RecordProperty("sensor_p99_beside_camera_ms", std::to_string(p(beside, 0.99)));
-  EXPECT_TRUE(cam.contains("frames_not_written"));
-  // The camera was busy the whole time (HOG takes tens of ms per frame) ...
-  EXPECT_GT(cam["analyse_ms"].get<double>(), 20.0);
-  EXPECT_GE(cam["frames_analysed"].get<int64_t>() - frames_before, 8);
-  // ... and the sensors did not notice beyond noise.
-  EXPECT_LE(p(beside, 0.5), std::max(2 * p(alone, 0.5), p(alone, 0.5) + 1.0));
-  EXPECT_LE(p(beside, 0.99), std::max(2 * p(alone, 0.99), p(alone, 0.99) + 5.0));
+  // A round measures the sensors alone, then beside a camera analysing as fast
+  // as it can (people detection on every frame, faces masked on clip and
+  // preview frames). A camera that slows the sensors does so in every round;
+  // a burst of other work on this machine lands in one, so the test passes on
+  // the first round within bounds and fails only when all three are not.
+  bool within = false;
+  for (int round = 1; round <= 3 && !within; ++round) {
+    std::vector<double> alone, beside;
+    {
+      TempDir d;
+      Node node(d);
+      node.Start("sources:\n" + sensors + rest);
+      alone = SensorLatencies(broker.port(), n);
+    }
+    TempDir d;
+    Node node(d);
+    node.Start("sources:\n" + sensors +
+               "  - {id: cam, type: camera, input: synthetic, realtime: false, synthetic: {objects: 3},"
+               " people: {enabled: true, on_motion_only: false}, faces: {enabled: true}}\n" + rest +
+               "  - {id: db, type: sqlite, inputs: [cam]}\n");
+    ASSERT_TRUE(WaitFor([&] { const json c = node.Camera("cam"); return c.is_object() && c["frames_analysed"] > 5; }, 20s));
+    const int64_t frames_before = node.Camera("cam")["frames_analysed"];
+    beside = SensorLatencies(broker.port(), n);
+    const json cam = node.Camera("cam");
+    ASSERT_EQ(alone.size(), static_cast<size_t>(n));
+    ASSERT_EQ(beside.size(), static_cast<size_t>(n));
+    std::printf("round %d: sensor alert latency alone: p50 %.2f p99 %.2f max %.2f ms; beside a saturated camera "
+                "(%.0f ms per frame, %lld frames): p50 %.2f p99 %.2f max %.2f ms\n",
+                round, p(alone, 0.5), p(alone, 0.99), alone.back(), cam["analyse_ms"].get<double>(),
+                static_cast<long long>(cam["frames_analysed"].get<int64_t>() - frames_before), p(beside, 0.5),
+                p(beside, 0.99), beside.back());
+    RecordProperty("sensor_p99_alone_ms", std::to_string(p(alone, 0.99)));
+    RecordProperty("sensor_p99_beside_camera_ms", std::to_string(p(beside, 0.99)));
+    EXPECT_TRUE(cam.contains("frames_not_written"));
+    // Capture, analysis and the event writer run under SCHED_IDLE; the node's other threads do not.
+    EXPECT_EQ(IdleThreads(node.daemon->pid()), 3);
+    // The camera was busy the whole time (HOG takes tens of ms per frame) ...
+    EXPECT_GT(cam["analyse_ms"].get<double>(), 20.0);
+    EXPECT_GE(cam["frames_analysed"].get<int64_t>() - frames_before, 8);
+    // ... and the sensors did not notice beyond noise.
+    within = p(beside, 0.5) <= std::max(2 * p(alone, 0.5), p(alone, 0.5) + 1.0) &&
+             p(beside, 0.99) <= std::max(2 * p(alone, 0.99), p(alone, 0.99) + 5.0);
+  }
+  EXPECT_TRUE(within) << "the sensors were slower beside the camera in every round";
 }
 
 }  // namespace

@@ -170,6 +170,7 @@ const Schema<CameraConfig>& CameraSchema() {
         .Number<double>("reconnect_max_secs", &CameraConfig::reconnect_max_secs, 30, "s", "Longest wait between retries.", 0.01, 3600)
         .Number<int64_t>("threads", &CameraConfig::threads, 1, "", "OpenCV worker threads for this process's vision.", 1, 64)
         .Number<int64_t>("nice", &CameraConfig::nice, 10, "", "Scheduling niceness of the vision threads (higher yields the CPU to sensor pipelines).", 0, 19)
+        .Bool("idle_priority", &CameraConfig::idle_priority, true, "Run the vision threads under SCHED_IDLE: they get only CPU time no other thread wants, so sensor pipelines are never delayed by them (false: niceness alone, so cameras keep a share on a machine busy with other work).")
         .Number<double>("preview_fps", &CameraConfig::preview_fps, 5, "1/s", "Frame rate of the live MJPEG preview.", 0.1, 60)
         .Object("synthetic", &CameraConfig::synthetic, SyntheticSchema(), "synthetic: the generated scene.")
         .Object("motion", &CameraConfig::motion, MotionSchema(), "Motion detection.")

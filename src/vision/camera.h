@@ -113,6 +113,7 @@ struct CameraConfig {
   double reconnect_max_secs = 30;
   int64_t threads = 1;            // OpenCV worker threads
   int64_t nice = 10;              // vision threads yield the CPU to sensor pipelines
+  bool idle_priority = true;      // ... and run under SCHED_IDLE
   double preview_fps = 5;
   SyntheticConfig synthetic;
   MotionConfig motion;

@@ -2,14 +2,17 @@
 // a bounded queue (live inputs drop the oldest frame when it is full), the
 // source's own thread analyses them (motion, then people and faces where
 // configured), emits readings, keeps events with masked snapshots and clips,
-// and hands frames to the event writer (below). All three threads run at the
-// configured niceness, so a saturated camera takes CPU only that sensor
-// pipelines leave.
+// and hands frames to the event writer (below). All three threads run under
+// SCHED_IDLE (or at the configured niceness), so a saturated camera takes CPU
+// only that sensor pipelines leave.
+#include <pthread.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -42,14 +45,21 @@ const char* InputName(Input i) {
   return "?";
 }
 
-void NiceThisThread(int nice) {
-  if (nice <= 0) return;
-  if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice) != 0) {
-    static std::atomic<bool> warned{false};
-    if (!warned.exchange(true))
-      spdlog::warn("vision threads cannot lower their priority (setpriority: {}); sensor pipelines may wait for "
-                   "the CPU behind cameras", std::strerror(errno));
-  }
+// Lowers the calling thread's priority: SCHED_IDLE when asked (a waking
+// sensor thread then preempts it at once and the kernel treats its CPU as
+// free when placing that thread), and the niceness in any case (used by the
+// kernel when the policy cannot be changed). Lowering needs no privilege.
+void LowerThisThreadsPriority(const CameraConfig& cfg) {
+  static std::atomic<bool> warned{false};
+  if (cfg.nice > 0 && setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), static_cast<int>(cfg.nice)) != 0 &&
+      !warned.exchange(true))
+    spdlog::warn("vision threads cannot lower their priority (setpriority: {}); sensor pipelines may wait for "
+                 "the CPU behind cameras", std::strerror(errno));
+  if (!cfg.idle_priority) return;
+  sched_param param{};
+  if (const int rc = pthread_setschedparam(pthread_self(), SCHED_IDLE, &param); rc != 0 && !warned.exchange(true))
+    spdlog::warn("vision threads cannot switch to idle scheduling ({}); they keep niceness {}", std::strerror(rc),
+                 cfg.nice);
 }
 
 struct Frame {
@@ -173,7 +183,7 @@ class EventWriter {
   }
 
   void Loop() {
-    NiceThisThread(static_cast<int>(cfg_.nice));
+    LowerThisThreadsPriority(cfg_);
     for (;;) {
       Job j;
       {
@@ -371,7 +381,7 @@ class CameraSource final : public Source {
   }
 
   Status Run(SourceContext& ctx) override {
-    NiceThisThread(static_cast<int>(cfg_.nice));
+    LowerThisThreadsPriority(cfg_);
     state_ = CameraHub::Instance().Register(id_);
     writer_.Start(state_);
     capture_ = std::thread([this] { CaptureLoop(); });
@@ -442,7 +452,7 @@ class CameraSource final : public Source {
   }
 
   void CaptureLoop() {
-    NiceThisThread(static_cast<int>(cfg_.nice));
+    LowerThisThreadsPriority(cfg_);
     cv::VideoCapture cap;
     std::unique_ptr<SyntheticScene> scene;
     if (cfg_.input == Input::kSynthetic) scene = std::make_unique<SyntheticScene>(cfg_.synthetic);
