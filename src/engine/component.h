@@ -70,6 +70,12 @@ class Sink {
   // by default), e.g. for retention or timed outputs.
   virtual Status Tick(TimeUs /*now*/) { return Status::Ok(); }
   virtual TimeUs tick_interval_us() const { return kUsPerSec; }
+  // True when Write() would neither block nor fail now (an MQTT publish on a
+  // connected socket): the engine may then call Write() from the pipeline
+  // thread while nothing waits in the sink's queue, saving the hand-off to the
+  // sink's thread. Write(), Tick(), Flush() and this are never called
+  // concurrently.
+  virtual bool CanWriteDirectly() const { return false; }
   // Makes everything written durable; called at shutdown.
   virtual Status Flush() { return Status::Ok(); }
   // The kinds of events this sink uses; the engine queues only those for it.

@@ -57,6 +57,9 @@ class Runtime {
   };
   void EngineLoop();
   void SinkLoop(SinkWorker& w);
+  // Writes `b` on the calling (pipeline) thread when the sink allows it now;
+  // false: queue it.
+  bool WriteDirectly(SinkWorker& w, const Batch& b);
 
   PipelineConfig cfg_;
   Clock& clock_;

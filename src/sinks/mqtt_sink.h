@@ -19,6 +19,7 @@ struct MqttSinkConfig {
   int64_t qos = 0;
   bool retain = false;
   TsFormat ts_format = TsFormat::kIso;
+  bool direct = true;
 };
 const config::Schema<MqttSinkConfig>& MqttSinkSchema();
 
@@ -42,6 +43,7 @@ class MqttSink final : public Sink {
   Status Tick(TimeUs now) override;
   Status Flush() override;
   EventMask wants() const override { return what_; }
+  bool CanWriteDirectly() const override { return cfg_.direct && conn_->connected(); }
 
  private:
   Status Send(const std::string& topic);

@@ -92,13 +92,26 @@ Result<std::unique_ptr<MqttConnection>> MqttConnection::Create(const MqttBrokerC
   mosquitto_disconnect_callback_set(c->m_, &MqttConnection::OnDisconnect);
   mosquitto_message_callback_set(c->m_, &MqttConnection::OnMessage);
   mosquitto_publish_v5_callback_set(c->m_, &MqttConnection::OnPublish);
-  mosquitto_log_callback_set(c->m_, [](mosquitto*, void* self, int level, const char* text) {
+  c->tls_ = !cfg.tls.ca_file.empty();
+  c->WatchTlsErrors(true);
+  return c;
+}
+
+// The library reports why a TLS handshake failed only through its log, so
+// the log is watched while connecting over TLS. Never while connected: with a
+// log callback set, the library formats a line for every packet.
+void MqttConnection::WatchTlsErrors(bool on) {
+  if (!tls_) return;
+  if (!on) {
+    mosquitto_log_callback_set(m_, nullptr);
+    return;
+  }
+  mosquitto_log_callback_set(m_, [](mosquitto*, void* self, int level, const char* text) {
     if ((level & MOSQ_LOG_ERR) && text && std::strncmp(text, "OpenSSL Error", 13) == 0) {
       auto& d = static_cast<MqttConnection*>(self)->tls_detail_;
       if (d.empty()) d = text;
     }
   });
-  return c;
 }
 
 MqttConnection::~MqttConnection() {
@@ -120,6 +133,7 @@ void MqttConnection::OnConnect(mosquitto*, void* self, int rc) {
     return;
   }
   c->connected_ = true;
+  c->WatchTlsErrors(false);
   c->attempt_ = 0;
   ++c->counters_.connects;
   spdlog::info("mqtt: connected to {}", c->endpoint());
@@ -132,6 +146,7 @@ void MqttConnection::OnDisconnect(mosquitto*, void* self, int rc) {
     ++c->counters_.connection_losses;
     spdlog::warn("mqtt: connection to {} lost ({})", c->endpoint(), rc == 0 ? "closed" : mosquitto_strerror(rc));
   }
+  c->WatchTlsErrors(true);
   c->connected_ = false;
   c->connecting_ = false;
 }
@@ -193,6 +208,7 @@ void MqttConnection::Loop(int timeout_ms, StopToken& stop) {
     // name mismatch) only through its log: add it.
     if (rc == MOSQ_ERR_TLS && !tls_detail_.empty()) why += " (" + tls_detail_ + ")";
     tls_detail_.clear();
+    WatchTlsErrors(true);
     ScheduleRetry(std::string("connection error: ") + why);
     return;
   }
@@ -202,6 +218,8 @@ void MqttConnection::Loop(int timeout_ms, StopToken& stop) {
     ScheduleRetry("no CONNACK within 10 s");
   }
 }
+
+bool MqttConnection::want_write() const { return mosquitto_want_write(m_); }
 
 Status MqttConnection::Subscribe(const std::string& topic, int qos) {
   const int rc = mosquitto_subscribe(m_, nullptr, topic.c_str(), qos);

@@ -78,6 +78,8 @@ class MqttConnection {
   void Loop(int timeout_ms, StopToken& stop);
   bool connected() const { return connected_; }
   bool connecting() const { return connecting_; }
+  // Bytes of queued packets are still waiting for the socket.
+  bool want_write() const;
 
   Status Subscribe(const std::string& topic, int qos);
   // Publishes; Unavailable when not connected (the caller keeps the data).
@@ -91,6 +93,7 @@ class MqttConnection {
  private:
   MqttConnection(const MqttBrokerConfig& cfg, Clock& clock) : cfg_(cfg), clock_(clock), rng_(std::random_device{}()) {}
   void ScheduleRetry(const std::string& why);
+  void WatchTlsErrors(bool on);
   static void OnConnect(mosquitto*, void* self, int rc);
   static void OnDisconnect(mosquitto*, void* self, int rc);
   static void OnMessage(mosquitto*, void* self, const mosquitto_message* msg);
@@ -112,6 +115,7 @@ class MqttConnection {
   MqttCounters counters_;
   std::string last_error_;
   std::string tls_detail_;
+  bool tls_ = false;
 };
 
 // Splits topic templates such as "sensors/{sensor}/{metric}" and matches topics
