@@ -8,7 +8,6 @@
 #include <map>
 #include <algorithm>
 #include <cctype>
-#include <regex>
 #include <sstream>
 
 namespace edgeflow {
@@ -240,8 +239,12 @@ std::string ExpandEnvironment(const std::string& text, Diagnostics& d) {
         fallback = expr.substr(dash + 2);
         has_fallback = true;
       }
-      static const std::regex name_re("^[A-Za-z_][A-Za-z0-9_]*$");
-      if (!std::regex_match(name, name_re)) {
+      const auto name_char = [](char c, bool first) {
+        return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (!first && c >= '0' && c <= '9');
+      };
+      bool valid = !name.empty();
+      for (size_t k = 0; k < name.size() && valid; ++k) valid = name_char(name[k], k == 0);
+      if (!valid) {
         d.Error(config::Location{line, col}, "invalid environment variable name '" + name + "' in '${" + expr + "}'");
       } else if (const char* v = std::getenv(name.c_str()); v && *v) {
         out += v;
@@ -352,7 +355,7 @@ std::string ConfigurationReference() {
     for (const auto& t : ComponentTypes()) {
       if (t.kind != k) continue;
       out += "### " + std::string(KindName(k)) + " `" + t.name + "`\n\n" + t.doc + "\n\n";
-      t.schema->Document(out, 4);
+      t.schema().Document(out, 4);
     }
   }
   return out;

@@ -174,7 +174,7 @@ TEST(PipelineConfig, ReferenceDocumentsEveryType) {
   std::string ref = ConfigurationReference();
   for (const auto& t : ComponentTypes()) {
     EXPECT_NE(ref.find(std::string(KindName(t.kind)) + " `" + t.name + "`"), std::string::npos) << t.name;
-    for (const auto& o : t.schema->options())
+    for (const auto& o : t.schema().options())
       EXPECT_NE(ref.find("| `" + o.name + "` |"), std::string::npos) << t.name << "." << o.name;
   }
 }

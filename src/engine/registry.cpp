@@ -54,102 +54,102 @@ const std::vector<ComponentType>& ComponentTypes() {
           "Frames from a V4L2 camera, an RTSP/HTTP stream, a video file or a generated scene, analysed on the node "
           "(motion, people, faces, ONNX detectors) in the vision module: counts and scores as readings, events with "
           "privacy-masked snapshots and clips kept locally, a live MJPEG preview through the API.",
-          vision::CameraSchema()),
+          &vision::CameraSchema),
 #endif
 #if EDGEFLOW_WITH_GPIO
       MakeSourceType<GpioSource>("gpio",
                                  "Digital inputs through libgpiod: the initial level and every debounced edge as "
                                  "0/1 readings.",
-                                 GpioSourceSchema()),
+                                 &GpioSourceSchema),
 #endif
 #if EDGEFLOW_WITH_MODBUS
       MakeSourceType<ModbusSource>("modbus",
                                    "Polls Modbus TCP or RTU devices (libmodbus): holding and input registers, coils "
                                    "and discrete inputs in groups with their own intervals; 16- to 64-bit integers and "
                                    "floats in any byte and word order; failed polls give bad-quality readings.",
-                                   ModbusSourceSchema()),
+                                   &ModbusSourceSchema),
 #endif
       MakeSourceType<SimulatorSource>("simulator",
                                       "Deterministic simulated plant: temperature, humidity, vibration, power and motion "
                                       "sensors with daily cycles, noise, drift and injected faults.",
-                                      SimulatorSchema()),
+                                      &SimulatorSchema),
       MakeSourceType<FileSource>("file",
                                  "Replays a CSV (`timestamp,value` or `timestamp,sensor,metric,value[,quality]`, optional "
                                  "header) or JSONL recording in event time. Unparsable lines become dead letters.",
-                                 FileSourceSchema()),
+                                 &FileSourceSchema),
       MakeSourceType<MqttSource>("mqtt",
                                  "Subscribes to MQTT topics (libmosquitto; MQTT 3.1.1 or 5, QoS 0/1, TLS, "
                                  "reconnect with backoff) and decodes JSON objects, JSON arrays (batches) or bare numbers.",
-                                 MqttSourceSchema()),
+                                 &MqttSourceSchema),
       MakeSourceType<IngestSource>("ingest", "Readings posted to the REST API (`POST /api/v1/ingest`) as a JSON batch.",
-                                   IngestSourceSchema()),
+                                   &IngestSourceSchema),
       MakeProcessorType<ValidateProcessor>("validate",
                                            "Sends NaN/Inf, out-of-range, bad-quality and implausibly stamped readings to "
                                            "dead letters with a reason.",
-                                           ValidateSchema()),
+                                           &ValidateSchema),
       MakeProcessorType<DeadbandProcessor>("deadband", "Report by exception: passes a reading only when it moved enough.",
-                                           DeadbandSchema()),
+                                           &DeadbandSchema),
       MakeProcessorType<SwingingDoorProcessor>(
           "swinging_door",
           "Error-bounded compression: drops readings while linear interpolation between the ones kept stays within "
           "epsilon of every reading.",
-          SwingingDoorSchema()),
+          &SwingingDoorSchema),
       MakeProcessorType<DownsampleProcessor>("downsample", "At most one reading per series per event-time interval.",
-                                             DownsampleSchema()),
-      MakeProcessorType<ScaleProcessor>("scale", "Linear scaling and unit conversion.", ScaleSchema()),
+                                             &DownsampleSchema),
+      MakeProcessorType<ScaleProcessor>("scale", "Linear scaling and unit conversion.", &ScaleSchema),
       MakeProcessorType<WindowProcessor>("window",
                                          "Event-time tumbling or sliding windows per series with allowed lateness; emits "
                                          "count, mean, min, max, stddev, p50, p95, rate and last.",
-                                         WindowSchema()),
+                                         &WindowSchema),
       MakeProcessorType<RulesProcessor>("rules",
                                         "Alert rules with hysteresis, minimum duration, cooldown and severity over "
                                         "readings or window aggregates; emits alert open and clear events.",
-                                        RulesSchema()),
+                                        &RulesSchema),
       MakeProcessorType<FeaturesProcessor>(
           "features",
           "Signal features over windows of each series for condition monitoring: rms, peak, crest factor, "
           "kurtosis, skewness, mean, std; FFT band energies and dominant frequencies (kissfft).",
-          FeaturesSchema()),
+          &FeaturesSchema),
 #if EDGEFLOW_WITH_ML
       MakeProcessorType<InferenceProcessor>(
           "inference",
           "Runs a deployed model (ONNX through OpenCV DNN, in a module loaded on demand) on windows of each series: "
           "scores as readings, alerts at the threshold, shadow comparison and automatic rollback.",
-          InferenceSchema()),
+          &InferenceSchema),
 #endif
       MakeProcessorType<AnomalyProcessor>("anomaly",
                                           "Streaming per-series anomaly detection (EWMA z-score, robust median/IQR or "
                                           "nearest-neighbour patterns) with alerts and scores in [0,1].",
-                                          AnomalySchema()),
+                                          &AnomalySchema),
       MakeSinkType<SqliteSink>("sqlite",
                                "Local store in SQLite (WAL): readings, aggregates, alerts, dead letters; batched "
                                "inserts; retention by age and size.",
-                               SqliteSinkSchema()),
+                               &SqliteSinkSchema),
       MakeSinkType<MqttSink>("mqtt",
                              "Publishes events (alerts by default) to MQTT topics built from a template; holds them in "
                              "its bounded queue while the broker is unreachable.",
-                             MqttSinkSchema()),
+                             &MqttSinkSchema),
       MakeSinkType<UplinkSink>("uplink",
                                "Store-and-forward to a cloud MQTT broker: a durable outbox on disk, QoS 1, removal "
                                "only after the broker's acknowledgement, per-stream sequence numbers, priorities, "
                                "byte and age limits, bandwidth cap.",
-                               UplinkSchema()),
+                               &UplinkSchema),
 #if EDGEFLOW_WITH_MODBUS
       MakeSinkType<ModbusSink>("modbus",
                                "Local automation: alert events write coils and holding registers under interlocks "
                                "(range, minimum interval, blocking rules), as timed pulses and in sequences (writes, "
                                "waits, wait-until-clear with timeouts), verified by read-back, audited in the store; "
                                "safe values at start, at shutdown, when inputs go stale and when a sequence aborts.",
-                               ModbusSinkSchema()),
+                               &ModbusSinkSchema),
 #endif
 #if EDGEFLOW_WITH_GPIO
       MakeSinkType<GpioSink>("gpio",
                              "Local automation on GPIO lines (libgpiod): alert events switch outputs under the same "
                              "interlocks, pulses, sequences, read-back, audit and safe states as the modbus sink.",
-                             GpioSinkSchema()),
+                             &GpioSinkSchema),
 #endif
       MakeSinkType<FileSink>("file", "Writes events as JSON lines (or readings as CSV) to a file or standard output.",
-                             FileSinkSchema()),
+                             &FileSinkSchema),
   };
   return types;
 }

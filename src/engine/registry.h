@@ -19,7 +19,8 @@ struct ComponentType {
   Kind kind;
   std::string name;
   std::string doc;
-  const config::SchemaBase* schema;
+  // Built on first use: a configuration pays only for the types it uses.
+  std::function<const config::SchemaBase&()> schema;
   // Parses the type-specific options (all keys but `common`). Never throws.
   std::function<std::any(const YAML::Node&, config::Diagnostics&, const std::set<std::string>& common)> parse;
   std::function<Result<std::unique_ptr<Source>>(const std::any&, const BuildContext&)> make_source;
@@ -33,18 +34,22 @@ std::string LeftOutOfBuild(Kind kind, const std::string& type);
 const ComponentType* FindComponentType(Kind kind, const std::string& name);
 
 template <class Cfg>
+using SchemaFn = const config::Schema<Cfg>& (*)();
+
+template <class Cfg>
 std::function<std::any(const YAML::Node&, config::Diagnostics&, const std::set<std::string>&)> ParserFor(
-    const config::Schema<Cfg>& schema) {
-  return [&schema](const YAML::Node& n, config::Diagnostics& d, const std::set<std::string>& common) -> std::any {
+    SchemaFn<Cfg> schema) {
+  return [schema](const YAML::Node& n, config::Diagnostics& d, const std::set<std::string>& common) -> std::any {
     Cfg cfg{};
-    schema.Parse(n, cfg, d, common);
+    schema().Parse(n, cfg, d, common);
     return cfg;
   };
 }
 
 template <class Impl, class Cfg>
-ComponentType MakeSourceType(std::string name, std::string doc, const config::Schema<Cfg>& schema) {
-  ComponentType t{Kind::kSource, std::move(name), std::move(doc), &schema, ParserFor(schema), {}, {}, {}};
+ComponentType MakeSourceType(std::string name, std::string doc, SchemaFn<Cfg> schema) {
+  ComponentType t{Kind::kSource, std::move(name), std::move(doc), [schema]() -> const config::SchemaBase& { return schema(); },
+                  ParserFor(schema), {}, {}, {}};
   t.make_source = [](const std::any& a, const BuildContext& ctx) -> Result<std::unique_ptr<Source>> {
     return Impl::Create(std::any_cast<const Cfg&>(a), ctx);
   };
@@ -52,8 +57,9 @@ ComponentType MakeSourceType(std::string name, std::string doc, const config::Sc
 }
 
 template <class Impl, class Cfg>
-ComponentType MakeProcessorType(std::string name, std::string doc, const config::Schema<Cfg>& schema) {
-  ComponentType t{Kind::kProcessor, std::move(name), std::move(doc), &schema, ParserFor(schema), {}, {}, {}};
+ComponentType MakeProcessorType(std::string name, std::string doc, SchemaFn<Cfg> schema) {
+  ComponentType t{Kind::kProcessor, std::move(name), std::move(doc), [schema]() -> const config::SchemaBase& { return schema(); },
+                  ParserFor(schema), {}, {}, {}};
   t.make_processor = [](const std::any& a, const BuildContext& ctx) -> Result<std::unique_ptr<Processor>> {
     return Impl::Create(std::any_cast<const Cfg&>(a), ctx);
   };
@@ -61,8 +67,9 @@ ComponentType MakeProcessorType(std::string name, std::string doc, const config:
 }
 
 template <class Impl, class Cfg>
-ComponentType MakeSinkType(std::string name, std::string doc, const config::Schema<Cfg>& schema) {
-  ComponentType t{Kind::kSink, std::move(name), std::move(doc), &schema, ParserFor(schema), {}, {}, {}};
+ComponentType MakeSinkType(std::string name, std::string doc, SchemaFn<Cfg> schema) {
+  ComponentType t{Kind::kSink, std::move(name), std::move(doc), [schema]() -> const config::SchemaBase& { return schema(); },
+                  ParserFor(schema), {}, {}, {}};
   t.make_sink = [](const std::any& a, const BuildContext& ctx) -> Result<std::unique_ptr<Sink>> {
     return Impl::Create(std::any_cast<const Cfg&>(a), ctx);
   };
