@@ -37,6 +37,10 @@ struct Reading {
 // compile to array lookups.
 enum class AggField : uint8_t { kCount, kMean, kMin, kMax, kStddev, kP50, kP95, kRate, kLast, kNumFields };
 inline constexpr size_t kNumAggFields = static_cast<size_t>(AggField::kNumFields);
+// A set of aggregate fields: bit i is AggField i.
+using AggFieldSet = uint32_t;
+inline constexpr AggFieldSet kAllAggFields = (1u << kNumAggFields) - 1;
+inline constexpr AggFieldSet AggBit(AggField f) { return 1u << static_cast<unsigned>(f); }
 const char* AggFieldName(AggField f);
 bool ParseAggField(std::string_view name, AggField* out);
 

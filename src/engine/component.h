@@ -59,6 +59,13 @@ class Processor {
   // Emits state held back (open windows, pending aggregates). Called on
   // shutdown and before a reload replaces the pipeline.
   virtual void Flush(Batch& /*out*/) {}
+  // The aggregate fields this processor reads from its input; all unless it
+  // says otherwise.
+  virtual AggFieldSet AggregateFieldsUsed() const { return kAllAggFields; }
+  // Tells a processor which fields of the aggregates it emits anything
+  // downstream reads (a sink that takes aggregates reads all); it may leave
+  // the others NaN. Called once, after the pipeline is built.
+  virtual void SetAggregateFieldsNeeded(AggFieldSet /*fields*/) {}
 };
 
 class Sink {

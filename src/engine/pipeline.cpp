@@ -56,6 +56,25 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Build(const PipelineConfig& cfg, con
     if (p->nodes_[i]->processor) p->topo_.push_back(i);
   };
   for (size_t i = 0; i < p->nodes_.size(); ++i) visit(i);
+  // The aggregate fields read anywhere downstream of each processor, so that
+  // windows skip what nobody uses (the percentiles cost most).
+  std::vector<int64_t> memo(p->nodes_.size(), -1);
+  std::function<AggFieldSet(size_t)> needed = [&](size_t i) -> AggFieldSet {
+    if (memo[i] >= 0) return static_cast<AggFieldSet>(memo[i]);
+    AggFieldSet m = 0;
+    for (size_t d : p->nodes_[i]->downstream) {
+      const Node& dn = *p->nodes_[d];
+      if (dn.sink_index >= 0) {
+        if (p->sinks_[static_cast<size_t>(dn.sink_index)].sink->wants().aggregates) m |= kAllAggFields;
+      } else if (dn.processor) {
+        m |= dn.processor->AggregateFieldsUsed() | needed(d);  // what it reads, and what passes through it
+      }
+    }
+    memo[i] = m;
+    return m;
+  };
+  for (size_t i = 0; i < p->nodes_.size(); ++i)
+    if (p->nodes_[i]->processor) p->nodes_[i]->processor->SetAggregateFieldsNeeded(needed(i));
   return p;
 }
 

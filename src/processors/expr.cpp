@@ -188,4 +188,11 @@ double Expr::EvalNode(int i, const double* v) const {
   return 0;
 }
 
+uint64_t Expr::fields_used() const {
+  uint64_t m = 0;
+  for (const auto& n : nodes_)
+    if (n.op == Op::kVar && n.var >= 0 && n.var < 64) m |= uint64_t{1} << n.var;
+  return m;
+}
+
 }  // namespace edgeflow

@@ -24,6 +24,8 @@ class Expr {
   bool Test(const double* vars) const { return Eval(vars) != 0.0; }
   // Index of the first field referenced, or -1.
   int first_field() const { return first_field_; }
+  // Bit i set when field i is referenced.
+  uint64_t fields_used() const;
   const std::string& text() const { return text_; }
 
  private:

@@ -335,4 +335,12 @@ void AnomalyProcessor::Process(const Batch& in, Batch& out) {
   }
 }
 
+AggFieldSet RulesProcessor::AggregateFieldsUsed() const {
+  // Aggregate rules see the fields in AggField order (RuleFields).
+  uint64_t m = 0;
+  for (const auto& r : rules_)
+    if (r.on == RuleInput::kAggregates) m |= r.when.fields_used() | (r.has_clear ? r.clear.fields_used() : 0);
+  return static_cast<AggFieldSet>(m) & kAllAggFields;
+}
+
 }  // namespace edgeflow

@@ -70,6 +70,7 @@ class RulesProcessor final : public Processor {
  public:
   static Result<std::unique_ptr<Processor>> Create(const RulesConfig& cfg, const BuildContext& ctx);
   void Process(const Batch& in, Batch& out) override;
+  AggFieldSet AggregateFieldsUsed() const override;
 
  private:
   struct Rule {

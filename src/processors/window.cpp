@@ -2,6 +2,7 @@
 #include "processors/window.h"
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 
 namespace edgeflow {
@@ -149,9 +150,11 @@ void WindowProcessor::Summarize(const Point& first, const Point& last, Aggregate
   set(AggField::kStddev, std::sqrt(std::max(0.0, m2 / n)));
   set(AggField::kRate, last.ts > first.ts ? (last.value - first.value) / (static_cast<double>(last.ts - first.ts) / 1e6) : 0.0);
   set(AggField::kLast, last.value);
+  // The percentiles partition the values: only when something reads them.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
   size_t rank = 0;
-  set(AggField::kP50, Percentile(scratch_, 0, 0.50, &rank));
-  set(AggField::kP95, Percentile(scratch_, rank, 0.95, &rank));
+  set(AggField::kP50, needed_ & (AggBit(AggField::kP50) | AggBit(AggField::kP95)) ? Percentile(scratch_, 0, 0.50, &rank) : nan);
+  set(AggField::kP95, needed_ & AggBit(AggField::kP95) ? Percentile(scratch_, rank, 0.95, &rank) : nan);
 }
 
 void WindowProcessor::EmitWindow(Series& s, TimeUs start, Batch& out) {

@@ -37,6 +37,8 @@ class WindowProcessor final : public Processor {
   static Result<std::unique_ptr<Processor>> Create(const WindowConfig& cfg, const BuildContext& ctx);
   void Process(const Batch& in, Batch& out) override;
   void Flush(Batch& out) override;
+  AggFieldSet AggregateFieldsUsed() const override { return 0; }  // forwards others' aggregates unread
+  void SetAggregateFieldsNeeded(AggFieldSet fields) override { needed_ = fields; }
 
  private:
   struct Point {
@@ -66,6 +68,7 @@ class WindowProcessor final : public Processor {
   Symbol origin_ = kNoSymbol;
   std::unordered_map<uint64_t, Series> series_;
   std::vector<double> scratch_;
+  AggFieldSet needed_ = kAllAggFields;  // fields nothing downstream reads are NaN
 };
 
 }  // namespace edgeflow

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/testing.h"
 
 namespace edgeflow {
@@ -169,6 +171,32 @@ TEST(Window, CountWindowEmitsPerReadingOverTheLastN) {
   Batch flushed;
   p->Flush(flushed);
   EXPECT_TRUE(flushed.aggregates.empty());
+}
+
+}  // namespace
+}  // namespace edgeflow
+
+namespace edgeflow {
+namespace {
+
+// Told that nothing downstream reads the percentiles, a window leaves them NaN
+// and computes the rest as before.
+TEST(Window, FieldsNothingDownstreamReadsAreLeftOut) {
+  for (const bool all : {true, false}) {
+    auto p = Make(10);
+    if (!all) p->SetAggregateFieldsNeeded(AggBit(AggField::kMean) | AggBit(AggField::kLast));
+    Batch out = Feed(*p, {R("s", "m", At(0), 1), R("s", "m", At(1), 5), R("s", "m", At(2), 3), R("s", "m", At(10), 0)});
+    ASSERT_EQ(out.aggregates.size(), 1u);
+    const Aggregate& a = out.aggregates[0];
+    EXPECT_DOUBLE_EQ(F(a, AggField::kMean), 3.0);
+    EXPECT_DOUBLE_EQ(F(a, AggField::kLast), 3.0);
+    EXPECT_DOUBLE_EQ(F(a, AggField::kMax), 5.0);
+    EXPECT_EQ(std::isnan(F(a, AggField::kP50)), !all);
+    EXPECT_EQ(std::isnan(F(a, AggField::kP95)), !all);
+    if (all) {
+      EXPECT_DOUBLE_EQ(F(a, AggField::kP50), 3.0);
+    }
+  }
 }
 
 }  // namespace
