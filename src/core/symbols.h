@@ -40,18 +40,18 @@ class SymbolTable {
 inline Symbol Intern(std::string_view name) { return SymbolTable::Global().Intern(name); }
 inline std::string_view SymName(Symbol s) { return SymbolTable::Global().Name(s); }
 
-// Per-thread front cache for sources that intern names per record. A small
-// most-recently-used array is scanned first (no hashing, no lock: interned
-// strings are immutable and never move), then a private hash map, and only
-// then the shared table.
+// Per-thread front cache for sources that intern names per record. A
+// direct-mapped table is tried first (one short hash, one compare, no lock:
+// interned strings are immutable and never move), then a private hash map,
+// and only then the shared table. With many sensors a scan of recent names
+// would compare against each of them; the table compares once.
 class SymbolCache {
  public:
   Symbol Get(std::string_view name) {
-    for (size_t i = 0; i < recent_size_; ++i) {
-      const Entry& e = recent_[i];
-      if (e.name.size() == name.size() && std::char_traits<char>::compare(e.name.data(), name.data(), name.size()) == 0)
-        return e.symbol;
-    }
+    Entry& e = slots_[SlotOf(name)];
+    if (e.used && e.name.size() == name.size() &&
+        std::char_traits<char>::compare(e.name.data(), name.data(), name.size()) == 0)
+      return e.symbol;
     Symbol s;
     auto it = cache_.find(name);
     if (it != cache_.end()) {
@@ -60,21 +60,23 @@ class SymbolCache {
       s = Intern(name);
       cache_.emplace(std::string(name), s);
     }
-    recent_[next_] = Entry{SymName(s), s};
-    next_ = (next_ + 1) % kRecent;
-    if (recent_size_ < kRecent) ++recent_size_;
+    e = Entry{SymName(s), s, true};
     return s;
   }
 
  private:
-  static constexpr size_t kRecent = 16;
+  static constexpr size_t kSlots = 256;
+  static size_t SlotOf(std::string_view name) {  // FNV-1a, folded
+    uint64_t h = 14695981039346656037ull;
+    for (char c : name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    return static_cast<size_t>(h ^ (h >> 32)) & (kSlots - 1);
+  }
   struct Entry {
     std::string_view name;
-    Symbol symbol;
+    Symbol symbol = kNoSymbol;
+    bool used = false;
   };
-  Entry recent_[kRecent] = {};
-  size_t recent_size_ = 0;
-  size_t next_ = 0;
+  Entry slots_[kSlots] = {};
   std::unordered_map<std::string, Symbol, StringHash, std::equal_to<>> cache_;
 };
 
