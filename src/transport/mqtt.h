@@ -17,6 +17,7 @@
 #include "config/schema.h"
 #include "core/clock.h"
 #include "core/status.h"
+#include "transport/socket_read_buffer.h"
 
 namespace edgeflow {
 
@@ -41,6 +42,7 @@ struct MqttBrokerConfig {
   double reconnect_max_secs = 30;
   int64_t max_inflight = 1000;
   bool tcp_nodelay = true;
+  int64_t read_buffer_kb = 16;
   MqttTlsConfig tls;
 };
 
@@ -87,11 +89,18 @@ class MqttConnection {
   Status Publish(const std::string& topic, const void* payload, size_t len, int qos, bool retain, int* mid = nullptr);
 
   const MqttCounters& counters() const { return counters_; }
+  // read() system calls made through the read buffer (0 without one).
+  uint64_t socket_reads() const { return rbuf_.refills(); }
+  // Whether reads go through the read buffer (plain TCP, `read_buffer_kb` > 0
+  // and the buffering read() in effect in this process).
+  bool read_buffered() const { return buffered_; }
   const std::string& last_error() const { return last_error_; }
   std::string endpoint() const { return cfg_.host + ":" + std::to_string(cfg_.port); }
 
  private:
-  MqttConnection(const MqttBrokerConfig& cfg, Clock& clock) : cfg_(cfg), clock_(clock), rng_(std::random_device{}()) {}
+  MqttConnection(const MqttBrokerConfig& cfg, Clock& clock)
+      : cfg_(cfg), clock_(clock), rng_(std::random_device{}()), rbuf_(static_cast<size_t>(cfg.read_buffer_kb) * 1024) {}
+  int Service(int timeout_ms);
   void ScheduleRetry(const std::string& why);
   void WatchTlsErrors(bool on);
   static void OnConnect(mosquitto*, void* self, int rc);
@@ -116,6 +125,8 @@ class MqttConnection {
   std::string last_error_;
   std::string tls_detail_;
   bool tls_ = false;
+  bool buffered_ = false;
+  SocketReadBuffer rbuf_;
 };
 
 // Splits topic templates such as "sensors/{sensor}/{metric}" and matches topics

@@ -1,0 +1,275 @@
+// The MQTT transport against a real broker, in process: the read buffer under
+// libmosquitto (many messages per read() system call, nothing lost or
+// reordered, messages larger than the buffer) and the source's pauses under
+// load (many messages per wake-up at high rates, none at low rates).
+#include <gtest/gtest.h>
+#include <mosquitto.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "broker.h"
+#include "sources/mqtt_source.h"
+#include "transport/mqtt.h"
+
+namespace edgeflow {
+namespace {
+
+using testing::Broker;
+using testing::TempDir;
+using testing::WaitFor;
+
+// A plain publisher: QoS 0 messages written straight to the socket.
+class Publisher {
+ public:
+  explicit Publisher(int port) {
+    mosquitto_lib_init();
+    m_ = mosquitto_new(nullptr, true, nullptr);
+    mosquitto_int_option(m_, MOSQ_OPT_TCP_NODELAY, 1);
+    ok_ = mosquitto_connect(m_, "127.0.0.1", port, 30) == MOSQ_ERR_SUCCESS;
+  }
+  ~Publisher() {
+    mosquitto_disconnect(m_);
+    mosquitto_destroy(m_);
+  }
+  bool ok() const { return ok_; }
+  bool Publish(const std::string& topic, const std::string& payload) {
+    return mosquitto_publish(m_, nullptr, topic.c_str(), static_cast<int>(payload.size()), payload.data(), 0, false) ==
+           MOSQ_ERR_SUCCESS;
+  }
+  // Writes out whatever the socket did not take at once.
+  void Flush() {
+    for (int i = 0; i < 1000 && mosquitto_want_write(m_); ++i) mosquitto_loop(m_, 1, 1);
+  }
+
+ private:
+  mosquitto* m_;
+  bool ok_ = false;
+};
+
+// "m" + std::to_string(i) trips GCC 12's -Wrestrict.
+std::string Numbered(const char* prefix, int64_t i) {
+  std::string s = prefix;
+  s += std::to_string(i);
+  return s;
+}
+
+MqttBrokerConfig BrokerAt(int port, int64_t read_buffer_kb) {
+  MqttBrokerConfig cfg;
+  MqttBrokerSchema().SetDefaults(cfg);
+  cfg.host = "127.0.0.1";
+  cfg.port = port;
+  cfg.read_buffer_kb = read_buffer_kb;
+  return cfg;
+}
+
+// Subscribes `c` to t/# and returns once a probe message comes back.
+bool Subscribed(MqttConnection& c, Publisher& pub, const std::vector<std::string>& got, StopToken& stop) {
+  return WaitFor([&] {
+    pub.Publish("t/probe", "probe");
+    c.Loop(20, stop);
+    return std::find(got.begin(), got.end(), "probe") != got.end();
+  });
+}
+
+// Publishes `n` messages (one larger than any read buffer among them) while
+// the connection is not reading, so they pile up in its socket, then reads
+// them all. Returns what arrived after the probes.
+std::vector<std::string> Burst(MqttConnection& c, Publisher& pub, std::vector<std::string>& got, StopToken& stop, int n,
+                               const std::string& big) {
+  got.clear();
+  for (int i = 0; i < n; ++i) {
+    EXPECT_TRUE(pub.Publish("t/x", i == n / 2 ? big : Numbered("m", i)));
+    if (i % 500 == 0) pub.Flush();
+  }
+  pub.Flush();
+  // As the source does: wait for data, then read without waiting while
+  // messages keep coming.
+  WaitFor([&] {
+    c.Loop(10, stop);
+    for (size_t before = 0; got.size() != before;) {
+      before = got.size();
+      c.Loop(0, stop);
+    }
+    return got.size() >= static_cast<size_t>(n) && got.back() == Numbered("m", n - 1);
+  }, std::chrono::seconds(20));
+  std::vector<std::string> out;
+  for (auto& s : got)
+    if (s != "probe") out.push_back(s);
+  return out;
+}
+
+TEST(MqttTransport, ReadBufferTakesManyMessagesPerSystemCallAndLosesNothing) {
+  TempDir dir;
+  Broker broker(dir.path());
+  Publisher pub(broker.port());
+  ASSERT_TRUE(pub.ok());
+  ASSERT_TRUE(SocketReadBuffer::Interposed()) << "read() of this executable is not the one libmosquitto calls";
+  const std::string big(200 * 1024, 'b');  // larger than the 16 KiB buffer: read straight into the message
+  constexpr int kN = 5000;
+
+  for (int64_t kb : {16, 0}) {
+    SCOPED_TRACE(Numbered("read_buffer_kb ", kb));
+    StopToken stop;
+    auto conn = MqttConnection::Create(BrokerAt(broker.port(), kb), Numbered("rb-", kb), SystemClock::Instance());
+    ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+    MqttConnection& c = **conn;
+    EXPECT_EQ(c.read_buffered(), kb > 0);
+    std::vector<std::string> got;
+    c.on_message([&](const mosquitto_message& m) {
+      got.emplace_back(static_cast<const char*>(m.payload), static_cast<size_t>(m.payloadlen));
+    });
+    c.on_connect([](MqttConnection& cc) { EXPECT_TRUE(cc.Subscribe("t/#", 0).ok()); });
+    ASSERT_TRUE(Subscribed(c, pub, got, stop));
+    const uint64_t reads_before = c.socket_reads();
+
+    std::vector<std::string> msgs = Burst(c, pub, got, stop, kN, big);
+    ASSERT_EQ(msgs.size(), static_cast<size_t>(kN));
+    for (int i = 0; i < kN; ++i) {
+      if (i == kN / 2) {
+        EXPECT_EQ(msgs[i], big);
+      } else {
+        ASSERT_EQ(msgs[i], Numbered("m", i));
+      }
+    }
+    const uint64_t reads = c.socket_reads() - reads_before;
+    std::printf("read_buffer_kb %lld: %llu read() calls for %d messages\n", static_cast<long long>(kb),
+                static_cast<unsigned long long>(reads), kN);
+    if (kb > 0) {
+      // ~10 bytes a message: hundreds of messages per read() at full speed;
+      // libmosquitto alone makes three calls for each.
+      EXPECT_LT(reads, static_cast<uint64_t>(kN / 20)) << reads << " reads for " << kN << " messages";
+      EXPECT_GT(reads, 0u);
+    } else {
+      EXPECT_EQ(reads, 0u);
+    }
+  }
+}
+
+TEST(MqttTransport, ReadBufferStartsCleanAfterTheBrokerRestarts) {
+  TempDir dir;
+  Broker broker(dir.path());
+  StopToken stop;
+  MqttBrokerConfig cfg = BrokerAt(broker.port(), 16);
+  cfg.reconnect_min_secs = 0.05;
+  cfg.reconnect_max_secs = 0.2;
+  auto conn = MqttConnection::Create(cfg, "rb-restart", SystemClock::Instance());
+  ASSERT_TRUE(conn.ok());
+  MqttConnection& c = **conn;
+  std::vector<std::string> got;
+  c.on_message([&](const mosquitto_message& m) {
+    got.emplace_back(static_cast<const char*>(m.payload), static_cast<size_t>(m.payloadlen));
+  });
+  c.on_connect([](MqttConnection& cc) { EXPECT_TRUE(cc.Subscribe("t/#", 0).ok()); });
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(Numbered("round ", round));
+    Publisher pub(broker.port());
+    ASSERT_TRUE(pub.ok());
+    got.clear();
+    ASSERT_TRUE(Subscribed(c, pub, got, stop));
+    std::vector<std::string> msgs = Burst(c, pub, got, stop, 2000, std::string(40000, 'r'));
+    ASSERT_EQ(msgs.size(), 2000u) << (msgs.empty() ? "" : msgs.front() + " .. " + msgs.back());
+    for (int i = 0; i < 2000; ++i) {
+      if (i != 1000) {
+        ASSERT_EQ(msgs[i], Numbered("m", i));
+      }
+    }
+    // Stop the broker with bytes still on their way, then start it again:
+    // nothing of the old connection may be read as part of the new one.
+    for (int i = 0; i < 500; ++i) pub.Publish("t/x", Numbered("stale", i));
+    pub.Flush();
+    c.Loop(0, stop);
+    const uint64_t connects = c.counters().connects;
+    broker.Stop();
+    broker.Start();
+    ASSERT_TRUE(WaitFor([&] {
+      c.Loop(20, stop);
+      return c.counters().connects > connects;
+    }, std::chrono::seconds(10)));
+  }
+  EXPECT_GE(c.counters().connects, 3u);
+}
+
+// Drives an mqtt source at `rate` messages/s for `seconds` and returns
+// readings per emitted batch (each emit is one wake-up that found data).
+double ReadingsPerWakeUp(int port, int64_t coalesce_us, int rate, double seconds, size_t* readings) {
+  MqttSourceConfig cfg;
+  MqttSourceSchema().SetDefaults(cfg);
+  cfg.broker = BrokerAt(port, 16);
+  cfg.topics = {"s/+/v"};
+  cfg.topic_map = "s/{sensor}/{metric}";
+  cfg.coalesce_us = coalesce_us;
+  cfg.linger_ms = 1;
+  BuildContext build;
+  build.component_id = "load";
+  auto src = MqttSource::Create(cfg, build);
+  EXPECT_TRUE(src.ok());
+  StopToken stop;
+  std::atomic<size_t> emits{0}, total{0};
+  SourceContext ctx;
+  ctx.clock = &SystemClock::Instance();
+  ctx.stop = &stop;
+  ctx.batch_size = 512;
+  ctx.emit = [&](Batch& b) {
+    ++emits;
+    total += b.readings.size();
+    b.readings.clear();
+    b.dead_letters.clear();
+  };
+  std::thread runner([&] { (void)(*src)->Run(ctx); });
+  Publisher pub(port);
+  EXPECT_TRUE(pub.ok());
+  // Live end to end first (subscription in place), then reset the counts.
+  EXPECT_TRUE(WaitFor([&] {
+    pub.Publish("s/probe/v", "1");
+    pub.Flush();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return total.load() > 0;
+  }));
+  WaitFor([&] {
+    const size_t t = total.load();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return total.load() == t;
+  });
+  emits = 0;
+  total = 0;
+  // Evenly spread: a few messages every 100 µs (or one every 1/rate s).
+  const int per_tick = std::max(1, rate / 10000);
+  const auto tick = std::chrono::microseconds(std::max(100, 1000000 / rate));
+  const auto start = std::chrono::steady_clock::now();
+  const auto end = start + std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6));
+  size_t sent = 0;
+  for (auto t = start; t < end; t += tick) {
+    std::this_thread::sleep_until(t);
+    for (int i = 0; i < per_tick; ++i) pub.Publish(Numbered("s/d", static_cast<int64_t>(sent++ % 100)) + "/v", "21.5");
+    pub.Flush();
+  }
+  WaitFor([&] { return total.load() >= sent; }, std::chrono::seconds(10));
+  stop.request_stop();
+  runner.join();
+  *readings = total.load();
+  EXPECT_EQ(total.load(), sent);
+  return emits.load() ? static_cast<double>(total.load()) / static_cast<double>(emits.load()) : 0;
+}
+
+TEST(MqttTransport, UnderLoadTheSourceTakesManyMessagesPerWakeUpAndNoneWaitsAtLowRates) {
+  TempDir dir;
+  Broker broker(dir.path());
+  size_t n = 0;
+  // 50,000 messages/s with 300 µs pauses: 15 or more messages a wake-up
+  // (2 to 3 without them, measured on an idle machine).
+  const double loaded = ReadingsPerWakeUp(broker.port(), 300, 50000, 0.6, &n);
+  std::printf("50,000 msg/s: %.1f readings per wake-up (%zu readings)\n", loaded, n);
+  EXPECT_GE(loaded, 12.0) << n << " readings";
+  // 1,000 messages/s: far below the rate at which a pause would gather 4
+  // messages; every message is handed on as it arrives.
+  const double light = ReadingsPerWakeUp(broker.port(), 300, 1000, 0.5, &n);
+  std::printf("1,000 msg/s: %.2f readings per wake-up (%zu readings)\n", light, n);
+  EXPECT_LE(light, 1.5) << n << " readings";
+}
+
+}  // namespace
+}  // namespace edgeflow
