@@ -30,6 +30,7 @@ struct MqttSourceConfig {
   std::string default_metric;
   int64_t max_payload_bytes = 0;
   double linger_ms = 1;
+  int64_t coalesce_us = 100;
 };
 const config::Schema<MqttSourceConfig>& MqttSourceSchema();
 
