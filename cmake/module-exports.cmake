@@ -1,5 +1,6 @@
 # Writes the dynamic list of core symbols the on-demand modules use: every
-# undefined symbol of namespace edgeflow in the module files. The executable
+# undefined symbol of namespace edgeflow in the module files, and the
+# one-per-program objects (GNU unique symbols) they define. The executable
 # exports exactly these (not all of edgeflow::*), so its symbol tables stay
 # small and the loader touches few of their pages.
 #   cmake -DNM=<nm> -DOUT=<file> -DMODULES=<a.so|b.so> -P module-exports.cmake
@@ -19,6 +20,20 @@ foreach(module IN LISTS MODULES)
       list(APPEND symbols "${symbol}")
     endif()
     unset(symbol)
+  endforeach()
+  # Objects C++ promises to be one per program (static locals of inline
+  # functions, such as the header-only spdlog's logger registry): the
+  # modules must bind to the executable's, so it exports the ones they have.
+  execute_process(COMMAND ${NM} -D --defined-only --format=posix ${module}
+                  OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${NM} failed on ${module}")
+  endif()
+  string(REPLACE "\n" ";" lines "${out}")
+  foreach(line IN LISTS lines)
+    if(line MATCHES "^([^ ]+) u ")
+      list(APPEND symbols "${CMAKE_MATCH_1}")
+    endif()
   endforeach()
 endforeach()
 list(REMOVE_DUPLICATES symbols)
