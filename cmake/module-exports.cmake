@@ -8,30 +8,20 @@ string(REPLACE "|" ";" MODULES "${MODULES}")
 list(REMOVE_ITEM MODULES "")
 set(symbols "")
 foreach(module IN LISTS MODULES)
-  execute_process(COMMAND ${NM} -D --undefined-only --format=posix ${module}
+  execute_process(COMMAND ${NM} -D --format=posix ${module}
                   OUTPUT_VARIABLE out RESULT_VARIABLE rc)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "${NM} failed on ${module}")
   endif()
   string(REPLACE "\n" ";" lines "${out}")
   foreach(line IN LISTS lines)
-    string(REGEX REPLACE " .*" "" symbol "${line}")
-    if(symbol MATCHES "^_Z.*8edgeflow")
-      list(APPEND symbols "${symbol}")
-    endif()
-    unset(symbol)
-  endforeach()
-  # Objects C++ promises to be one per program (static locals of inline
-  # functions, such as the header-only spdlog's logger registry): the
-  # modules must bind to the executable's, so it exports the ones they have.
-  execute_process(COMMAND ${NM} -D --defined-only --format=posix ${module}
-                  OUTPUT_VARIABLE out RESULT_VARIABLE rc)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "${NM} failed on ${module}")
-  endif()
-  string(REPLACE "\n" ";" lines "${out}")
-  foreach(line IN LISTS lines)
-    if(line MATCHES "^([^ ]+) u ")
+    if(line MATCHES "^(_Z[^ ]*8edgeflow[^ ]*) U")
+      # A core symbol the module calls.
+      list(APPEND symbols "${CMAKE_MATCH_1}")
+    elseif(line MATCHES "^([^ ]+) u ")
+      # An object C++ promises to be one per program (a static local of an
+      # inline function, such as the header-only spdlog's logger registry):
+      # the module must bind to the executable's, so the executable exports it.
       list(APPEND symbols "${CMAKE_MATCH_1}")
     endif()
   endforeach()
