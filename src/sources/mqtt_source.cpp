@@ -265,7 +265,7 @@ Status MqttSource::Run(SourceContext& ctx) {
     // the batch over; an idle source hands over what it has at once. The
     // clock is checked every 32 reads.
     const TimeUs started = received_at;
-    for (int reads = 1; got && batch.events() < ctx.batch_size && !ctx.stopping(); ++reads) {
+    for (int reads = 1; got && !c.drained() && batch.events() < ctx.batch_size && !ctx.stopping(); ++reads) {
       if (reads % 32 == 0) {
         received_at = ctx.clock->now();
         if (received_at - started >= linger) break;

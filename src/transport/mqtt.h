@@ -94,6 +94,9 @@ class MqttConnection {
   // Whether reads go through the read buffer (plain TCP, `read_buffer_kb` > 0
   // and the buffering read() in effect in this process).
   bool read_buffered() const { return buffered_; }
+  // With the read buffer: all buffered bytes are consumed and the socket held
+  // no more when last read, so a Loop(0) now would most likely find nothing.
+  bool drained() const { return buffered_ && rbuf_.drained(); }
   const std::string& last_error() const { return last_error_; }
   std::string endpoint() const { return cfg_.host + ":" + std::to_string(cfg_.port); }
 

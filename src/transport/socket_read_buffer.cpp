@@ -36,10 +36,14 @@ ssize_t RealRead(int fd, void* buf, size_t n) {
 ssize_t BufferedRead(SocketReadBuffer& b, int fd, void* out, size_t n) {
   if (b.begin_ == b.end_) {
     // Reads as large as the buffer gain nothing from it.
-    if (n >= b.capacity_) return RealRead(fd, out, n);
+    if (n >= b.capacity_) {
+      b.last_refill_partial_ = false;  // unknown whether the socket is empty now
+      return RealRead(fd, out, n);
+    }
     if (!b.data_) b.data_ = std::make_unique<char[]>(b.capacity_);
     ++b.refills_;
     const ssize_t got = RealRead(fd, b.data_.get(), b.capacity_);
+    b.last_refill_partial_ = got < static_cast<ssize_t>(b.capacity_);
     if (got <= 0) return got;  // end of stream or error: errno as read() left it
     b.begin_ = 0;
     b.end_ = static_cast<size_t>(got);
@@ -58,7 +62,7 @@ bool SocketReadBuffer::Interposed() {
 ActiveReadBuffer::ActiveReadBuffer(SocketReadBuffer* buffer, int fd)
     : previous_(tl_active.buffer), previous_fd_(tl_active.fd) {
   if (buffer != nullptr && buffer->fd_ != fd) {
-    buffer->begin_ = buffer->end_ = 0;
+    buffer->Reset();
     buffer->fd_ = fd;
   }
   tl_active.buffer = buffer;

@@ -32,8 +32,16 @@ class SocketReadBuffer {
   size_t capacity() const { return capacity_; }
   // read() system calls made to refill the buffer.
   uint64_t refills() const { return refills_; }
+  // True when everything buffered has been consumed and the last refill
+  // found the socket holding less than a full buffer (or nothing): another
+  // read() right now would most likely find nothing.
+  bool drained() const { return begin_ == end_ && last_refill_partial_; }
   // Drops buffered bytes (the connection they came from is gone).
-  void Reset() { begin_ = end_ = 0; fd_ = -1; }
+  void Reset() {
+    begin_ = end_ = 0;
+    fd_ = -1;
+    last_refill_partial_ = false;
+  }
 
   // True when this process's read() is the buffering one (the executable
   // exports it, so shared libraries such as libmosquitto bind to it). When
@@ -48,6 +56,7 @@ class SocketReadBuffer {
   size_t begin_ = 0, end_ = 0;
   int fd_ = -1;  // the socket the buffered bytes came from
   uint64_t refills_ = 0;
+  bool last_refill_partial_ = false;
 };
 
 // Routes this thread's reads of `fd` through `buffer` while in scope. Bytes

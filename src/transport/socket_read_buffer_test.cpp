@@ -42,13 +42,16 @@ TEST(SocketReadBuffer, ServesSmallReadsFromOneSystemCall) {
   p.Send("0123456789abcdef");
   {
     ActiveReadBuffer active(&buf, p.fd[0]);
+    EXPECT_FALSE(buf.drained());
     EXPECT_EQ(ReadBytes(p.fd[0], 1), "0");
     EXPECT_EQ(buf.refills(), 1u);
     EXPECT_EQ(buf.pending(), 15u);
+    EXPECT_FALSE(buf.drained());
     EXPECT_EQ(ReadBytes(p.fd[0], 2), "12");
     EXPECT_EQ(ReadBytes(p.fd[0], 100), "3456789abcdef");  // what is buffered, no further call
     EXPECT_EQ(buf.refills(), 1u);
     EXPECT_EQ(buf.pending(), 0u);
+    EXPECT_TRUE(buf.drained());  // the refill took 16 of 64 bytes: the socket held no more
     // Empty socket: EAGAIN as from read() itself.
     EXPECT_EQ(ReadBytes(p.fd[0], 1), std::string("<") += std::to_string(EAGAIN) += ">");
     p.Send("xyz");
@@ -84,11 +87,16 @@ TEST(SocketReadBuffer, OtherDescriptorsAndThreadsAreNotTouched) {
 TEST(SocketReadBuffer, LargeReadsBypassItAndEndOfStreamPassesThrough) {
   SocketPair p;
   SocketReadBuffer buf(16);
+  p.Send(std::string(16, 'f'));
+  ActiveReadBuffer active(&buf, p.fd[0]);
+  EXPECT_EQ(ReadBytes(p.fd[0], 15), std::string(15, 'f'));  // one full refill, one byte left
+  EXPECT_EQ(ReadBytes(p.fd[0], 5), "f");
+  EXPECT_FALSE(buf.drained());  // a full refill: the socket may hold more
+  EXPECT_EQ(buf.refills(), 1u);
   const std::string big(100, 'x');
   p.Send(big);
-  ActiveReadBuffer active(&buf, p.fd[0]);
   EXPECT_EQ(ReadBytes(p.fd[0], 100), big);  // as large as the buffer or more: read directly
-  EXPECT_EQ(buf.refills(), 0u);
+  EXPECT_EQ(buf.refills(), 1u);
   p.Send("tail");
   close(p.fd[1]);
   p.fd[1] = -1;
