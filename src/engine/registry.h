@@ -46,10 +46,16 @@ std::function<std::any(const YAML::Node&, config::Diagnostics&, const std::set<s
   };
 }
 
+// The parts every kind of component type has: name, doc, schema, parser.
+template <class Cfg>
+ComponentType TypeBase(Kind kind, std::string name, std::string doc, SchemaFn<Cfg> schema) {
+  return ComponentType{kind, std::move(name), std::move(doc),
+                       [schema]() -> const config::SchemaBase& { return schema(); }, ParserFor(schema), {}, {}, {}};
+}
+
 template <class Impl, class Cfg>
 ComponentType MakeSourceType(std::string name, std::string doc, SchemaFn<Cfg> schema) {
-  ComponentType t{Kind::kSource, std::move(name), std::move(doc), [schema]() -> const config::SchemaBase& { return schema(); },
-                  ParserFor(schema), {}, {}, {}};
+  ComponentType t = TypeBase(Kind::kSource, std::move(name), std::move(doc), schema);
   t.make_source = [](const std::any& a, const BuildContext& ctx) -> Result<std::unique_ptr<Source>> {
     return Impl::Create(std::any_cast<const Cfg&>(a), ctx);
   };
@@ -58,8 +64,7 @@ ComponentType MakeSourceType(std::string name, std::string doc, SchemaFn<Cfg> sc
 
 template <class Impl, class Cfg>
 ComponentType MakeProcessorType(std::string name, std::string doc, SchemaFn<Cfg> schema) {
-  ComponentType t{Kind::kProcessor, std::move(name), std::move(doc), [schema]() -> const config::SchemaBase& { return schema(); },
-                  ParserFor(schema), {}, {}, {}};
+  ComponentType t = TypeBase(Kind::kProcessor, std::move(name), std::move(doc), schema);
   t.make_processor = [](const std::any& a, const BuildContext& ctx) -> Result<std::unique_ptr<Processor>> {
     return Impl::Create(std::any_cast<const Cfg&>(a), ctx);
   };
@@ -68,8 +73,7 @@ ComponentType MakeProcessorType(std::string name, std::string doc, SchemaFn<Cfg>
 
 template <class Impl, class Cfg>
 ComponentType MakeSinkType(std::string name, std::string doc, SchemaFn<Cfg> schema) {
-  ComponentType t{Kind::kSink, std::move(name), std::move(doc), [schema]() -> const config::SchemaBase& { return schema(); },
-                  ParserFor(schema), {}, {}, {}};
+  ComponentType t = TypeBase(Kind::kSink, std::move(name), std::move(doc), schema);
   t.make_sink = [](const std::any& a, const BuildContext& ctx) -> Result<std::unique_ptr<Sink>> {
     return Impl::Create(std::any_cast<const Cfg&>(a), ctx);
   };
