@@ -152,7 +152,6 @@ void MqttConnection::OnDisconnect(mosquitto*, void* self, int rc) {
     spdlog::warn("mqtt: connection to {} lost ({})", c->endpoint(), rc == 0 ? "closed" : mosquitto_strerror(rc));
   }
   c->WatchTlsErrors(true);
-  c->rbuf_.Reset();  // bytes of a closed connection; the next socket may get the same number
   c->connected_ = false;
   c->connecting_ = false;
 }
@@ -187,6 +186,8 @@ void MqttConnection::Loop(int timeout_ms, StopToken& stop) {
       if (wait > 0) clock_.sleep_until(now + wait, stop);
       return;
     }
+    // Bytes buffered from the old connection must never reach the new one
+    // (its socket may get the same number): every attempt starts empty.
     rbuf_.Reset();
     const int rc = ever_attempted_ ? mosquitto_reconnect_async(m_)
                                    : mosquitto_connect_async(m_, cfg_.host.c_str(), static_cast<int>(cfg_.port),
@@ -203,7 +204,6 @@ void MqttConnection::Loop(int timeout_ms, StopToken& stop) {
   // system call counts.
   const int rc = Service(timeout_ms);
   if (rc != MOSQ_ERR_SUCCESS) {
-    rbuf_.Reset();
     const bool was = connected_;
     connected_ = false;
     connecting_ = false;
