@@ -69,8 +69,16 @@ int main(int argc, char** argv) {
   app.add_option("--dim", base.dim, "knn pattern length")->capture_default_str();
   app.add_option("--alpha", base.alpha, "zscore EWMA weight")->capture_default_str();
   app.add_option("--quiet", base.quiet, "only rises above the last N scores report")->capture_default_str();
+  double quiet_hours = 0;
+  app.add_option("--quiet-hours", quiet_hours, "only rises above the scores of the last H hours report")
+      ->check(CLI::NonNegativeNumber);
+  bool ceiling = false;
+  app.add_flag("--ceiling", ceiling,
+               "also print each detector's per-file ceiling (standard profile, every file at its own best "
+               "threshold: not a NAB score)");
   CLI11_PARSE(app, argc, argv);
   if (detectors.empty()) detectors = ml::DetectorKinds();
+  base.quiet_time = static_cast<TimeUs>(quiet_hours * 3600 * kUsPerSec);
 
   auto corpus = nab::LoadCorpus(data, windows);
   if (!corpus.ok()) {
@@ -85,6 +93,7 @@ int main(int argc, char** argv) {
   std::printf("%zu series, %zu points, %zu anomaly windows\n\n", corpus->size(), points, nwindows);
   std::printf("| detector | parameters | standard | reward low FP | reward low FN | points/s (one core) |\n");
   std::printf("|---|---|---|---|---|---|\n");
+  std::vector<std::string> ceilings;
   for (const auto& name : detectors) {
     ml::DetectorConfig cfg = base;
     cfg.kind = name;
@@ -108,13 +117,25 @@ int main(int argc, char** argv) {
     std::string params = name == "zscore" ? "alpha " + std::to_string(cfg.alpha).substr(0, 5)
                          : name == "knn"  ? "window " + std::to_string(cfg.window) + ", dim " + std::to_string(cfg.dim)
                                           : "window " + std::to_string(cfg.window);
-    params += ", warmup " + std::to_string(cfg.warmup) + ", quiet " + std::to_string(cfg.quiet);
+    params += ", warmup " + std::to_string(cfg.warmup) + ", quiet ";
+    if (cfg.quiet_time > 0) {
+      char h[32];
+      std::snprintf(h, sizeof h, "%gh", quiet_hours);
+      params += h;
+    } else {
+      params += std::to_string(cfg.quiet);
+    }
     std::printf("| %s | %s", name.c_str(), params.c_str());
     for (const auto& p : nab::Profiles()) {
       const nab::Outcome o = nab::Optimize(*corpus, p);
       std::printf(" | %.1f (threshold %.3g)", o.normalized, o.threshold);
     }
     std::printf(" | %.2fM |\n", static_cast<double>(points) / secs / 1e6);
+    if (ceiling) ceilings.push_back(name + ": " + std::to_string(nab::PerFileCeiling(*corpus, nab::Profiles()[0])).substr(0, 5));
+  }
+  if (!ceilings.empty()) {
+    std::printf("\nPer-file ceiling (standard profile, each file at its own best threshold; not a NAB score):\n");
+    for (const auto& c : ceilings) std::printf("  %s\n", c.c_str());
   }
   return 0;
 }

@@ -199,15 +199,18 @@ double Detector::Score(TimeUs ts, double value) {
   if (!std::isfinite(s)) s = 1;
   s = std::clamp(s, 0.0, 1.0);
   if (++seen_ <= cfg_.warmup) return 0;
-  if (cfg_.quiet <= 0) return s;
-  // Only a rise above every score of the last `quiet` readings reports: a
-  // long event is one detection at its onset, whatever the threshold. The
-  // window's maximum is kept in a monotonic queue (amortised O(1)).
-  const int64_t i = seen_;
-  while (!peaks_.empty() && peaks_.front().first <= i - 1 - cfg_.quiet) peaks_.pop_front();
+  if (cfg_.quiet <= 0 && cfg_.quiet_time <= 0) return s;
+  // Only a rise above every score of the last `quiet` readings (or of the
+  // last `quiet_time`) reports: a long event is one detection at its onset,
+  // whatever the threshold. The span's maximum is kept in a monotonic queue
+  // (amortised O(1)).
+  const bool by_time = cfg_.quiet_time > 0;
+  const int64_t at = by_time ? ts : seen_;
+  const int64_t oldest = by_time ? ts - cfg_.quiet_time : seen_ - cfg_.quiet;  // entries before it have expired
+  while (!peaks_.empty() && peaks_.front().first < oldest) peaks_.pop_front();
   const double recent = peaks_.empty() ? 0 : peaks_.front().second;
   while (!peaks_.empty() && peaks_.back().second <= s) peaks_.pop_back();
-  peaks_.emplace_back(i, s);
+  peaks_.emplace_back(at, s);
   return s > recent ? s : 0;
 }
 
@@ -223,7 +226,9 @@ Status ValidateDetector(const DetectorConfig& c) {
   if (c.window < 8 || c.window > 1'000'000) return Status::Invalid("window must be in [8, 1000000]");
   if (c.dim < 1 || c.dim > 256) return Status::Invalid("dim must be in [1, 256]");
   if (c.kind == "knn" && c.window <= c.dim) return Status::Invalid("window must be larger than dim");
-  if (c.warmup < 0 || c.quiet < 0) return Status::Invalid("warmup and quiet must not be negative");
+  if (c.warmup < 0 || c.quiet < 0 || c.quiet_time < 0)
+    return Status::Invalid("warmup, quiet and quiet_time must not be negative");
+  if (c.quiet > 0 && c.quiet_time > 0) return Status::Invalid("give quiet or quiet_time, not both");
   return Status::Ok();
 }
 

@@ -23,6 +23,9 @@
 // when its score rises above every score of the previous `quiet` readings,
 // 0 otherwise (one alert per event; the benchmark also rewards only the
 // first detection of an anomaly and charges every later false one).
+// `quiet_time` > 0 does the same over the readings of the previous
+// `quiet_time` instead of a count: the same span of time whatever the
+// series' sampling interval.
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -41,6 +44,7 @@ struct DetectorConfig {
   int64_t dim = 8;               // knn: readings per pattern
   int64_t warmup = 30;           // readings before any score above 0
   int64_t quiet = 0;             // only rises above the last `quiet` scores report; 0: off
+  TimeUs quiet_time = 0;         // only rises above the scores of the last `quiet_time` report; 0: off
 };
 Status ValidateDetector(const DetectorConfig& c);
 
@@ -57,7 +61,9 @@ class Detector {
 
  private:
   int64_t seen_ = 0;
-  std::deque<std::pair<int64_t, double>> peaks_;  // (reading, score): decreasing maxima of the last `quiet`
+  // (reading number or time, score): decreasing maxima of the last `quiet`
+  // readings or `quiet_time`.
+  std::deque<std::pair<int64_t, double>> peaks_;
 };
 
 Result<std::unique_ptr<Detector>> MakeDetector(const DetectorConfig& c);

@@ -100,6 +100,27 @@ TEST(Detectors, QuietReportsAnEventOnceAtItsOnset) {
   EXPECT_EQ(reported, 0);
 }
 
+TEST(Detectors, QuietTimeSpansTheSameTimeWhateverTheSamplingInterval) {
+  // A large spike, a smaller one 30 min later (same event: silent) and
+  // another 90 min after the first (a new event: reported), at one reading a
+  // minute and at one every five minutes.
+  for (const int64_t step_s : {60, 300}) {
+    SCOPED_TRACE(step_s);
+    DetectorConfig c;
+    c.kind = "robust";
+    c.quiet_time = 3600 * kUsPerSec;
+    auto d = std::move(MakeDetector(c)).value();
+    const auto v = Signal(1400, 1000, 8);
+    const size_t b = 1000 + static_cast<size_t>(1800 / step_s), late = 1000 + static_cast<size_t>(5400 / step_s);
+    std::vector<double> s;
+    for (size_t i = 0; i < v.size(); ++i)
+      s.push_back(d->Score(static_cast<TimeUs>(i) * step_s * kUsPerSec, v[i] + (i == b || i == late ? 5 : 0)));
+    EXPECT_GE(s[1000], 0.5);
+    EXPECT_EQ(s[b], 0) << "within an hour of a larger score";
+    EXPECT_GE(s[late], 0.5) << "the larger score is more than an hour old";
+  }
+}
+
 TEST(Detectors, ScoresDependOnlyOnThePast) {
   const auto v = Signal(1000, 900, 5);
   for (const auto& kind : DetectorKinds()) {
@@ -122,6 +143,10 @@ TEST(Detectors, BadParametersAreRefused) {
   c.window = 400;
   c.alpha = 0;
   EXPECT_FALSE(ValidateDetector(c).ok());
+  c.alpha = 0.02;
+  c.quiet = 100;
+  c.quiet_time = 3600 * kUsPerSec;
+  EXPECT_NE(ValidateDetector(c).message().find("not both"), std::string::npos);
 }
 
 }  // namespace

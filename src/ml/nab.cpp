@@ -136,6 +136,18 @@ Outcome Optimize(const std::vector<Series>& corpus, const Profile& p) {
   return best;
 }
 
+double PerFileCeiling(const std::vector<Series>& corpus, const Profile& p) {
+  double raw = 0;
+  size_t windows = 0;
+  std::vector<Series> one(1);
+  for (const auto& s : corpus) {
+    one[0] = s;
+    raw += Optimize(one, p).raw;
+    windows += s.windows.size();
+  }
+  return Normalize(raw, p, windows);
+}
+
 namespace {
 
 // "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC) -> seconds since the epoch; false when malformed.

@@ -70,6 +70,12 @@ struct Outcome {
 Outcome Optimize(const std::vector<Series>& corpus, const Profile& p);
 double Normalize(double raw, const Profile& p, size_t windows);
 
+// Not a NAB score: the normalised total when every file gets its own best
+// threshold. The gap to Optimize() is what a better calibration of the
+// scores across series could still gain; what stays below 100 needs better
+// scores within the files.
+double PerFileCeiling(const std::vector<Series>& corpus, const Profile& p);
+
 // Loads NAB's layout: data_dir/<category>/<file>.csv (timestamp,value) and
 // the windows file (JSON: {"<category>/<file>.csv": [[start, end], ...]}).
 // Files not named in the windows file are skipped.

@@ -79,6 +79,18 @@ TEST(Nab, OptimizeFindsTheBestThresholdOverTheWholeCorpus) {
   EXPECT_NEAR(Optimize({c}, Standard()).normalized, 0, 1e-12);
 }
 
+TEST(Nab, PerFileCeilingGivesEveryFileItsOwnThreshold) {
+  Series a = Make(100, {{40, 49}}), b = Make(100, {{70, 79}});
+  a.scores[42] = 0.3;  // a weak hit in a
+  b.scores[30] = 0.5;  // a false positive in b, above a's hit
+  b.scores[75] = 0.9;  // a strong hit in b
+  const double hit_a = ScaledSigmoid(-8.0 / 10) / ScaledSigmoid(-1), hit_b = ScaledSigmoid(-5.0 / 10) / ScaledSigmoid(-1);
+  // One threshold for both: 0.3 takes both hits and b's false positive.
+  EXPECT_NEAR(Optimize({a, b}, Standard()).raw, hit_a + hit_b - 0.11, 1e-12);
+  // Each its own: a at 0.3, b at 0.9, no false positive.
+  EXPECT_NEAR(PerFileCeiling({a, b}, Standard()), Normalize(hit_a + hit_b, Standard(), 2), 1e-9);
+}
+
 TEST(Nab, LoadsACorpusInTheBenchmarksLayout) {
   testing::TempDir dir;
   std::filesystem::create_directories(dir / "data/cat");
