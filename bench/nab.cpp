@@ -72,6 +72,11 @@ int main(int argc, char** argv) {
   double quiet_hours = 0;
   app.add_option("--quiet-hours", quiet_hours, "only rises above the scores of the last H hours report")
       ->check(CLI::NonNegativeNumber);
+  double escalate_hours = 0;
+  app.add_option("--escalate", base.escalate,
+                 "with --quiet/--quiet-hours: within --escalate-hours of a report only this many times its deviation "
+                 "reports again (0: off)");
+  app.add_option("--escalate-hours", escalate_hours, "see --escalate")->check(CLI::NonNegativeNumber);
   bool ceiling = false;
   app.add_flag("--ceiling", ceiling,
                "also print each detector's per-file ceiling (standard profile, every file at its own best "
@@ -79,6 +84,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (detectors.empty()) detectors = ml::DetectorKinds();
   base.quiet_time = static_cast<TimeUs>(quiet_hours * 3600 * kUsPerSec);
+  base.escalate_time = static_cast<TimeUs>(escalate_hours * 3600 * kUsPerSec);
 
   auto corpus = nab::LoadCorpus(data, windows);
   if (!corpus.ok()) {
@@ -124,6 +130,11 @@ int main(int argc, char** argv) {
       params += h;
     } else {
       params += std::to_string(cfg.quiet);
+    }
+    if (cfg.escalate > 1) {
+      char e[64];
+      std::snprintf(e, sizeof e, ", escalate %g× in %gh", cfg.escalate, escalate_hours);
+      params += e;
     }
     std::printf("| %s | %s", name.c_str(), params.c_str());
     for (const auto& p : nab::Profiles()) {

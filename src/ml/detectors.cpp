@@ -7,9 +7,6 @@ namespace edgeflow::ml {
 
 namespace {
 
-// A distance in deviations mapped to [0, 1): 3 deviations score 0.5.
-double FromDeviations(double z) { return z * z / (z * z + 9.0); }
-
 class ZScore final : public Detector {
  public:
   explicit ZScore(const DetectorConfig& c) : Detector(c) {}
@@ -23,7 +20,7 @@ class ZScore final : public Detector {
     const double z = sd > 0 ? std::fabs(d) / sd : (d != 0 ? 1e9 : 0);
     mean_ += cfg_.alpha * d;
     var_ = (1 - cfg_.alpha) * (var_ + cfg_.alpha * d * d);
-    return FromDeviations(z);
+    return ScoreOfDeviations(z);
   }
 
  private:
@@ -47,7 +44,7 @@ class Robust final : public Detector {
       // A flat history (stuck sensor, idle machine) still has a scale: a
       // small part of the range the series has covered so far.
       const double scale = std::max({iqr / 1.349, kRangeFloor * (hi_ - lo_), 1e-9});
-      score = FromDeviations(std::fabs(x - median) / scale);
+      score = ScoreOfDeviations(std::fabs(x - median) / scale);
     }
     lo_ = std::min(lo_, x);
     hi_ = std::max(hi_, x);
@@ -171,7 +168,7 @@ class Knn final : public Detector {
         std::sort(sorted_.begin(), sorted_.end());
         const auto q = [&](double f) { return sorted_[static_cast<size_t>(f * static_cast<double>(sorted_.size() - 1))]; };
         const double median = q(0.5), scale = std::max((q(0.75) - q(0.25)) / 1.349, 1e-3);
-        score = dist > median ? FromDeviations((dist - median) / scale) : 0;
+        score = dist > median ? ScoreOfDeviations((dist - median) / scale) : 0;
       }
       if (recent_.size() < kRecent) recent_.push_back(dist);
       else recent_[recent_next_++ % kRecent] = dist;
@@ -194,6 +191,9 @@ class Knn final : public Detector {
 
 }  // namespace
 
+double ScoreOfDeviations(double z) { return z * z / (z * z + 9.0); }
+double DeviationsOfScore(double s) { return s < 1 ? 3 * std::sqrt(s / (1 - s)) : INFINITY; }
+
 double Detector::Score(TimeUs ts, double value) {
   double s = Raw(ts, value);
   if (!std::isfinite(s)) s = 1;
@@ -211,7 +211,16 @@ double Detector::Score(TimeUs ts, double value) {
   const double recent = peaks_.empty() ? 0 : peaks_.front().second;
   while (!peaks_.empty() && peaks_.back().second <= s) peaks_.pop_back();
   peaks_.emplace_back(at, s);
-  return s > recent ? s : 0;
+  if (s <= recent) return 0;
+  if (cfg_.escalate > 1) {
+    // Within escalate_time of the last report only a markedly worse reading
+    // reports again.
+    const double z = DeviationsOfScore(s);
+    if (reported_z_ > 0 && ts - reported_at_ < cfg_.escalate_time && z < cfg_.escalate * reported_z_) return 0;
+    reported_at_ = ts;
+    reported_z_ = z;
+  }
+  return s;
 }
 
 const std::vector<std::string>& DetectorKinds() {
@@ -229,6 +238,9 @@ Status ValidateDetector(const DetectorConfig& c) {
   if (c.warmup < 0 || c.quiet < 0 || c.quiet_time < 0)
     return Status::Invalid("warmup, quiet and quiet_time must not be negative");
   if (c.quiet > 0 && c.quiet_time > 0) return Status::Invalid("give quiet or quiet_time, not both");
+  if (c.escalate != 0 && !(c.escalate > 1 && c.escalate <= 100)) return Status::Invalid("escalate must be 0 (off) or in (1, 100]");
+  if (c.escalate_time < 0) return Status::Invalid("escalate_time must not be negative");
+  if (c.escalate > 1 && c.quiet <= 0 && c.quiet_time <= 0) return Status::Invalid("escalate needs quiet or quiet_time");
   return Status::Ok();
 }
 

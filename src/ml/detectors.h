@@ -26,6 +26,11 @@
 // `quiet_time` > 0 does the same over the readings of the previous
 // `quiet_time` instead of a count: the same span of time whatever the
 // series' sampling interval.
+// With `escalate` > 1 as well, a reading that rises above the quiet span
+// within `escalate_time` of the last report reports only when its deviation
+// is at least `escalate` times that report's: a reading that drifts ever
+// further (a slow ramp) is one event, not one per reading; an event that
+// gets markedly worse reports again.
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -45,7 +50,14 @@ struct DetectorConfig {
   int64_t warmup = 30;           // readings before any score above 0
   int64_t quiet = 0;             // only rises above the last `quiet` scores report; 0: off
   TimeUs quiet_time = 0;         // only rises above the scores of the last `quiet_time` report; 0: off
+  double escalate = 0;           // > 1: within escalate_time of a report, only this many times its deviation reports
+  TimeUs escalate_time = 0;
 };
+
+// Scores map distances measured in deviations to [0, 1): 3 deviations score
+// 0.5. Deviations(Score) inverts it.
+double ScoreOfDeviations(double z);
+double DeviationsOfScore(double s);
 Status ValidateDetector(const DetectorConfig& c);
 
 class Detector {
@@ -64,6 +76,8 @@ class Detector {
   // (reading number or time, score): decreasing maxima of the last `quiet`
   // readings or `quiet_time`.
   std::deque<std::pair<int64_t, double>> peaks_;
+  TimeUs reported_at_ = 0;
+  double reported_z_ = 0;  // deviations of the last report; 0: none yet
 };
 
 Result<std::unique_ptr<Detector>> MakeDetector(const DetectorConfig& c);

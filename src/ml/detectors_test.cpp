@@ -121,6 +121,35 @@ TEST(Detectors, QuietTimeSpansTheSameTimeWhateverTheSamplingInterval) {
   }
 }
 
+TEST(Detectors, EscalateReportsARampOnceAndAMarkedlyWorseReadingAgain) {
+  // After 1000 ordinary readings (one a minute) the series drifts away one
+  // step a minute for 30 minutes, then jumps far beyond the drift.
+  const auto run = [](double escalate) {
+    DetectorConfig c;
+    c.kind = "robust";
+    c.quiet_time = 96 * 3600 * kUsPerSec;
+    c.escalate = escalate;
+    c.escalate_time = 12 * 3600 * kUsPerSec;
+    auto d = std::move(MakeDetector(c)).value();
+    auto v = Signal(1100, 0, 0);
+    for (size_t i = 1000; i < 1030; ++i) v[i] += 0.5 * static_cast<double>(i - 999);
+    v[1030] += 60;
+    std::vector<double> s;
+    for (size_t i = 0; i < v.size(); ++i) s.push_back(d->Score(static_cast<TimeUs>(i) * 60 * kUsPerSec, v[i]));
+    return s;
+  };
+  const auto count = [](const std::vector<double>& s, size_t from, size_t to) {
+    int n = 0;
+    for (size_t i = from; i < to; ++i) n += s[i] > 0;
+    return n;
+  };
+  const auto plain = run(0), escalated = run(2);
+  EXPECT_GT(count(plain, 1000, 1030), 10) << "without escalate every step of the ramp is a new maximum";
+  EXPECT_LE(count(escalated, 1000, 1030), 4) << "each report needs twice the deviation of the last";
+  EXPECT_GT(escalated[1030], 0.9) << "the jump is far beyond the ramp";
+  EXPECT_NEAR(DeviationsOfScore(ScoreOfDeviations(4.5)), 4.5, 1e-12);
+}
+
 TEST(Detectors, ScoresDependOnlyOnThePast) {
   const auto v = Signal(1000, 900, 5);
   for (const auto& kind : DetectorKinds()) {
@@ -147,6 +176,13 @@ TEST(Detectors, BadParametersAreRefused) {
   c.quiet = 100;
   c.quiet_time = 3600 * kUsPerSec;
   EXPECT_NE(ValidateDetector(c).message().find("not both"), std::string::npos);
+  c.quiet = 0;
+  c.escalate = 0.5;
+  EXPECT_FALSE(ValidateDetector(c).ok());
+  c.escalate = 2;
+  EXPECT_TRUE(ValidateDetector(c).ok());
+  c.quiet_time = 0;
+  EXPECT_NE(ValidateDetector(c).message().find("needs quiet"), std::string::npos);
 }
 
 }  // namespace
