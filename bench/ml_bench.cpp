@@ -39,7 +39,7 @@ void BM_DetectorScore(benchmark::State& state, const char* kind) {
   const auto x = Noise(1 << 16);
   size_t i = 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(d->Score(static_cast<TimeUs>(i), x[i & 0xffff]));
+    benchmark::DoNotOptimize(d->Score(static_cast<TimeUs>(i) * 60 * kUsPerSec, x[i & 0xffff]));  // one a minute
     ++i;
   }
   state.SetItemsProcessed(state.iterations());
@@ -47,6 +47,7 @@ void BM_DetectorScore(benchmark::State& state, const char* kind) {
 BENCHMARK_CAPTURE(BM_DetectorScore, zscore, "zscore");
 BENCHMARK_CAPTURE(BM_DetectorScore, robust, "robust");
 BENCHMARK_CAPTURE(BM_DetectorScore, change, "change");
+BENCHMARK_CAPTURE(BM_DetectorScore, seasonal, "seasonal");
 BENCHMARK_CAPTURE(BM_DetectorScore, knn, "knn");
 
 }  // namespace

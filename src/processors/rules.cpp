@@ -224,7 +224,7 @@ const Schema<AnomalyConfig>& AnomalySchema() {
                            "ewma: z-score against an exponentially weighted mean (threshold in sigma); robust: median "
                            "and interquartile range of the last `window` readings; change: robust on the readings and "
                            "on their changes, whichever is more unusual; seasonal: change, and the reading against the "
-                           "same time on the previous three days; knn: distance of the last `dim` "
+                           "same time on the previous three days and on the previous three weeks; knn: distance of the last `dim` "
                            "readings to the nearest of the last `window` such patterns (docs/anomaly-detection.md).")
         .Number<int64_t>("window", &AnomalyConfig::window, 1000, "readings", "robust, change, seasonal and knn: history kept per series.",
                          8, 1000000)
