@@ -77,6 +77,10 @@ int main(int argc, char** argv) {
                  "with --quiet/--quiet-hours: within --escalate-hours of a report only this many times its deviation "
                  "reports again (0: off)");
   app.add_option("--escalate-hours", escalate_hours, "see --escalate")->check(CLI::NonNegativeNumber);
+  bool split = false;
+  app.add_flag("--split", split,
+               "also a two-fold check (standard profile): the corpus's odd and even files scored apart, each half "
+               "also at the threshold chosen on the other");
   bool ceiling = false;
   app.add_flag("--ceiling", ceiling,
                "also print each detector's per-file ceiling (standard profile, every file at its own best "
@@ -99,7 +103,7 @@ int main(int argc, char** argv) {
   std::printf("%zu series, %zu points, %zu anomaly windows\n\n", corpus->size(), points, nwindows);
   std::printf("| detector | parameters | standard | reward low FP | reward low FN | points/s (one core) |\n");
   std::printf("|---|---|---|---|---|---|\n");
-  std::vector<std::string> ceilings;
+  std::vector<std::string> ceilings, splits;
   for (const auto& name : detectors) {
     ml::DetectorConfig cfg = base;
     cfg.kind = name;
@@ -142,7 +146,24 @@ int main(int argc, char** argv) {
       std::printf(" | %.1f (threshold %.3g)", o.normalized, o.threshold);
     }
     std::printf(" | %.2fM |\n", static_cast<double>(points) / secs / 1e6);
+    if (split) {
+      std::vector<nab::Series> half[2];
+      for (size_t i = 0; i < corpus->size(); ++i) half[i % 2].push_back((*corpus)[i]);
+      const auto& p = nab::Profiles()[0];
+      const nab::Outcome own[2] = {nab::Optimize(half[0], p), nab::Optimize(half[1], p)};
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "%s: first half %.1f (own threshold), %.1f (the second half's); second half %.1f (own), %.1f "
+                    "(the first half's)",
+                    name.c_str(), own[0].normalized, nab::Evaluate(half[0], p, own[1].threshold).normalized,
+                    own[1].normalized, nab::Evaluate(half[1], p, own[0].threshold).normalized);
+      splits.push_back(line);
+    }
     if (ceiling) ceilings.push_back(name + ": " + std::to_string(nab::PerFileCeiling(*corpus, nab::Profiles()[0])).substr(0, 5));
+  }
+  if (!splits.empty()) {
+    std::printf("\nTwo-fold check (standard profile; halves: files in alphabetical order, odd and even):\n");
+    for (const auto& c : splits) std::printf("  %s\n", c.c_str());
   }
   if (!ceilings.empty()) {
     std::printf("\nPer-file ceiling (standard profile, each file at its own best threshold; not a NAB score):\n");

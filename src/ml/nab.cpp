@@ -136,6 +136,17 @@ Outcome Optimize(const std::vector<Series>& corpus, const Profile& p) {
   return best;
 }
 
+Outcome Evaluate(const std::vector<Series>& corpus, const Profile& p, double threshold) {
+  Outcome o{threshold, 0, 0};
+  size_t windows = 0;
+  for (const auto& s : corpus) {
+    o.raw += ScoreFile(s, p, threshold).score;
+    windows += s.windows.size();
+  }
+  o.normalized = Normalize(o.raw, p, windows);
+  return o;
+}
+
 double PerFileCeiling(const std::vector<Series>& corpus, const Profile& p) {
   double raw = 0;
   size_t windows = 0;

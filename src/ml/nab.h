@@ -69,6 +69,8 @@ struct Outcome {
 // distinct score outside probation, and 1.1 = detect nothing).
 Outcome Optimize(const std::vector<Series>& corpus, const Profile& p);
 double Normalize(double raw, const Profile& p, size_t windows);
+// The corpus scored at a given threshold.
+Outcome Evaluate(const std::vector<Series>& corpus, const Profile& p, double threshold);
 
 // Not a NAB score: the normalised total when every file gets its own best
 // threshold. The gap to Optimize() is what a better calibration of the

@@ -89,6 +89,10 @@ TEST(Nab, PerFileCeilingGivesEveryFileItsOwnThreshold) {
   EXPECT_NEAR(Optimize({a, b}, Standard()).raw, hit_a + hit_b - 0.11, 1e-12);
   // Each its own: a at 0.3, b at 0.9, no false positive.
   EXPECT_NEAR(PerFileCeiling({a, b}, Standard()), Normalize(hit_a + hit_b, Standard(), 2), 1e-9);
+  // Evaluate at the optimum's threshold gives the optimum; at 0.9 only b's hit counts.
+  const Outcome best = Optimize({a, b}, Standard());
+  EXPECT_NEAR(Evaluate({a, b}, Standard(), best.threshold).normalized, best.normalized, 1e-9);
+  EXPECT_NEAR(Evaluate({a, b}, Standard(), 0.9).raw, hit_b - 1, 1e-12);
 }
 
 TEST(Nab, LoadsACorpusInTheBenchmarksLayout) {
