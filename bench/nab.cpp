@@ -77,6 +77,9 @@ int main(int argc, char** argv) {
                  "with --quiet/--quiet-hours: within --escalate-hours of a report only this many times its deviation "
                  "reports again (0: off)");
   app.add_option("--escalate-hours", escalate_hours, "see --escalate")->check(CLI::NonNegativeNumber);
+  app.add_option("--event-median", base.event_median,
+                 "with --quiet/--quiet-hours: a candidate reports only when its deviation is at least the median of "
+                 "the previous K candidates' (0: off)");
   bool split = false;
   app.add_flag("--split", split,
                "also a two-fold check (standard profile): the corpus's odd and even files scored apart, each half "
@@ -140,6 +143,7 @@ int main(int argc, char** argv) {
       std::snprintf(e, sizeof e, ", escalate %g× in %gh", cfg.escalate, escalate_hours);
       params += e;
     }
+    if (cfg.event_median > 0) params += ", event median " + std::to_string(cfg.event_median);
     std::printf("| %s | %s", name.c_str(), params.c_str());
     for (const auto& p : nab::Profiles()) {
       const nab::Outcome o = nab::Optimize(*corpus, p);

@@ -268,14 +268,29 @@ double Detector::Score(TimeUs ts, double value) {
   while (!peaks_.empty() && peaks_.back().second <= s) peaks_.pop_back();
   peaks_.emplace_back(at, s);
   if (s <= recent) return 0;
-  if (cfg_.escalate > 1) {
-    // Within escalate_time of the last report only a markedly worse reading
-    // reports again.
-    const double z = DeviationsOfScore(s);
-    if (reported_z_ > 0 && ts - reported_at_ < cfg_.escalate_time && z < cfg_.escalate * reported_z_) return 0;
-    reported_at_ = ts;
-    reported_z_ = z;
+  const double z = DeviationsOfScore(s);
+  // Within escalate_time of the last report only a markedly worse reading
+  // reports again.
+  if (cfg_.escalate > 1 && reported_z_ > 0 && ts - reported_at_ < cfg_.escalate_time && z < cfg_.escalate * reported_z_)
+    return 0;
+  if (cfg_.event_median > 0) {
+    // A candidate smaller than the series' usual one stays silent.
+    const size_t k = static_cast<size_t>(cfg_.event_median);
+    bool usual = false;
+    if (events_.size() == k) {
+      double sorted[kMaxEventMedian];
+      std::copy(events_.begin(), events_.end(), sorted);
+      std::nth_element(sorted, sorted + k / 2, sorted + k);
+      usual = z < sorted[k / 2];
+      events_[next_event_] = z;
+      next_event_ = (next_event_ + 1) % k;
+    } else {
+      events_.push_back(z);
+    }
+    if (usual) return 0;
   }
+  reported_at_ = ts;
+  reported_z_ = z;
   return s;
 }
 
@@ -296,6 +311,10 @@ Status ValidateDetector(const DetectorConfig& c) {
   if (c.quiet > 0 && c.quiet_time > 0) return Status::Invalid("give quiet or quiet_time, not both");
   if (c.escalate != 0 && !(c.escalate > 1 && c.escalate <= 100)) return Status::Invalid("escalate must be 0 (off) or in (1, 100]");
   if (c.escalate_time < 0) return Status::Invalid("escalate_time must not be negative");
+  static_assert(kMaxEventMedian == 64, "the message below names the limit");
+  if (c.event_median < 0 || c.event_median > kMaxEventMedian)
+    return Status::Invalid("event_median must be in [0, 64]");
+  if (c.event_median > 0 && c.quiet <= 0 && c.quiet_time <= 0) return Status::Invalid("event_median needs quiet or quiet_time");
   if (c.escalate > 1 && c.quiet <= 0 && c.quiet_time <= 0) return Status::Invalid("escalate needs quiet or quiet_time");
   return Status::Ok();
 }

@@ -31,6 +31,10 @@
 // is at least `escalate` times that report's: a reading that drifts ever
 // further (a slow ramp) is one event, not one per reading; an event that
 // gets markedly worse reports again.
+// With `event_median` K > 0 as well, such a candidate reports only when its
+// deviation is at least the median of the previous K candidates' of the
+// series: a series whose usual excursions are large (spiky counts) needs a
+// larger one to report, a quiet series reports a small one.
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -42,6 +46,8 @@
 
 namespace edgeflow::ml {
 
+inline constexpr int64_t kMaxEventMedian = 64;
+
 struct DetectorConfig {
   std::string kind = "robust";  // zscore | robust | change | seasonal | knn
   double alpha = 0.02;           // zscore: EWMA weight of a new reading
@@ -52,6 +58,7 @@ struct DetectorConfig {
   TimeUs quiet_time = 0;         // only rises above the scores of the last `quiet_time` report; 0: off
   double escalate = 0;           // > 1: within escalate_time of a report, only this many times its deviation reports
   TimeUs escalate_time = 0;
+  int64_t event_median = 0;      // > 0: only candidates at least the median of the previous this many report
 };
 
 // Scores map distances measured in deviations to [0, 1): 3 deviations score
@@ -77,7 +84,9 @@ class Detector {
   // readings or `quiet_time`.
   std::deque<std::pair<int64_t, double>> peaks_;
   TimeUs reported_at_ = 0;
-  double reported_z_ = 0;  // deviations of the last report; 0: none yet
+  double reported_z_ = 0;       // deviations of the last report; 0: none yet
+  std::vector<double> events_;  // deviations of the last `event_median` candidates (a ring)
+  size_t next_event_ = 0;
 };
 
 Result<std::unique_ptr<Detector>> MakeDetector(const DetectorConfig& c);

@@ -150,6 +150,32 @@ TEST(Detectors, EscalateReportsARampOnceAndAMarkedlyWorseReadingAgain) {
   EXPECT_NEAR(DeviationsOfScore(ScoreOfDeviations(4.5)), 4.5, 1e-12);
 }
 
+TEST(Detectors, EventMedianSilencesCandidatesSmallerThanTheSeriesUsualOnes) {
+  // A flat series with an excursion of +10 every 100 readings, then one of
+  // +6: smaller than this series' usual excursion. On a series whose
+  // excursions are all +6, the same +6 reports.
+  const auto run = [](int64_t event_median, double usual) {
+    DetectorConfig c;
+    c.kind = "robust";
+    c.quiet = 50;
+    c.event_median = event_median;
+    auto d = std::move(MakeDetector(c)).value();
+    std::vector<double> s;
+    for (int i = 0; i < 900; ++i) {
+      double v = 20;
+      if (i > 0 && i <= 700 && i % 100 == 0) v += usual;
+      if (i == 800) v += 6;
+      s.push_back(d->Score(static_cast<TimeUs>(i) * 60 * kUsPerSec, v));
+    }
+    return s;
+  };
+  const auto spiky = run(5, 10), spiky_off = run(0, 10), calm = run(5, 6);
+  for (int i = 100; i <= 700; i += 100) EXPECT_GT(spiky[i], 0.9) << i;
+  EXPECT_EQ(spiky[800], 0) << "smaller than the median of the last five excursions";
+  EXPECT_GT(spiky_off[800], 0.9);
+  EXPECT_GT(calm[800], 0.9) << "as large as this series' usual excursion";
+}
+
 TEST(Detectors, ScoresDependOnlyOnThePast) {
   const auto v = Signal(1000, 900, 5);
   for (const auto& kind : DetectorKinds()) {
@@ -183,6 +209,13 @@ TEST(Detectors, BadParametersAreRefused) {
   EXPECT_TRUE(ValidateDetector(c).ok());
   c.quiet_time = 0;
   EXPECT_NE(ValidateDetector(c).message().find("needs quiet"), std::string::npos);
+  c.escalate = 0;
+  c.event_median = 5;
+  EXPECT_NE(ValidateDetector(c).message().find("needs quiet"), std::string::npos);
+  c.quiet = 100;
+  EXPECT_TRUE(ValidateDetector(c).ok());
+  c.event_median = 65;
+  EXPECT_FALSE(ValidateDetector(c).ok());
 }
 
 }  // namespace
