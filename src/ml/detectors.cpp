@@ -254,7 +254,8 @@ double Detector::Score(TimeUs ts, double value) {
   double s = Raw(ts, value);
   if (!std::isfinite(s)) s = 1;
   s = std::clamp(s, 0.0, 1.0);
-  if (++seen_ <= cfg_.warmup) return 0;
+  if (++seen_ <= cfg_.warmup) return last_ = 0;
+  last_ = s;
   if (cfg_.quiet <= 0 && cfg_.quiet_time <= 0) return s;
   // Only a rise above every score of the last `quiet` readings (or of the
   // last `quiet_time`) reports: a long event is one detection at its onset,

@@ -70,8 +70,11 @@ Status ValidateDetector(const DetectorConfig& c);
 class Detector {
  public:
   virtual ~Detector() = default;
-  // The score of `value` (at `ts`) against the past; then learns it.
+  // The score of `value` (at `ts`) against the past; then learns it. With a
+  // reporting policy (quiet, escalate, event_median) 0 unless it reports.
   double Score(TimeUs ts, double value);
+  // The last reading's score before the reporting policy.
+  double last_score() const { return last_; }
 
  protected:
   explicit Detector(const DetectorConfig& c) : cfg_(c) {}
@@ -80,6 +83,7 @@ class Detector {
 
  private:
   int64_t seen_ = 0;
+  double last_ = 0;
   // (reading number or time, score): decreasing maxima of the last `quiet`
   // readings or `quiet_time`.
   std::deque<std::pair<int64_t, double>> peaks_;

@@ -233,7 +233,27 @@ const Schema<AnomalyConfig>& AnomalySchema() {
                         "robust, change, seasonal and knn: score in [0,1] that opens an alert.", 0, 1)
         .Number<double>("score_clear", &AnomalyConfig::score_clear, 0.5, "",
                         "robust, change, seasonal and knn: score below which the alert clears.", 0, 1)
+        .Number<double>("quiet_secs", &AnomalyConfig::quiet_secs, 0, "s",
+                        "robust, change, seasonal and knn: report events, not levels — an alert opens only when the "
+                        "score rises above every score of this span (and reaches score_threshold), and clears when "
+                        "the score falls below score_clear; 0 = off (docs/anomaly-detection.md).",
+                        0, 1e9)
+        .Number<double>("escalate", &AnomalyConfig::escalate, 0, "",
+                        "With quiet_secs: within escalate_secs of an alert, only a reading this many times as far "
+                        "from normal opens another; 0 = off, else > 1.",
+                        0, 100)
+        .Number<double>("escalate_secs", &AnomalyConfig::escalate_secs, 12 * 3600, "s", "See escalate.", 0, 1e9)
+        .Number<int64_t>("event_median", &AnomalyConfig::event_median, 0, "events",
+                         "With quiet_secs: an event opens an alert only when it is at least as far from normal as "
+                         "the median of the series' previous this many events; 0 = off.",
+                         0, ml::kMaxEventMedian)
         .Check([](const AnomalyConfig& c, const YAML::Node& n, Diagnostics& d) {
+          const bool events = c.quiet_secs > 0;
+          if (events && c.detector == "ewma")
+            d.Error(n["quiet_secs"], "anomaly: 'quiet_secs' needs a score detector (robust, change, seasonal or knn)");
+          if (c.escalate != 0 && c.escalate <= 1) d.Error(n["escalate"], "anomaly: 'escalate' must be 0 (off) or above 1");
+          if (!events && (c.escalate != 0 || c.event_median != 0))
+            d.Error(n[c.escalate != 0 ? "escalate" : "event_median"], "anomaly: 'escalate' and 'event_median' need 'quiet_secs'");
           if (c.clear_threshold > c.threshold) d.Error(n["clear_threshold"], "anomaly: 'clear_threshold' must not exceed 'threshold'");
           if (c.score_clear > c.score_threshold)
             d.Error(n["score_clear"], "anomaly: 'score_clear' must not exceed 'score_threshold'");
@@ -297,11 +317,18 @@ void AnomalyProcessor::Process(const Batch& in, Batch& out) {
         dc.window = cfg_.window;
         dc.dim = cfg_.dim;
         dc.warmup = cfg_.warmup;
+        dc.quiet_time = static_cast<TimeUs>(cfg_.quiet_secs * kUsPerSec);
+        dc.escalate = cfg_.escalate;
+        dc.escalate_time = static_cast<TimeUs>(cfg_.escalate_secs * kUsPerSec);
+        dc.event_median = cfg_.event_median;
         det = std::move(ml::MakeDetector(dc)).value();  // parameters checked by the schema
       }
       warm = ++b.n > cfg_.warmup;
-      score = det->Score(r.ts, r.value);
-      level = score;
+      // With event reporting `reported` is 0 except where an event reports;
+      // the alert opens there and clears on the score itself.
+      const double reported = det->Score(r.ts, r.value);
+      score = det->last_score();
+      level = cfg_.quiet_secs > 0 && !b.open ? reported : score;
       open_at = cfg_.score_threshold;
       clear_below = cfg_.score_clear;
     }

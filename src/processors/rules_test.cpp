@@ -203,6 +203,43 @@ TEST(Anomaly, RobustAndKnnDetectorsOpenAndClearAlertsOnTheirScores) {
   }
 }
 
+TEST(Anomaly, EventReportingOpensOnceAnEventAndClearsOnTheScore) {
+  // Equal spikes at 400, 520 and 640 s, and at 1000 s. Levels: every spike
+  // opens an alert. Events with a 5-minute quiet span: the spikes at 520 and
+  // 640 s are no larger than one within the last 5 minutes; 1000 s is a new
+  // event.
+  const auto opens = [](double quiet_secs) {
+    AnomalyConfig c;
+    AnomalySchema().SetDefaults(c);
+    c.detector = "robust";
+    c.window = 200;
+    c.quiet_secs = quiet_secs;
+    c.emit_scores = true;
+    BuildContext ctx;
+    ctx.component = Intern("anom");
+    auto p = std::move(AnomalyProcessor::Create(c, ctx)).value();
+    Batch in, out;
+    for (int i = 0; i < 1100; ++i) {
+      const bool spike = i == 400 || i == 520 || i == 640 || i == 1000;
+      in.readings.push_back(R("m", "v", At(i), 10 + 0.5 * std::sin(i / 5.0) + (spike ? 30 : 0)));
+    }
+    p->Process(in, out);
+    std::vector<double> at;
+    int clears = 0;
+    for (const auto& a : out.alerts) {
+      if (a.state == AlertState::kOpen) at.push_back(static_cast<double>(a.ts - At(0)) / kUsPerSec);
+      else ++clears;
+    }
+    EXPECT_EQ(clears, static_cast<int>(at.size())) << "each alert clears when the score falls back";
+    size_t scores = 0;
+    for (auto& r : out.readings) scores += r.metric == Intern("v_anomaly") && r.value > 0;
+    EXPECT_GT(scores, 500u) << "scores are emitted for every reading, not only for events";
+    return at;
+  };
+  EXPECT_EQ(opens(0), (std::vector<double>{400, 520, 640, 1000}));
+  EXPECT_EQ(opens(300), (std::vector<double>{400, 1000}));
+}
+
 TEST(Anomaly, DetectorOptionsAreChecked) {
   PipelineConfig cfg;
   config::Diagnostics d("c.yaml");
@@ -210,12 +247,17 @@ TEST(Anomaly, DetectorOptionsAreChecked) {
                                    "  - {id: a, type: anomaly, inputs: [in], detector: knn, window: 8, dim: 8, "
                                    "score_threshold: 0.4, score_clear: 0.6}\n"
                                    "  - {id: b, type: anomaly, inputs: [in], detector: forest}\n"
-                                   "sinks: [{id: o, type: file, inputs: [a, b]}]\n",
+                                   "  - {id: c, type: anomaly, inputs: [in], quiet_secs: 3600}\n"
+                                   "  - {id: e, type: anomaly, inputs: [in], detector: seasonal, event_median: 5, escalate: 0.5}\n"
+                                   "sinks: [{id: o, type: file, inputs: [a, b, c, e]}]\n",
                                    &cfg, d));
   const std::string e = d.Format();
   EXPECT_NE(e.find("knn needs 'window' larger than 'dim'"), std::string::npos) << e;
   EXPECT_NE(e.find("'score_clear' must not exceed 'score_threshold'"), std::string::npos) << e;
   EXPECT_NE(e.find("'detector' must be one of ewma, robust, change, seasonal, knn, got 'forest'"), std::string::npos) << e;
+  EXPECT_NE(e.find("'quiet_secs' needs a score detector"), std::string::npos) << e;
+  EXPECT_NE(e.find("'escalate' must be 0 (off) or above 1"), std::string::npos) << e;
+  EXPECT_NE(e.find("'escalate' and 'event_median' need 'quiet_secs'"), std::string::npos) << e;
 }
 
 TEST(Anomaly, NoAlertsDuringWarmupOrOnSteadySignal) {
