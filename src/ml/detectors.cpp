@@ -257,10 +257,14 @@ double Detector::Score(TimeUs ts, double value) {
   if (++seen_ <= cfg_.warmup) return last_ = 0;
   last_ = s;
   if (cfg_.quiet <= 0 && cfg_.quiet_time <= 0) return s;
+  return Reports(ts, s) ? s : 0;
+}
+
+bool Detector::Reports(TimeUs ts, double s) {
   // Only a rise above every score of the last `quiet` readings (or of the
-  // last `quiet_time`) reports: a long event is one detection at its onset,
-  // whatever the threshold. The span's maximum is kept in a monotonic queue
-  // (amortised O(1)).
+  // last `quiet_time`) can report: a long event is one detection at its
+  // onset, whatever the threshold. The span's maximum is kept in a
+  // monotonic queue (amortised O(1)).
   const bool by_time = cfg_.quiet_time > 0;
   const int64_t at = by_time ? ts : seen_;
   const int64_t oldest = by_time ? ts - cfg_.quiet_time : seen_ - cfg_.quiet;  // entries before it have expired
@@ -268,12 +272,12 @@ double Detector::Score(TimeUs ts, double value) {
   const double recent = peaks_.empty() ? 0 : peaks_.front().second;
   while (!peaks_.empty() && peaks_.back().second <= s) peaks_.pop_back();
   peaks_.emplace_back(at, s);
-  if (s <= recent) return 0;
+  if (s <= recent) return false;
   const double z = DeviationsOfScore(s);
   // Within escalate_time of the last report only a markedly worse reading
   // reports again.
   if (cfg_.escalate > 1 && reported_z_ > 0 && ts - reported_at_ < cfg_.escalate_time && z < cfg_.escalate * reported_z_)
-    return 0;
+    return false;
   if (cfg_.event_median > 0) {
     // A candidate smaller than the series' usual one stays silent.
     const size_t k = static_cast<size_t>(cfg_.event_median);
@@ -288,11 +292,11 @@ double Detector::Score(TimeUs ts, double value) {
     } else {
       events_.push_back(z);
     }
-    if (usual) return 0;
+    if (usual) return false;
   }
   reported_at_ = ts;
   reported_z_ = z;
-  return s;
+  return true;
 }
 
 const std::vector<std::string>& DetectorKinds() {

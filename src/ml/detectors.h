@@ -82,6 +82,8 @@ class Detector {
   DetectorConfig cfg_;
 
  private:
+  // The reporting policy (quiet, escalate, event_median) for score `s`.
+  bool Reports(TimeUs ts, double s);
   int64_t seen_ = 0;
   double last_ = 0;
   // (reading number or time, score): decreasing maxima of the last `quiet`
