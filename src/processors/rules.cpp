@@ -249,6 +249,8 @@ const Schema<AnomalyConfig>& AnomalySchema() {
                          0, ml::kMaxEventMedian)
         .Check([](const AnomalyConfig& c, const YAML::Node& n, Diagnostics& d) {
           const bool events = c.quiet_secs > 0;
+          if (events && c.quiet_secs < 0.001)
+            d.Error(n["quiet_secs"], "anomaly: 'quiet_secs' must be 0 (off) or at least 0.001");
           if (events && c.detector == "ewma")
             d.Error(n["quiet_secs"], "anomaly: 'quiet_secs' needs a score detector (robust, change, seasonal or knn)");
           if (c.escalate != 0 && c.escalate <= 1) d.Error(n["escalate"], "anomaly: 'escalate' must be 0 (off) or above 1");

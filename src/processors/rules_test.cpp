@@ -248,8 +248,9 @@ TEST(Anomaly, DetectorOptionsAreChecked) {
                                    "score_threshold: 0.4, score_clear: 0.6}\n"
                                    "  - {id: b, type: anomaly, inputs: [in], detector: forest}\n"
                                    "  - {id: c, type: anomaly, inputs: [in], quiet_secs: 3600}\n"
+                                   "  - {id: f, type: anomaly, inputs: [in], detector: robust, quiet_secs: 0.0000001}\n"
                                    "  - {id: e, type: anomaly, inputs: [in], detector: seasonal, event_median: 5, escalate: 0.5}\n"
-                                   "sinks: [{id: o, type: file, inputs: [a, b, c, e]}]\n",
+                                   "sinks: [{id: o, type: file, inputs: [a, b, c, e, f]}]\n",
                                    &cfg, d));
   const std::string e = d.Format();
   EXPECT_NE(e.find("knn needs 'window' larger than 'dim'"), std::string::npos) << e;
@@ -258,6 +259,7 @@ TEST(Anomaly, DetectorOptionsAreChecked) {
   EXPECT_NE(e.find("'quiet_secs' needs a score detector"), std::string::npos) << e;
   EXPECT_NE(e.find("'escalate' must be 0 (off) or above 1"), std::string::npos) << e;
   EXPECT_NE(e.find("'escalate' and 'event_median' need 'quiet_secs'"), std::string::npos) << e;
+  EXPECT_NE(e.find("'quiet_secs' must be 0 (off) or at least 0.001"), std::string::npos) << e;
 }
 
 TEST(Anomaly, NoAlertsDuringWarmupOrOnSteadySignal) {
