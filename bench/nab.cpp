@@ -60,26 +60,35 @@ int main(int argc, char** argv) {
   CLI::App app{"Scores edgeflow's streaming anomaly detectors on a corpus in NAB's layout."};
   std::string data, windows, results;
   std::vector<std::string> detectors;
+  // Defaults: the parameters of docs/anomaly-detection.md's table (the best
+  // found on the sample corpus), so a plain run on any corpus scores them.
   ml::DetectorConfig base;
+  base.window = 2000;
+  base.escalate = 2;
+  base.event_median = 5;
   app.add_option("--data", data, "The corpus's data folder (<category>/<file>.csv)")->required();
   app.add_option("--windows", windows, "The windows file (combined_windows.json)")->required();
   app.add_option("--detector", detectors, "Detectors to score (default: all)");
   app.add_option("--results", results, "Write NAB results CSVs under this folder");
-  app.add_option("--window", base.window, "window parameter (all detectors)")->capture_default_str();
+  app.add_option("--window", base.window, "window parameter (all but zscore)")->capture_default_str();
   app.add_option("--dim", base.dim, "knn pattern length")->capture_default_str();
   app.add_option("--alpha", base.alpha, "zscore EWMA weight")->capture_default_str();
-  app.add_option("--quiet", base.quiet, "only rises above the last N scores report")->capture_default_str();
-  double quiet_hours = 0;
-  app.add_option("--quiet-hours", quiet_hours, "only rises above the scores of the last H hours report")
-      ->check(CLI::NonNegativeNumber);
-  double escalate_hours = 0;
-  app.add_option("--escalate", base.escalate,
-                 "with --quiet/--quiet-hours: within --escalate-hours of a report only this many times its deviation "
-                 "reports again (0: off)");
-  app.add_option("--escalate-hours", escalate_hours, "see --escalate")->check(CLI::NonNegativeNumber);
-  app.add_option("--event-median", base.event_median,
-                 "with --quiet/--quiet-hours: a candidate reports only when its deviation is at least the median of "
-                 "the previous K candidates' (0: off)");
+  auto* quiet = app.add_option("--quiet", base.quiet, "only rises above the last N scores report (instead of --quiet-hours)");
+  double quiet_hours = 96;
+  app.add_option("--quiet-hours", quiet_hours, "only rises above the scores of the last H hours report; 0: off")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str()
+      ->excludes(quiet);
+  double escalate_hours = 12;
+  auto* escalate = app.add_option("--escalate", base.escalate,
+                                  "with a quiet span: within --escalate-hours of a report only this many times its "
+                                  "deviation reports again; 0: off")
+                       ->capture_default_str();
+  app.add_option("--escalate-hours", escalate_hours, "see --escalate")->check(CLI::NonNegativeNumber)->capture_default_str();
+  auto* event_median = app.add_option("--event-median", base.event_median,
+                                      "with a quiet span: a candidate reports only when its deviation is at least the "
+                                      "median of the previous K candidates'; 0: off")
+                           ->capture_default_str();
   bool split = false;
   app.add_flag("--split", split,
                "also a two-fold check (standard profile): the corpus's odd and even files scored apart, each half "
@@ -90,6 +99,13 @@ int main(int argc, char** argv) {
                "threshold: not a NAB score)");
   CLI11_PARSE(app, argc, argv);
   if (detectors.empty()) detectors = ml::DetectorKinds();
+  if (quiet->count() > 0) quiet_hours = 0;  // a count of readings instead of hours
+  // Without a quiet span every reading is scored: the defaults that need one
+  // go too (given explicitly, they are refused below).
+  if (base.quiet <= 0 && quiet_hours <= 0) {
+    if (escalate->count() == 0) base.escalate = 0;
+    if (event_median->count() == 0) base.event_median = 0;
+  }
   base.quiet_time = static_cast<TimeUs>(quiet_hours * 3600 * kUsPerSec);
   base.escalate_time = static_cast<TimeUs>(escalate_hours * 3600 * kUsPerSec);
 
