@@ -73,6 +73,8 @@ int main(int argc, char** argv) {
   app.add_option("--window", base.window, "window parameter (all but zscore)")->capture_default_str();
   app.add_option("--dim", base.dim, "knn pattern length")->capture_default_str();
   app.add_option("--alpha", base.alpha, "zscore EWMA weight")->capture_default_str();
+  app.add_option("--warmup", base.warmup, "readings of each series scored 0 while the detector learns")
+      ->capture_default_str();
   auto* quiet = app.add_option("--quiet", base.quiet, "only rises above the last N scores report (instead of --quiet-hours)");
   double quiet_hours = 96;
   app.add_option("--quiet-hours", quiet_hours, "only rises above the scores of the last H hours report; 0: off")
