@@ -147,6 +147,46 @@ TEST(Mqtt, RoundTripAtQos1WithExactAlerts) {
   EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0) << daemon.err();
 }
 
+TEST(Mqtt, ReadingsWithoutATimestampGetTheirTimeOfArrival) {
+  // A bare number carries no time: the reading gets the time the node
+  // received it, not the time the source last woke up before it (an idle
+  // source wakes every 100 ms).
+  TempDir dir;
+  Broker broker(dir.path());
+  std::ofstream(dir / "c.yaml") << Config(dir.path(), broker.port(), broker.port());
+  Child daemon({kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
+  TestClient sub(broker.port(), "sub"), pub(broker.port(), "pub");
+  ASSERT_TRUE(sub.connected() && pub.connected());
+  ASSERT_TRUE(sub.Subscribe("alerts/#"));
+  ASSERT_TRUE(WaitLive(pub, sub, "probe")) << daemon.err();
+  const auto now_us = [] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  for (int k = 0; k < 5; ++k) {
+    // Idle time for the source between readings (not a synchronisation: the
+    // alert below is waited for), so that its last wake-up lies well before
+    // the reading.
+    EXPECT_FALSE(sub.WaitMessages(sub.messages().size() + 1, std::chrono::milliseconds(150 + 20 * k)));
+    const std::string sensor = "bare" + std::to_string(k);
+    const int64_t sent = now_us();
+    ASSERT_TRUE(pub.Publish("sensors/" + sensor + "/temperature", "99"));
+    ASSERT_TRUE(testing::WaitFor([&] {
+      sub.Pump();
+      return Count(sub, "alerts/" + sensor + "/open") == 1;
+    })) << daemon.err();
+    const int64_t got = now_us();
+    for (auto& [topic, payload] : sub.messages()) {
+      if (topic != "alerts/" + sensor + "/open") continue;
+      const int64_t ts = nlohmann::json::parse(payload)["ts"].get<int64_t>();
+      EXPECT_GE(ts, sent - 2000) << "stamped " << (sent - ts) / 1000.0 << " ms before it was sent";
+      EXPECT_LE(ts, got) << payload;
+    }
+  }
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0) << daemon.err();
+}
+
 TEST(Mqtt, BrokerRestartReconnectsResubscribesAndLosesNothing) {
   TempDir dir;
   Broker broker(dir.path());

@@ -236,11 +236,17 @@ Status MqttSource::Run(SourceContext& ctx) {
       if (!st.ok()) spdlog::warn("mqtt source '{}': {}", build_.component_id, st.ToString());
     }
   });
-  // Messages without a timestamp get the time of the loop iteration that
-  // received them: one clock read per iteration, not per message.
-  TimeUs received_at = ctx.clock->now();
+  // Messages without a timestamp get the time their loop iteration received
+  // its first message: one clock read per iteration, not per message (and
+  // none while idle).
+  TimeUs received_at = 0;
+  bool stamped = false;
   c.on_message([&](const mosquitto_message& m) {
     got = true;
+    if (!stamped) {
+      received_at = ctx.clock->now();
+      stamped = true;
+    }
     decoder_->Decode(m.topic, m.payload, static_cast<size_t>(m.payloadlen), received_at, &seq, batch);
   });
   const TimeUs linger = static_cast<TimeUs>(cfg_.linger_ms * 1000);
@@ -258,9 +264,8 @@ Status MqttSource::Run(SourceContext& ctx) {
   bool busy = false;
   while (!ctx.stopping()) {
     if (busy) std::this_thread::sleep_for(pause);
-    got = false;
+    got = stamped = false;
     c.Loop(100, *ctx.stop);
-    received_at = ctx.clock->now();
     // Under load keep reading (without waiting) for up to `linger`, then hand
     // the batch over; an idle source hands over what it has at once. The
     // clock is checked every 32 reads.
