@@ -59,6 +59,46 @@ sinks:
   EXPECT_EQ(stats["totals"]["lost_events"], 0);
 }
 
+TEST(Runtime, AFileSinkWritesTheKindsItsIncludeNames) {
+  TempDir dir;
+  {
+    std::ofstream f(dir / "rec.csv");
+    for (int i = 0; i < 200; ++i) f << "2026-01-01T00:00:00Z," << (i % 100) << "\n";
+  }
+  auto cfg = Parse(R"(
+node: {data_dir: )" + dir.path() + R"(}
+sources:
+  - {id: rec, type: file, path: )" + (dir / "rec.csv") + R"(}
+processors:
+  - id: hot
+    type: rules
+    inputs: [rec]
+    rules: [{id: high, when: value > 98}]
+sinks:
+  - {id: both, type: file, inputs: [hot], path: )" + (dir / "both.jsonl") + R"(, include: [readings, alerts]}
+  - {id: readings, type: file, inputs: [hot], path: )" + (dir / "readings.jsonl") + R"(, include: [readings]}
+  - {id: alerts, type: file, inputs: [hot], path: )" + (dir / "alerts.jsonl") + R"(, include: [alerts]}
+)");
+  Runtime rt(cfg, SystemClock::Instance());
+  ASSERT_TRUE(rt.Start().ok());
+  ASSERT_TRUE(rt.WaitFinished(std::chrono::seconds(30)));
+  rt.Stop();
+  // Lines per kind: readings carry "value" and no "state", alerts a "state".
+  const auto count = [&](const std::string& file) {
+    std::ifstream f(dir / file);
+    std::pair<int, int> n{0, 0};
+    for (std::string line; std::getline(f, line);) {
+      const auto j = nlohmann::json::parse(line);
+      (j.contains("state") ? n.second : n.first)++;
+    }
+    return n;
+  };
+  // 200 readings; value > 98 opens on each 99 and clears on the next 0: 2 opens, 1 clear.
+  EXPECT_EQ(count("both.jsonl"), std::make_pair(200, 3));
+  EXPECT_EQ(count("readings.jsonl"), std::make_pair(200, 0));
+  EXPECT_EQ(count("alerts.jsonl"), std::make_pair(0, 3));
+}
+
 TEST(Runtime, StopFlushesOpenWindowsAndQueuedData) {
   TempDir dir;
   auto cfg = Parse(R"(

@@ -130,11 +130,11 @@ static void AppendLines(std::string& out, const Events& events) {
   }
 }
 
-void AppendBatchJsonl(std::string& out, const Batch& b, bool readings) {
-  if (readings) AppendLines(out, b.readings);
-  AppendLines(out, b.aggregates);
-  AppendLines(out, b.alerts);
-  AppendLines(out, b.dead_letters);
+void AppendBatchJsonl(std::string& out, const Batch& b, const EventMask& what) {
+  if (what.readings) AppendLines(out, b.readings);
+  if (what.aggregates) AppendLines(out, b.aggregates);
+  if (what.alerts) AppendLines(out, b.alerts);
+  if (what.dead_letters) AppendLines(out, b.dead_letters);
 }
 
 }  // namespace edgeflow

@@ -18,7 +18,7 @@ void AppendJson(std::string& out, const Reading& r, TsFormat ts = TsFormat::kIso
 void AppendJson(std::string& out, const Aggregate& a, TsFormat ts = TsFormat::kIso);
 void AppendJson(std::string& out, const AlertEvent& a, TsFormat ts = TsFormat::kIso);
 void AppendJson(std::string& out, const DeadLetter& d, TsFormat ts = TsFormat::kIso);
-// Appends one line per event of `b`; readings only when `readings` is true.
-void AppendBatchJsonl(std::string& out, const Batch& b, bool readings);
+// Appends one line per event of `b` of the kinds `what` selects.
+void AppendBatchJsonl(std::string& out, const Batch& b, const EventMask& what);
 
 }  // namespace edgeflow

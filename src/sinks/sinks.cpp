@@ -135,15 +135,7 @@ Status FileSink::Write(const Batch& b) {
       }
     }
   } else {
-    Batch filtered;
-    const Batch* src = &b;
-    if (!(what_.readings && what_.aggregates && what_.alerts && what_.dead_letters)) {
-      if (what_.aggregates) filtered.aggregates = b.aggregates;
-      if (what_.alerts) filtered.alerts = b.alerts;
-      if (what_.dead_letters) filtered.dead_letters = b.dead_letters;
-      src = &filtered;
-    }
-    AppendBatchJsonl(buf_, *src, what_.readings);
+    AppendBatchJsonl(buf_, b, what_);
   }
   if (buf_.empty()) return Status::Ok();
   // One write per batch, flushed: what a batch produced is in the file (for
