@@ -49,7 +49,7 @@ void DeadbandProcessor::Process(const Batch& in, Batch& out) {
       Last& l = it->second;
       const double diff = std::fabs(r.value - l.value);
       pass = (cfg_.absolute > 0 && diff >= cfg_.absolute) ||
-             (cfg_.percent > 0 && diff >= std::fabs(l.value) * cfg_.percent / 100.0) ||
+             (cfg_.percent > 0 && diff > 0 && diff >= std::fabs(l.value) * cfg_.percent / 100.0) ||
              (max_silence_ > 0 && r.ts - l.ts >= max_silence_) || r.quality != l.quality;
       if (pass) l = Last{r.value, r.ts, r.quality};
     }

@@ -48,6 +48,18 @@ TEST(Deadband, PercentAndQualityChange) {
   EXPECT_EQ(Values(out), (std::vector<double>{100, 111, 111}));
 }
 
+TEST(Deadband, PercentOfZeroPassesAnyChangeAndNoRepeat) {
+  // A signal resting at 0 (a closed valve, an idle motor): repeats of 0 are
+  // not changes; any move away from 0 is.
+  DeadbandConfig c;
+  DeadbandSchema().SetDefaults(c);
+  c.percent = 5;
+  auto p = std::move(DeadbandProcessor::Create(c, BuildContext{})).value();
+  Batch out = Feed(*p, {R("s", "m", At(0), 0), R("s", "m", At(1), 0), R("s", "m", At(2), 0), R("s", "m", At(3), 0.5),
+                        R("s", "m", At(4), 0.51), R("s", "m", At(5), 0)});
+  EXPECT_EQ(Values(out), (std::vector<double>{0, 0.5, 0}));
+}
+
 TEST(Downsample, FirstIsARateLimit) {
   DownsampleConfig c;
   DownsampleSchema().SetDefaults(c);
