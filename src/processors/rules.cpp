@@ -299,6 +299,9 @@ void AnomalyProcessor::Process(const Batch& in, Batch& out) {
   out.forward_events(in);
   for (const Reading& r : in.readings) {
     if (!sel_.Matches(r.sensor, r.metric)) continue;
+    // A value that is not a number says nothing about the series; learning it
+    // would leave the baseline NaN for good (no alert would open or clear).
+    if (!std::isfinite(r.value)) continue;
     auto [it, fresh] = series_.try_emplace(SeriesKey(r.sensor, r.metric));
     Baseline& b = it->second;
     if (fresh && cfg_.emit_scores) b.score_metric = Intern(std::string(SymName(r.metric)) + "_anomaly");

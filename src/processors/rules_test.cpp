@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "core/testing.h"
 
 namespace edgeflow {
@@ -260,6 +262,29 @@ TEST(Anomaly, DetectorOptionsAreChecked) {
   EXPECT_NE(e.find("'escalate' must be 0 (off) or above 1"), std::string::npos) << e;
   EXPECT_NE(e.find("'escalate' and 'event_median' need 'quiet_secs'"), std::string::npos) << e;
   EXPECT_NE(e.find("'quiet_secs' must be 0 (off) or at least 0.001"), std::string::npos) << e;
+}
+
+TEST(Anomaly, ANonFiniteValueIsSkippedNotLearned) {
+  for (const char* kind : {"ewma", "robust", "seasonal"}) {
+    SCOPED_TRACE(kind);
+    AnomalyConfig c;
+    AnomalySchema().SetDefaults(c);
+    c.detector = kind;
+    c.window = 100;
+    BuildContext ctx;
+    ctx.component = Intern("anom");
+    auto p = std::move(AnomalyProcessor::Create(c, ctx)).value();
+    Batch in, out;
+    for (int i = 0; i < 60; ++i) in.readings.push_back(R("m", "v", At(i), 20 + 0.1 * (i % 3)));
+    in.readings.push_back(R("m", "v", At(60), std::numeric_limits<double>::quiet_NaN()));
+    in.readings.push_back(R("m", "v", At(61), std::numeric_limits<double>::infinity()));
+    for (int i = 62; i < 70; ++i) in.readings.push_back(R("m", "v", At(i), 20 + 0.1 * (i % 3)));
+    in.readings.push_back(R("m", "v", At(70), 100));  // a real spike after them
+    p->Process(in, out);
+    EXPECT_EQ(out.readings.size(), 71u) << "every reading is passed on";
+    ASSERT_FALSE(out.alerts.empty());
+    EXPECT_EQ(out.alerts[0].ts, At(70)) << "the spike opens an alert; the NaN and inf did not";
+  }
 }
 
 TEST(Anomaly, NoAlertsDuringWarmupOrOnSteadySignal) {
