@@ -65,7 +65,9 @@ void WindowProcessor::Process(const Batch& in, Batch& out) {
     if (fresh) {
       s.sensor = r.sensor;
       s.metric = r.metric;
-      s.next_start = FirstWindowContaining(r.ts);
+      // The first window still open: a reading up to `lateness` older than
+      // this one may still arrive.
+      s.next_start = FirstWindowContaining(r.ts - lateness_);
     }
     if (count_ > 0) {
       if (cfg_.forward_readings) out.readings.push_back(r);
@@ -103,9 +105,11 @@ void WindowProcessor::CloseUpTo(Series& s, TimeUs watermark, Batch& out) {
       s.next_start = std::max(s.next_start, FloorTo(watermark - size_, slide_) + slide_);
       break;
     }
-    // Skip empty windows across gaps in the data.
+    // Skip empty windows across gaps in the data — only closed ones: an empty
+    // window the watermark has not passed can still receive a late reading.
     const TimeUs first_ts = s.buf[s.head].ts;
-    if (s.next_start + size_ <= first_ts) s.next_start = std::max(s.next_start, FirstWindowContaining(first_ts));
+    if (s.next_start + size_ <= first_ts)
+      s.next_start = std::max(s.next_start, std::min(FirstWindowContaining(first_ts), FirstWindowContaining(watermark)));
     if (s.next_start + size_ > watermark) break;
     EmitWindow(s, s.next_start, out);
     s.next_start += slide_;

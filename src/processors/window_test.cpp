@@ -79,6 +79,31 @@ TEST(Window, OutOfOrderWithinLatenessIsIncludedLateIsDeadLettered) {
   EXPECT_TRUE(out.readings.empty());
 }
 
+TEST(Window, AReadingWithinLatenessIsKeptAtTheStartAndAfterAGap) {
+  auto p = Make(10, 0, 5);  // windows [0,10), [10,20), … (kT0 is a multiple of 10 s)
+  // The series starts at 11 s; 9 s is 2 s older, within the 5 s allowed.
+  Batch out = Feed(*p, {R("s", "m", At(11), 1), R("s", "m", At(9), 2)});
+  EXPECT_TRUE(out.dead_letters.empty()) << out.dead_letters.size();
+  ASSERT_EQ(out.readings.size(), 2u);
+  out = Feed(*p, {R("s", "m", At(16), 3)});  // watermark 11 closes [0,10)
+  ASSERT_EQ(out.aggregates.size(), 1u);
+  EXPECT_EQ(out.aggregates[0].start, At(0));
+  EXPECT_EQ(F(out.aggregates[0], AggField::kCount), 1) << "the reading at 9 s";
+  // A gap: 50 s then 46 s (4 s older; its window [40,50) ends after the watermark 45).
+  out = Feed(*p, {R("s", "m", At(50), 4), R("s", "m", At(46), 5)});
+  EXPECT_TRUE(out.dead_letters.empty());
+  ASSERT_EQ(out.aggregates.size(), 1u) << "[10,20) with 11 and 16";
+  EXPECT_EQ(F(out.aggregates[0], AggField::kCount), 2);
+  out = Feed(*p, {R("s", "m", At(60), 6)});  // watermark 55 closes [40,50)
+  ASSERT_EQ(out.aggregates.size(), 1u);
+  EXPECT_EQ(out.aggregates[0].start, At(40));
+  EXPECT_EQ(F(out.aggregates[0], AggField::kLast), 5);
+  // Later than the lateness is still late: 30 s when the watermark is 55.
+  out = Feed(*p, {R("s", "m", At(30), 7)});
+  ASSERT_EQ(out.dead_letters.size(), 1u);
+  EXPECT_STREQ(out.dead_letters[0].reason, "late");
+}
+
 TEST(Window, SlidingWindowsOverlap) {
   auto p = Make(10, 5);
   std::vector<Reading> rs;
