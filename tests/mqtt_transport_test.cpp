@@ -9,9 +9,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "broker.h"
+#include "process.h"
 #include "sources/mqtt_source.h"
 #include "transport/mqtt.h"
 
@@ -147,6 +149,41 @@ TEST(MqttTransport, ReadBufferTakesManyMessagesPerSystemCallAndLosesNothing) {
       EXPECT_EQ(reads, 0u);
     }
   }
+}
+
+TEST(MqttTransport, ARefusedConnectionIsOneFailedAttemptWithItsReason) {
+  // A wrong password: the broker answers CONNACK "not authorised". That is
+  // one failed attempt (the backoff doubles once), and the reason stays the
+  // broker's.
+  TempDir dir;
+  std::string out, err;
+  ASSERT_EQ(testing::RunCommand({"/usr/bin/mosquitto_passwd", "-b", "-c", dir / "passwd", "device", "s3cret"}, &out,
+                                &err, dir.path()),
+            0)
+      << err;
+  std::filesystem::permissions(dir / "passwd", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                                   std::filesystem::perms::others_read);
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                                               std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                                               std::filesystem::perms::others_exec);
+  Broker broker(dir.path(), "password_file " + (dir / "passwd") + "\nallow_anonymous false\n");
+  StopToken stop;
+  MqttBrokerConfig cfg = BrokerAt(broker.port(), 16);
+  cfg.username = "device";
+  cfg.password = "wrong";
+  cfg.reconnect_min_secs = 60;  // one attempt in this test
+  cfg.reconnect_max_secs = 60;
+  auto conn = MqttConnection::Create(cfg, "refused", SystemClock::Instance());
+  ASSERT_TRUE(conn.ok());
+  MqttConnection& c = **conn;
+  ASSERT_TRUE(WaitFor([&] {
+    c.Loop(10, stop);
+    return c.counters().failed_attempts > 0;
+  }));
+  for (int i = 0; i < 20; ++i) c.Loop(5, stop);  // whatever the library reports after the CONNACK
+  EXPECT_EQ(c.counters().failed_attempts, 1u);
+  EXPECT_NE(c.last_error().find("broker refused the connection"), std::string::npos) << c.last_error();
+  EXPECT_FALSE(c.connected());
 }
 
 TEST(MqttTransport, ReadBufferStartsCleanAfterTheBrokerRestarts) {

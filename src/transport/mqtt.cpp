@@ -202,6 +202,7 @@ void MqttConnection::Loop(int timeout_ms, StopToken& stop) {
   }
   // The clock is read only while (re)connecting: on the message path every
   // system call counts.
+  const uint64_t failed_before = counters_.failed_attempts;
   const int rc = Service(timeout_ms);
   if (rc != MOSQ_ERR_SUCCESS) {
     const bool was = connected_;
@@ -217,7 +218,9 @@ void MqttConnection::Loop(int timeout_ms, StopToken& stop) {
     if (rc == MOSQ_ERR_TLS && !tls_detail_.empty()) why += " (" + tls_detail_ + ")";
     tls_detail_.clear();
     WatchTlsErrors(true);
-    ScheduleRetry(std::string("connection error: ") + why);
+    // A refused CONNACK has already scheduled the retry with the broker's
+    // reason (libmosquitto then reports the refusal here too): one attempt.
+    if (counters_.failed_attempts == failed_before) ScheduleRetry(std::string("connection error: ") + why);
     return;
   }
   if (connecting_ && clock_.now() - connect_started_ > 10 * kUsPerSec) {
