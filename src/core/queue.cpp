@@ -99,6 +99,7 @@ void BatchQueue::take_locked(Batch& out) {
   std::swap(out, slots_[head_]);
   head_ = (head_ + 1) % slots_.size();
   --size_;
+  ++taken_;
 }
 
 bool BatchQueue::try_pop(Batch& out) {
@@ -147,6 +148,16 @@ QueueStats BatchQueue::stats() const {
 size_t BatchQueue::depth() const {
   std::lock_guard lock(mu_);
   return size_;
+}
+
+size_t BatchQueue::unfinished() const {
+  std::lock_guard lock(mu_);
+  return size_ + taken_;
+}
+
+void BatchQueue::done() {
+  std::lock_guard lock(mu_);
+  if (taken_ > 0) --taken_;
 }
 
 }  // namespace edgeflow

@@ -82,6 +82,12 @@ class BatchQueue {
   bool closed() const;
   QueueStats stats() const;
   size_t depth() const;
+  // Batches queued plus batches popped and not yet marked done(): a consumer
+  // that calls done() when it has finished each popped batch lets a producer
+  // tell "nothing waiting and nothing in hand" (0) with no gap between the
+  // pop and the consumer taking the batch up.
+  size_t unfinished() const;
+  void done();
   WhenFull policy() const { return policy_; }
 
  private:
@@ -93,6 +99,7 @@ class BatchQueue {
   std::vector<Batch> slots_;
   size_t head_ = 0;  // index of the oldest
   size_t size_ = 0;
+  size_t taken_ = 0;  // popped, not yet done()
   bool closed_ = false;
   WhenFull policy_;
   Notifier* consumer_;

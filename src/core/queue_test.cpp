@@ -106,6 +106,29 @@ TEST(BatchQueue, CoalescesSmallBatchesIntoTheTail) {
   for (int i = 0; i < 10; ++i) EXPECT_EQ(out.readings[static_cast<size_t>(i)].value, i) << "order kept";
 }
 
+TEST(BatchQueue, APoppedBatchIsUnfinishedUntilDone) {
+  BatchQueue q(4, WhenFull::kBlock);
+  EXPECT_EQ(q.unfinished(), 0u);
+  for (int i = 0; i < 2; ++i) {
+    Batch b = Of(1, i);
+    q.push(b);
+  }
+  EXPECT_EQ(q.unfinished(), 2u);
+  Batch out;
+  ASSERT_TRUE(q.pop_for(out, std::chrono::milliseconds(100)));
+  EXPECT_EQ(q.depth(), 1u);
+  EXPECT_EQ(q.unfinished(), 2u) << "taken but not written: still in front of anything newer";
+  ASSERT_TRUE(q.try_pop(out));
+  EXPECT_EQ(q.depth(), 0u);
+  EXPECT_EQ(q.unfinished(), 2u);
+  q.done();
+  EXPECT_EQ(q.unfinished(), 1u);
+  q.done();
+  EXPECT_EQ(q.unfinished(), 0u);
+  q.done();  // more done() than pops changes nothing
+  EXPECT_EQ(q.unfinished(), 0u);
+}
+
 TEST(WhenFull, ParsesNames) {
   WhenFull w;
   ASSERT_TRUE(ParseWhenFull("drop_oldest", &w));

@@ -107,11 +107,13 @@ void Runtime::SinkFanout::operator()(size_t sink, const Batch& b) {
 }
 
 bool Runtime::WriteDirectly(SinkWorker& w, const Batch& b) {
-  // Only when the sink's thread is idle and nothing waits before this batch,
-  // so order is kept; a failed write goes to the queue, and the sink's thread
+  // Only when the sink's thread is idle and nothing waits before this batch —
+  // neither queued nor taken by the sink's thread and not yet written (it
+  // pops before it locks; or it holds a failed batch between retries) — so
+  // order is kept; a failed write goes to the queue, and the sink's thread
   // retries it with backoff.
   std::unique_lock l(w.write_mu, std::try_to_lock);
-  if (!l.owns_lock() || w.queue->depth() != 0 || w.queue->closed()) return false;
+  if (!l.owns_lock() || w.queue->unfinished() != 0 || w.queue->closed()) return false;
   Sink& sink = pipeline_->sink(w.index);
   if (!sink.CanWriteDirectly()) return false;
   if (!sink.Write(b).ok()) {
@@ -187,6 +189,7 @@ void Runtime::SinkLoop(SinkWorker& w) {
         auto backoff = std::min<int64_t>(5'000'000, 50'000LL << std::min(attempt, 7));
         clock_.sleep_until(clock_.now() + backoff, sink_stop_);
       }
+      w.queue->done();  // written or given up: direct writes may go again
     } else if (w.queue->closed() && w.queue->depth() == 0) {
       break;
     }
