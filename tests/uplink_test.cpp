@@ -134,7 +134,7 @@ struct Node {
   std::string token;
 
   Node(const std::string& d, int cloud_port, const std::string& uplink_extra = "", double reconnect_secs = 0.5,
-       bool with_rules = false)
+       bool with_rules = false, int batch_max = 100)
       : dir(d), api_port(testing::FreePort()) {
     fs::create_directories(dir);
     std::ofstream(dir + "/c.yaml")
@@ -145,7 +145,7 @@ struct Node {
                          "clear_when: value < 1000000}]}]\n"
                        : "")
         << "sinks:\n  - {id: cloud, type: uplink, inputs: [" << (with_rules ? "hot" : "in")
-        << "], include: [" << (with_rules ? "alerts, " : "") << "readings], batch_max: 100,\n"
+        << "], include: [" << (with_rules ? "alerts, " : "") << "readings], batch_max: " << batch_max << ",\n"
         << "     broker: {port: " << cloud_port << ", reconnect_min_secs: " << reconnect_secs
         << ", reconnect_max_secs: " << reconnect_secs * 1.5 << "}"
         << uplink_extra << "}\n";
@@ -236,6 +236,28 @@ TEST(Uplink, CloudDownWhileReadingsFlowThenEverythingArrives) {
   EXPECT_TRUE(testing::WaitFor([&] { return node.Metric("outbox_messages") == 0; })) << "acknowledged messages are removed";
   node.Stop();
   EXPECT_EQ(IntegrityCheck(dir / "node/outbox-cloud.db"), "ok");
+}
+
+// A message larger than the bandwidth cap's bucket (64 KB or one second of
+// the cap) goes when the bucket is full, and the cap is paid back after it;
+// it used to wait forever, and every stream behind it with it.
+TEST(Uplink, AMessageLargerThanTheBandwidthBucketStillGoes) {
+  TempDir dir;
+  auto cloud = CloudDown(dir / "cloud");
+  cloud->Start();
+  CloudReceiver receiver(cloud->port());
+  Node node(dir / "node", cloud->port(), ", max_bytes_per_sec: 40000", 0.5, false, /*batch_max=*/2000);
+  ASSERT_TRUE(node.Start()) << node.daemon->err();
+  ASSERT_TRUE(node.Post(0, 2000)) << node.daemon->err();  // one message of ~100 KB
+  Check c;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    c = Analyse(receiver.payloads());
+    return AllValues(c, 2000);
+  }, std::chrono::seconds(30))) << c.values.size() << " of 2000\n" << node.daemon->err();
+  size_t biggest = 0;
+  for (const auto& p : receiver.payloads()) biggest = std::max(biggest, p.size());
+  EXPECT_GT(biggest, 65536u) << "the message was larger than the bucket";
+  node.Stop();
 }
 
 // (b) SIGKILL every ~2 s while readings are posted and the cloud is down: no

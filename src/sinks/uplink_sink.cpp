@@ -151,9 +151,12 @@ void UplinkSink::OnLost() {
 // Publishes what the in-flight window and the bandwidth cap allow, highest
 // priority first. Returns true when more is waiting.
 bool UplinkSink::Fill(TimeUs now) {
+  // The bandwidth cap is a token bucket of one second of the cap (64 KB at
+  // least). A message larger than the bucket goes when the bucket is full and
+  // leaves it in debt, so the average rate still holds.
+  const double bucket = std::max(cfg_.max_bytes_per_sec, 65536.0);
   if (cfg_.max_bytes_per_sec > 0) {
-    tokens_ = std::min(tokens_ + cfg_.max_bytes_per_sec * static_cast<double>(now - last_refill_) / 1e6,
-                       std::max(cfg_.max_bytes_per_sec, 65536.0));
+    tokens_ = std::min(tokens_ + cfg_.max_bytes_per_sec * static_cast<double>(now - last_refill_) / 1e6, bucket);
     last_refill_ = now;
   }
   std::vector<OutboxMessage> msgs;
@@ -169,7 +172,7 @@ bool UplinkSink::Fill(TimeUs now) {
     }
     for (const auto& m : msgs) {
       if (cfg_.max_bytes_per_sec > 0) {
-        if (tokens_ < static_cast<double>(m.bytes())) return true;
+        if (tokens_ < std::min(static_cast<double>(m.bytes()), bucket)) return true;
         tokens_ -= static_cast<double>(m.bytes());
       }
       int mid = 0;
