@@ -187,6 +187,34 @@ TEST(Mqtt, ReadingsWithoutATimestampGetTheirTimeOfArrival) {
   EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0) << daemon.err();
 }
 
+TEST(Mqtt, AnEventTheBrokerCannotTakeIsRefusedAndTheRestOfTheBatchGoes) {
+  // A sensor name with '#' makes an invalid topic; the alerts before and
+  // after it in the same batch are published, the bad one is counted.
+  TempDir dir;
+  Broker broker(dir.path());
+  TestClient sub(broker.port(), "sub");
+  ASSERT_TRUE(sub.connected());
+  ASSERT_TRUE(sub.Subscribe("alerts/#"));
+  std::ofstream(dir / "rec.csv") << "2026-01-01T00:00:00Z,ok1,t,90\n2026-01-01T00:00:01Z,bad#x,t,91\n"
+                                    "2026-01-01T00:00:02Z,ok2,t,92\n";
+  std::ofstream(dir / "c.yaml") << "node: {id: bad}\n"
+                                   "sources: [{id: rec, type: file, path: " << (dir / "rec.csv") << "}]\n"
+                                   "processors: [{id: hot, type: rules, inputs: [rec], rules: [{id: hot, when: value > 80}]}]\n"
+                                   "sinks: [{id: out, type: mqtt, inputs: [hot], broker: {port: " << broker.port()
+                                << "}, topic: 'alerts/{sensor}'}]\n";
+  std::string out, err;
+  ASSERT_EQ(testing::RunCommand({kBin, "replay", "-c", dir / "c.yaml", "--input", dir / "rec.csv", "--with-sinks"}, &out,
+                                &err, dir.path()),
+            0)
+      << err;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    sub.Pump();
+    return Count(sub, "alerts/ok2") == 1;
+  })) << err;
+  EXPECT_EQ(Count(sub, "alerts/ok1"), 1u);
+  EXPECT_NE(err.find("event refused"), std::string::npos) << err;
+}
+
 TEST(Mqtt, BrokerRestartReconnectsResubscribesAndLosesNothing) {
   TempDir dir;
   Broker broker(dir.path());

@@ -1,5 +1,7 @@
 #include "sinks/mqtt_sink.h"
 
+#include <spdlog/spdlog.h>
+
 #include "sinks/sinks.h"
 
 namespace edgeflow {
@@ -100,7 +102,15 @@ Result<std::unique_ptr<Sink>> MqttSink::Create(const MqttSinkConfig& cfg, const 
 }
 
 Status MqttSink::Send(const std::string& topic) {
-  return conn_->Publish(topic, payload_.data(), payload_.size(), static_cast<int>(cfg_.qos), cfg_.retain);
+  Status st = conn_->Publish(topic, payload_.data(), payload_.size(), static_cast<int>(cfg_.qos), cfg_.retain);
+  if (st.ok() || st.retryable()) return st;
+  if (refused_.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
+    spdlog::warn("mqtt sink: event refused (counted in refused_events): {}", st.message());
+  return Status::Ok();
+}
+
+void MqttSink::Metrics(std::vector<std::pair<std::string, double>>& out) const {
+  out.emplace_back("refused_events", static_cast<double>(refused_.load(std::memory_order_relaxed)));
 }
 
 Status MqttSink::Write(const Batch& b) {

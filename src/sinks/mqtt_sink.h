@@ -4,6 +4,8 @@
 // retryable error: the batch stays in the sink's bounded queue (its
 // `when_full` policy and counters apply) and is published after reconnect.
 // Delivery is at least once: a batch interrupted by a disconnect is sent again.
+#include <atomic>
+
 #include "config/schema.h"
 #include "engine/component.h"
 #include "sinks/event_json.h"
@@ -44,8 +46,13 @@ class MqttSink final : public Sink {
   Status Flush() override;
   EventMask wants() const override { return what_; }
   bool CanWriteDirectly() const override { return cfg_.direct && conn_->connected(); }
+  void Metrics(std::vector<std::pair<std::string, double>>& out) const override;
 
  private:
+  // Publishes payload_ to `topic`. An event the broker can never take (a
+  // topic with '+', '#' or invalid UTF-8 from a sensor name; a message over
+  // the broker's maximum) is refused and counted, and the batch goes on;
+  // only retryable errors fail the write.
   Status Send(const std::string& topic);
   MqttSinkConfig cfg_;
   StoreWhat what_;
@@ -54,6 +61,7 @@ class MqttSink final : public Sink {
   std::unique_ptr<MqttConnection> conn_;
   StopToken never_;
   std::string topic_buf_, payload_;
+  std::atomic<uint64_t> refused_{0};
 };
 
 }  // namespace edgeflow
