@@ -208,8 +208,11 @@ Status FileSource::Run(SourceContext& ctx) {
     bool first = true;
     bool running = true;
     TimeUs file_first = INT64_MIN, file_last = INT64_MIN;
+    int64_t file_readings = 0;
     while (running && !ctx.stopping() && reader.Next(&line)) {
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      // A byte-order mark (files saved as "CSV UTF-8") is not part of the data.
+      if (reader.line_no() == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
       if (line.empty()) continue;
       Reading r;
       r.sensor = default_sensor;
@@ -232,9 +235,13 @@ Status FileSource::Run(SourceContext& ctx) {
             }
             if (layout.ts < 0 || layout.value < 0)
               return Status::Invalid(cfg_.path + ": CSV header needs 'timestamp' and 'value' columns");
+            // A row needs the columns that are read; quality may be left out.
+            layout.columns = std::max({layout.ts, layout.value, layout.sensor, layout.metric}) + 1;
             continue;
           }
-          if (n >= 4) layout = CsvLayout{0, 3, 1, 2, n >= 5 ? 4 : -1, n};
+          // Headerless: timestamp,value or timestamp,sensor,metric,value with
+          // a fifth column, quality, on some lines only.
+          if (n >= 4) layout = CsvLayout{0, 3, 1, 2, -1, 4};
           else layout = CsvLayout{0, 1, -1, -1, -1, n};
         }
         if (n < layout.columns) {
@@ -261,7 +268,8 @@ Status FileSource::Run(SourceContext& ctx) {
           continue;
         }
         // Headerless sensor/metric files may carry a fifth column, quality, on some lines only.
-        const int qcol = layout.quality >= 0 ? layout.quality : (layout.sensor == 1 && n >= 5 ? 4 : -1);
+        const int qcol = layout.quality >= 0 ? (n > layout.quality ? layout.quality : -1)
+                                             : (layout.sensor == 1 && n >= 5 ? 4 : -1);
         if (qcol >= 0 && !ParseQualityCell(cols[qcol], &r.quality)) {
           dead(r, "bad_quality", "line " + std::to_string(reader.line_no()) + ": " + std::string(line.substr(0, 200)));
           continue;
@@ -319,13 +327,15 @@ Status FileSource::Run(SourceContext& ctx) {
       }
       if (file_first == INT64_MIN) file_first = r.ts;
       file_last = std::max(file_last, r.ts);
+      ++file_readings;
       running = push(r);
     }
     ::close(fd);
     if (!running || ctx.stopping()) break;
     if (file_first == INT64_MIN) break;  // empty file: nothing to loop
-    // Next pass continues one median step after the last reading.
-    loop_shift += (file_last - file_first) + std::max<TimeUs>(1, (file_last - file_first) / 1000);
+    // The next pass continues one average step after the last reading.
+    const TimeUs step = file_readings > 1 ? (file_last - file_first) / (file_readings - 1) : kUsPerSec;
+    loop_shift += (file_last - file_first) + std::max<TimeUs>(1, step);
   } while (cfg_.loop);
   if (!batch.empty()) ctx.emit(batch);
   return Status::Ok();

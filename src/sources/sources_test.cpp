@@ -167,6 +167,37 @@ TEST(FileSource, FourColumnCsvAndBadLinesBecomeDeadLetters) {
   EXPECT_EQ(b.dead_letters[2].origin, Intern("rec"));
 }
 
+TEST(FileSource, TheQualityColumnMayBeLeftOutLineByLine) {
+  TempDir dir;
+  // Headerless: the first line has a quality, the second does not.
+  std::ofstream(dir / "a.csv") << "2026-01-01T00:00:00Z,a,t,1,good\n2026-01-01T00:00:01Z,a,t,2\n";
+  // A header naming quality, and a row without that cell.
+  std::ofstream(dir / "b.csv") << "timestamp,sensor,metric,value,quality\n2026-01-01T00:00:00Z,b,t,1,bad\n"
+                                  "2026-01-01T00:00:01Z,b,t,2\n";
+  for (const char* f : {"a.csv", "b.csv"}) {
+    SCOPED_TRACE(f);
+    auto b = Drain(*std::move(FileSource::Create(FileCfg(dir / f), BuildContext{})).value());
+    EXPECT_TRUE(b.dead_letters.empty()) << b.dead_letters[0].detail;
+    ASSERT_EQ(b.readings.size(), 2u);
+    EXPECT_EQ(b.readings[1].value, 2);
+    EXPECT_EQ(b.readings[1].quality, Quality::kGood);
+  }
+}
+
+TEST(FileSource, AByteOrderMarkIsIgnored) {
+  TempDir dir;
+  std::ofstream(dir / "h.csv") << "\xEF\xBB\xBFtimestamp,value\n2026-01-01T00:00:00Z,1\n";
+  std::ofstream(dir / "n.csv") << "\xEF\xBB\xBF" "2026-01-01T00:00:00Z,1\n2026-01-01T00:00:01Z,2\n";
+  for (const char* f : {"h.csv", "n.csv"}) {
+    SCOPED_TRACE(f);
+    auto src = FileSource::Create(FileCfg(dir / f), BuildContext{});
+    ASSERT_TRUE(src.ok()) << src.status().ToString();
+    auto b = Drain(**src);
+    EXPECT_TRUE(b.dead_letters.empty());
+    EXPECT_EQ(b.readings.size(), f[0] == 'h' ? 1u : 2u);
+  }
+}
+
 TEST(FileSource, JsonlRecordings) {
   TempDir dir;
   std::ofstream(dir / "r.jsonl")
@@ -214,7 +245,8 @@ TEST(FileSource, LoopShiftsTimestampsForward) {
   };
   ASSERT_TRUE(src->Run(ctx).ok());
   ASSERT_GE(ts.size(), 6u);
-  for (size_t i = 1; i < ts.size(); ++i) EXPECT_GT(ts[i], ts[i - 1]);
+  // Every step 10 s, across the passes too: 0, 10 | 20, 30 | 40, 50.
+  for (size_t i = 1; i < ts.size(); ++i) EXPECT_EQ(ts[i] - ts[i - 1], 10 * kUsPerSec) << i;
 }
 
 }  // namespace
