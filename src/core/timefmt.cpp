@@ -96,17 +96,16 @@ bool ParseTimestamp(std::string_view s, TimeUs* out) {
   }
   double v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(v)) return false;
-  *out = EpochToUs(v);
-  return true;
+  if (ec != std::errc() || ptr != s.data() + s.size()) return false;
+  return EpochToUs(v, out);
 }
 
-TimeUs EpochToUs(double v) {
+bool EpochToUs(double v, TimeUs* out) {
   const double a = std::fabs(v);
-  if (a < 1e11) return static_cast<TimeUs>(std::llround(v * 1e6));
-  if (a < 1e14) return static_cast<TimeUs>(std::llround(v * 1e3));
-  if (a < 1e17) return static_cast<TimeUs>(std::llround(v));
-  return static_cast<TimeUs>(std::llround(v / 1e3));
+  const double us = a < 1e11 ? v * 1e6 : a < 1e14 ? v * 1e3 : a < 1e17 ? v : v / 1e3;
+  if (!std::isfinite(us) || std::fabs(us) >= 9.2e18) return false;  // llround would overflow
+  *out = static_cast<TimeUs>(std::llround(us));
+  return true;
 }
 
 std::string FormatTimestamp(TimeUs t) {

@@ -12,8 +12,9 @@ namespace edgeflow {
 // allowed), milliseconds (< 1e14), microseconds (< 1e17) or nanoseconds.
 bool ParseTimestamp(std::string_view s, TimeUs* out);
 // A numeric Unix epoch in seconds, milliseconds, microseconds or nanoseconds,
-// told apart by magnitude as in ParseTimestamp.
-TimeUs EpochToUs(double v);
+// told apart by magnitude as in ParseTimestamp; false when not finite or
+// beyond what microseconds since the epoch can hold (about ±292,000 years).
+bool EpochToUs(double v, TimeUs* out);
 // "2026-11-26T08:41:37Z" or with ".123456" when there are sub-second digits.
 std::string FormatTimestamp(TimeUs t);
 // Days since 1970-01-01 for a proleptic Gregorian date.

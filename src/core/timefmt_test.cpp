@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "core/selector.h"
 #include "core/status.h"
 
@@ -32,6 +34,14 @@ TEST(Timestamps, ParsesEpochUnitsByMagnitude) {
   EXPECT_EQ(t, 1386018900123000LL);
   ASSERT_TRUE(ParseTimestamp("1386018900123456", &t));
   EXPECT_EQ(t, 1386018900123456LL);
+}
+
+TEST(Timestamps, RejectsEpochsBeyondWhatMicrosecondsHold) {
+  TimeUs t;
+  EXPECT_TRUE(ParseTimestamp("9e21", &t)) << "nanoseconds: 9e18 µs still fits";
+  EXPECT_EQ(t, 9'000'000'000'000'000'000LL);
+  for (const char* bad : {"1e25", "-1e25", "9.3e21", "1e308"}) EXPECT_FALSE(ParseTimestamp(bad, &t)) << bad;
+  EXPECT_FALSE(EpochToUs(std::numeric_limits<double>::infinity(), &t));
 }
 
 TEST(Timestamps, RejectsGarbage) {

@@ -126,9 +126,9 @@ const char* PayloadDecoder::DecodeObject(simdjson::dom::element obj, Reading& r,
   if (!obj.at_pointer(ts_ptr_).get(e)) {
     int64_t i;
     std::string_view sv;
-    if (!e.get_int64().get(i)) r.ts = EpochToUs(static_cast<double>(i));
-    else if (e.is_number()) r.ts = EpochToUs(double(e));
-    else if (!e.get_string().get(sv) && ParseTimestamp(sv, &r.ts)) {
+    if (!e.get_int64().get(i) ? EpochToUs(static_cast<double>(i), &r.ts)
+        : e.is_number()       ? EpochToUs(double(e), &r.ts)
+                              : !e.get_string().get(sv) && ParseTimestamp(sv, &r.ts)) {
     } else {
       *detail = "'" + cfg_.ts_field + "' is not a timestamp";
       return "bad_timestamp";
