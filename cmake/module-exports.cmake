@@ -4,6 +4,7 @@
 # exports exactly these (not all of edgeflow::*), so its symbol tables stay
 # small and the loader touches few of their pages.
 #   cmake -DNM=<nm> -DOUT=<file> -DMODULES=<a.so|b.so> -P module-exports.cmake
+cmake_policy(SET CMP0007 NEW)  # list() keeps empty elements (and says nothing in script mode)
 string(REPLACE "|" ";" MODULES "${MODULES}")
 list(REMOVE_ITEM MODULES "")
 set(symbols "")
