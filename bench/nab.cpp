@@ -14,7 +14,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -25,15 +24,6 @@
 using namespace edgeflow;
 
 namespace {
-
-std::string Timestamp(int64_t secs) {
-  std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
 
 Status WriteResults(const std::string& dir, const std::string& det, const nab::Series& s) {
   const std::filesystem::path rel(s.name);
@@ -47,7 +37,7 @@ Status WriteResults(const std::string& dir, const std::string& det, const nab::S
     bool label = false;
     for (const auto& [a, b] : s.windows) label |= i >= a && i <= b;
     char line[160];
-    std::snprintf(line, sizeof line, "%s,%.17g,%.17g,%d\n", Timestamp(s.ts[i]).c_str(), s.values[i], s.scores[i],
+    std::snprintf(line, sizeof line, "%s,%.17g,%.17g,%d\n", nab::FormatTime(s.ts[i]).c_str(), s.values[i], s.scores[i],
                   label ? 1 : 0);
     f << line;
   }

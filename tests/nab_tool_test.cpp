@@ -4,11 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 
 #include "core/testing.h"
+#include "ml/nab.h"
 #include "process.h"
 
 namespace edgeflow {
@@ -19,15 +19,6 @@ using testing::TempDir;
 
 #ifdef EDGEFLOW_NAB_BINARY
 const std::string kNab = EDGEFLOW_NAB_BINARY;
-
-std::string Stamp(int64_t secs) {
-  std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
 
 // Two series of 3000 readings five minutes apart (a slow wave and a little
 // deterministic noise); a.csv has a spike at row 2000 inside its one window,
@@ -43,11 +34,11 @@ class NabTool : public ::testing::Test {
       for (int i = 0; i < 3000; ++i) {
         double v = 10 + std::sin(i / 20.0) + 0.1 * ((i * 7919) % 13) / 13.0;
         if (name[0] == 'a' && i == 2000) v += 20;
-        f << Stamp(t0 + i * 300) << "," << v << "\n";
+        f << nab::FormatTime(t0 + i * 300) << "," << v << "\n";
       }
     }
     std::ofstream w(dir_ / "windows.json");
-    w << R"({"cat/a.csv": [[")" << Stamp(t0 + 1950 * 300) << R"(", ")" << Stamp(t0 + 2050 * 300)
+    w << R"({"cat/a.csv": [[")" << nab::FormatTime(t0 + 1950 * 300) << R"(", ")" << nab::FormatTime(t0 + 2050 * 300)
       << R"("]], "cat/b.csv": []})";
   }
   int Run(std::vector<std::string> extra, std::string* out, std::string* err) {

@@ -173,6 +173,15 @@ bool ParseTime(const std::string& text, int64_t* out) {
 
 }  // namespace
 
+std::string FormatTime(int64_t secs) {
+  std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
 edgeflow::Result<std::vector<Series>> LoadCorpus(const std::string& data_dir, const std::string& windows_file) {
   std::ifstream wf(windows_file);
   if (!wf) return Status::NotFound("cannot read the windows file " + windows_file);

@@ -78,6 +78,9 @@ Outcome Evaluate(const std::vector<Series>& corpus, const Profile& p, double thr
 // scores within the files.
 double PerFileCeiling(const std::vector<Series>& corpus, const Profile& p);
 
+// A time as NAB's files write it: "YYYY-MM-DD HH:MM:SS" (UTC).
+std::string FormatTime(int64_t secs);
+
 // Loads NAB's layout: data_dir/<category>/<file>.csv (timestamp,value) and
 // the windows file (JSON: {"<category>/<file>.csv": [[start, end], ...]}).
 // Files not named in the windows file are skipped.

@@ -95,6 +95,10 @@ TEST(Nab, PerFileCeilingGivesEveryFileItsOwnThreshold) {
   EXPECT_NEAR(Evaluate({a, b}, Standard(), 0.9).raw, hit_b - 1, 1e-12);
 }
 
+TEST(Nab, FormatTimeWritesTheBenchmarksLayout) {
+  EXPECT_EQ(FormatTime(1386018900), "2013-12-02 21:15:00");
+}
+
 TEST(Nab, LoadsACorpusInTheBenchmarksLayout) {
   testing::TempDir dir;
   std::filesystem::create_directories(dir / "data/cat");
