@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <limits>
 
 #include "core/testing.h"
@@ -146,14 +147,21 @@ TEST(Rules, OnAggregatesWithWindowFilter) {
   EXPECT_EQ(out.aggregates.size(), 2u);
 }
 
-TEST(Anomaly, FlagsSpikeAfterWarmupAndClears) {
+// An anomaly stage with the schema's defaults, then `set`'s changes.
+std::unique_ptr<Processor> MakeAnomaly(const std::function<void(AnomalyConfig&)>& set) {
   AnomalyConfig c;
   AnomalySchema().SetDefaults(c);
-  c.warmup = 50;
-  c.emit_scores = true;
+  set(c);
   BuildContext ctx;
   ctx.component = Intern("anom");
-  auto p = std::move(AnomalyProcessor::Create(c, ctx)).value();
+  return std::move(AnomalyProcessor::Create(c, ctx)).value();
+}
+
+TEST(Anomaly, FlagsSpikeAfterWarmupAndClears) {
+  auto p = MakeAnomaly([](AnomalyConfig& c) {
+    c.warmup = 50;
+    c.emit_scores = true;
+  });
   Batch in, out;
   for (int i = 0; i < 200; ++i) in.readings.push_back(R("m", "v", At(i), 10 + 0.5 * std::sin(i)));
   in.readings.push_back(R("m", "v", At(200), 30));  // spike
@@ -181,15 +189,12 @@ TEST(Anomaly, FlagsSpikeAfterWarmupAndClears) {
 TEST(Anomaly, RobustAndKnnDetectorsOpenAndClearAlertsOnTheirScores) {
   for (const char* kind : {"robust", "change", "knn"}) {
     SCOPED_TRACE(kind);
-    AnomalyConfig c;
-    AnomalySchema().SetDefaults(c);
-    c.detector = kind;
-    c.window = 200;
-    c.dim = 4;
-    c.emit_scores = true;
-    BuildContext ctx;
-    ctx.component = Intern("anom");
-    auto p = std::move(AnomalyProcessor::Create(c, ctx)).value();
+    auto p = MakeAnomaly([&](AnomalyConfig& c) {
+      c.detector = kind;
+      c.window = 200;
+      c.dim = 4;
+      c.emit_scores = true;
+    });
     Batch in, out;
     for (int i = 0; i < 400; ++i) in.readings.push_back(R("m", "v", At(i), 10 + 0.5 * std::sin(i / 5.0)));
     in.readings.push_back(R("m", "v", At(400), 40));  // spike
@@ -211,15 +216,12 @@ TEST(Anomaly, EventReportingOpensOnceAnEventAndClearsOnTheScore) {
   // 640 s are no larger than one within the last 5 minutes; 1000 s is a new
   // event.
   const auto opens = [](double quiet_secs) {
-    AnomalyConfig c;
-    AnomalySchema().SetDefaults(c);
-    c.detector = "robust";
-    c.window = 200;
-    c.quiet_secs = quiet_secs;
-    c.emit_scores = true;
-    BuildContext ctx;
-    ctx.component = Intern("anom");
-    auto p = std::move(AnomalyProcessor::Create(c, ctx)).value();
+    auto p = MakeAnomaly([&](AnomalyConfig& c) {
+      c.detector = "robust";
+      c.window = 200;
+      c.quiet_secs = quiet_secs;
+      c.emit_scores = true;
+    });
     Batch in, out;
     for (int i = 0; i < 1100; ++i) {
       const bool spike = i == 400 || i == 520 || i == 640 || i == 1000;
@@ -267,13 +269,10 @@ TEST(Anomaly, DetectorOptionsAreChecked) {
 TEST(Anomaly, ANonFiniteValueIsSkippedNotLearned) {
   for (const char* kind : {"ewma", "robust", "seasonal"}) {
     SCOPED_TRACE(kind);
-    AnomalyConfig c;
-    AnomalySchema().SetDefaults(c);
-    c.detector = kind;
-    c.window = 100;
-    BuildContext ctx;
-    ctx.component = Intern("anom");
-    auto p = std::move(AnomalyProcessor::Create(c, ctx)).value();
+    auto p = MakeAnomaly([&](AnomalyConfig& c) {
+      c.detector = kind;
+      c.window = 100;
+    });
     Batch in, out;
     for (int i = 0; i < 60; ++i) in.readings.push_back(R("m", "v", At(i), 20 + 0.1 * (i % 3)));
     in.readings.push_back(R("m", "v", At(60), std::numeric_limits<double>::quiet_NaN()));
