@@ -170,6 +170,36 @@ test('the chart updates within 2 s of a new reading', async () => {
   await page.context().close();
 });
 
+test('a live reading survives a history load that was in flight when it arrived', async () => {
+  const page = await newPage();
+  await signIn(page);
+  await page.getByRole('link', { name: 'Sensors' }).click();
+  await page.locator('#series').selectOption('oven-1/temperature');
+  const chart = page.locator('#chart');
+  await waitFor(async () => Number(await chart.getAttribute('data-points')) >= 100, { what: 'the history' });
+  await waitFor(async () => (await page.locator('#live').textContent()) === 'live', { what: 'live updates' });
+  // Hold the next history answer (already computed by the node) until the live reading has been drawn.
+  let release, asked = false;
+  const gate = new Promise((r) => { release = r; });
+  await page.route('**/api/v1/readings?*', async (route) => {
+    const answer = await route.fetch();
+    asked = true;
+    await gate;
+    await route.fulfill({ response: answer });
+  });
+  const loads = Number(await chart.getAttribute('data-loads'));
+  await page.locator('#range').selectOption('900');
+  await waitFor(() => asked, { what: 'the history request' });
+  const value = 78.5;
+  await ingest([{ sensor: 'oven-1', metric: 'temperature', ts: Date.now() / 1000, value }]);
+  await waitFor(async () => (await chart.getAttribute('data-last-value')) === String(value),
+    { what: 'the live reading on the chart' });
+  release();
+  await waitFor(async () => Number(await chart.getAttribute('data-loads')) > loads, { what: 'the history load' });
+  assert.equal(await chart.getAttribute('data-last-value'), String(value), 'the older history answer dropped it');
+  await page.context().close();
+});
+
 test('an alert is acknowledged from the alerts page', async () => {
   const page = await newPage();
   await signIn(page);

@@ -293,8 +293,10 @@
     }, chartData, $('#chart'));
     loadChart();
   }
+  let chartLoads = 0, chartRequests = 0;
   function markChart() {
     const c = $('#chart');
+    c.dataset.loads = String(chartLoads);
     c.dataset.series = selected || '';
     c.dataset.points = String(chartData[0].length);
     c.dataset.lastValue = chartData[1].length ? String(chartData[1][chartData[1].length - 1]) : '';
@@ -303,28 +305,34 @@
     if (!chart || !selected) return;
     const s = series.get(selected);
     if (!s) return;
-    const want = selected;
+    const want = selected, load = ++chartRequests;
     const range = Number($('#range').value);
     // Anchored at the newest reading: simulated or replayed data may run ahead of the clock.
     const to = Math.max(Date.now() / 1000, seconds(s.ts)) + 1, from = to - range;
     const q = new URLSearchParams({ sensor: s.sensor, metric: s.metric, from: String(from), to: String(to) });
     if (range > 3600) q.set('step', String(Math.ceil(range / 720)));
+    let loaded = [[], []];
     try {
       const { points } = await api(`/api/v1/readings?${q}`);
-      if (want !== selected) return;
-      chartData = [points.map((p) => seconds(p.ts)), points.map((p) => (p.value !== undefined ? p.value : p.mean))];
+      loaded = [points.map((p) => seconds(p.ts)), points.map((p) => (p.value !== undefined ? p.value : p.mean))];
     } catch (e) {
-      chartData = [[], []];
       if (e.status === 400 && !q.has('step')) {  // too many points: ask for means
         q.set('step', String(Math.ceil(range / 720)));
         const { points } = await api(`/api/v1/readings?${q}`);
-        chartData = [points.map((p) => seconds(p.ts)), points.map((p) => p.mean)];
+        loaded = [points.map((p) => seconds(p.ts)), points.map((p) => p.mean)];
       }
     }
+    // Only the newest request for the shown series counts; readings that came
+    // live while it was in flight are newer than its answer and are kept.
+    if (want !== selected || load !== chartRequests) return;
+    const end = loaded[0].length ? loaded[0][loaded[0].length - 1] : -Infinity;
+    chartData[0].forEach((t, i) => { if (t > end) { loaded[0].push(t); loaded[1].push(chartData[1][i]); } });
+    chartData = loaded;
     zoomed = false;
     chart.setSeries(1, { label: selected });
     chart.series[1].label = selected;
     chart.setData(chartData, true);
+    ++chartLoads;
     markChart();
   }
   function appendToChart(t, v) {
@@ -338,6 +346,7 @@
     markChart();
   }
   function selectSeries(k) {
+    if (k !== selected) chartData = [[], []];  // another series: nothing of the old one may stay
     selected = k;
     $('#series').value = k;
     for (const tr of document.querySelectorAll('#sensors tbody tr')) tr.setAttribute('aria-selected', String(tr.dataset.series === k));
