@@ -47,7 +47,7 @@ const Schema<SqliteSinkConfig>& SqliteSinkSchema() {
         .Number<double>("retention_secs", &SqliteSinkConfig::retention_secs, 7 * 86400.0, "s",
                         "Readings and aggregates older than this (event time vs. the clock) are deleted; 0 keeps them.", 0, 1e11)
         .Number<double>("event_retention_secs", &SqliteSinkConfig::event_retention_secs, 90 * 86400.0, "s",
-                        "Alerts and dead letters older than this are deleted; 0 keeps them.", 0, 1e11)
+                        "Dead letters older than this are deleted, and alerts cleared longer ago than this (an open alert is kept); 0 keeps them.", 0, 1e11)
         .Number<int64_t>("max_bytes", &SqliteSinkConfig::max_bytes, 0, "bytes",
                          "Size cap: the oldest readings and aggregates are deleted beyond it; 0: no cap.", 0, INT64_MAX)
         .Enum<Store::Sync>("synchronous", &SqliteSinkConfig::synchronous, Store::Sync::kNormal,

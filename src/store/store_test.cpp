@@ -131,6 +131,47 @@ TEST(Store, UnwritableLocationIsAnError) {
   EXPECT_NE(s.status().message().find("cannot open store"), std::string::npos) << s.status().ToString();
 }
 
+TEST(Store, RetentionKeepsAnAlertUntilItHasBeenClearedForTheRetentionSpan) {
+  TempDir dir;
+  auto s = std::move(Store::Open(dir / "a.db")).value();
+  auto alert = [](const char* rule, TimeUs opened, TimeUs cleared) {
+    std::vector<AlertEvent> out;
+    AlertEvent al;
+    al.rule = Intern(rule);
+    al.sensor = Intern("oven");
+    al.metric = Intern("temperature");
+    al.ts = al.opened_at = opened;
+    out.push_back(al);
+    if (cleared > 0) {
+      al.state = AlertState::kClear;
+      al.ts = cleared;
+      out.push_back(al);
+    }
+    return out;
+  };
+  Batch b;
+  for (auto& a : alert("still_open", At(5), 0)) b.alerts.push_back(a);       // open for 95 s
+  for (auto& a : alert("cleared_late", At(6), At(95))) b.alerts.push_back(a);  // cleared 5 s ago
+  for (auto& a : alert("cleared_early", At(7), At(8))) b.alerts.push_back(a);  // cleared 92 s ago
+  ASSERT_TRUE(s->Write(b, StoreWhat{}, At(10)).ok());
+  auto rows = s->Alerts();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 5u);
+  ASSERT_TRUE(s->Acknowledge((*rows)[0].id, At(11), "api", "on it").ok());
+  ASSERT_TRUE(s->Acknowledge((*rows)[3].id, At(11), "api", "").ok());
+  // Kept 10 s: only the alert cleared 92 s ago goes, both of its rows with its acknowledgement.
+  ASSERT_TRUE(s->EnforceRetention(At(100), 0, SecondsToUs(10), 0).ok());
+  rows = s->Alerts();
+  ASSERT_TRUE(rows.ok());
+  std::vector<std::string> left;
+  for (const auto& r : *rows) left.push_back(r.rule + ":" + r.state);
+  EXPECT_EQ(left, (std::vector<std::string>{"still_open:open", "cleared_late:open", "cleared_late:clear"}));
+  auto acks = s->Acks();
+  ASSERT_TRUE(acks.ok());
+  ASSERT_EQ(acks->size(), 1u);
+  EXPECT_EQ(acks->begin()->second.note, "on it");
+}
+
 }  // namespace
 }  // namespace edgeflow
 
