@@ -181,12 +181,15 @@ TEST(Vision, NoStoredSnapshotOrClipFrameShowsADetectedFace) {
   for (const auto& e : events["events"]) {
     const std::string id = e["id"];
     auto snap = node.Client().Get("/api/v1/vision/events/" + id + "/snapshot.jpg");
-    ASSERT_TRUE(snap && snap->status == 200);
+    ASSERT_TRUE(snap && snap->status == 200)
+        << id << ": " << (snap ? std::to_string(snap->status) + " " + snap->body : httplib::to_string(snap.error()));
     EXPECT_EQ(snap->get_header_value("Content-Type"), "image/jpeg");
     stored.push_back(cv::imdecode(std::vector<uchar>(snap->body.begin(), snap->body.end()), cv::IMREAD_COLOR));
     if (!e.value("clip", false)) continue;
     auto clip = node.Client().Get("/api/v1/vision/events/" + id + "/clip.avi");
-    ASSERT_TRUE(clip && clip->status == 200);
+    ASSERT_TRUE(clip && clip->status == 200)
+        << id << ": " << (clip ? std::to_string(clip->status) + " " + clip->body : httplib::to_string(clip.error()))
+        << "\n" << events.dump();
     const std::string clip_path = dir / (id + ".check.avi");
     std::ofstream(clip_path, std::ios::binary) << clip->body;
     cv::VideoCapture cap(clip_path, cv::CAP_FFMPEG);
