@@ -11,6 +11,9 @@ class ExprParser {
   ExprParser(const std::string& text, const std::vector<std::string>& fields) : s_(text), fields_(fields) {}
 
   Status Parse(Expr* out) {
+    if (s_.size() > kMaxLength)
+      return Status::Invalid("expression of " + std::to_string(s_.size()) + " characters: at most " +
+                             std::to_string(kMaxLength));
     out->nodes_.push_back({});  // placeholder for the root
     int root = ParseOr(out);
     if (!err_.empty()) return Status::Invalid(err_);
@@ -23,6 +26,18 @@ class ExprParser {
   }
 
  private:
+  // Parsing and evaluation recurse: bounded input keeps both within the stack
+  // of any thread (a chain of 4096 characters is at most ~700 levels deep).
+  static constexpr size_t kMaxLength = 4096;
+  static constexpr int kMaxDepth = 100;
+  struct Nest {
+    explicit Nest(ExprParser* p) : p_(p) {
+      if (++p_->depth_ > kMaxDepth) p_->Fail("nested more than " + std::to_string(kMaxDepth) + " levels deep");
+    }
+    ~Nest() { --p_->depth_; }
+    ExprParser* p_;
+  };
+
   std::string At(const std::string& msg) const {
     return "expression '" + s_ + "': " + msg + " at column " + std::to_string(pos_ + 1);
   }
@@ -47,6 +62,8 @@ class ExprParser {
   int Bin(Expr* e, Expr::Op op, int a, int b) { return Add(e, {op, a, b, 0, -1}); }
 
   int ParseOr(Expr* e) {
+    Nest nest(this);
+    if (!err_.empty()) return 0;
     int l = ParseAnd(e);
     while (err_.empty() && (Eat("||") || Eat("or"))) l = Bin(e, Expr::Op::kOr, l, ParseAnd(e));
     return l;
@@ -58,7 +75,11 @@ class ExprParser {
   }
   int ParseNot(Expr* e) {
     Skip();
-    if (s_.compare(pos_, 2, "!=") != 0 && (Eat("!") || Eat("not"))) return Add(e, {Expr::Op::kNot, ParseNot(e), -1, 0, -1});
+    if (s_.compare(pos_, 2, "!=") != 0 && (Eat("!") || Eat("not"))) {
+      Nest nest(this);
+      if (!err_.empty()) return 0;
+      return Add(e, {Expr::Op::kNot, ParseNot(e), -1, 0, -1});
+    }
     return ParseCmp(e);
   }
   int ParseCmp(Expr* e) {
@@ -88,8 +109,13 @@ class ExprParser {
     }
   }
   int ParseUnary(Expr* e) {
-    if (Eat("-")) return Add(e, {Expr::Op::kNeg, ParseUnary(e), -1, 0, -1});
-    if (Eat("+")) return ParseUnary(e);
+    if (Eat("-") || Eat("+")) {
+      const bool neg = s_[pos_ - 1] == '-';
+      Nest nest(this);
+      if (!err_.empty()) return 0;
+      const int a = ParseUnary(e);
+      return neg ? Add(e, {Expr::Op::kNeg, a, -1, 0, -1}) : a;
+    }
     return ParsePrimary(e);
   }
   int ParsePrimary(Expr* e) {
@@ -152,6 +178,7 @@ class ExprParser {
   size_t pos_ = 0;
   std::string err_;
   int first_field_ = -1;
+  int depth_ = 0;
 };
 
 Result<Expr> Expr::Compile(const std::string& text, const std::vector<std::string>& fields) {

@@ -52,6 +52,8 @@ class Spectrum {
   ~Spectrum();
   Spectrum(const Spectrum&) = delete;
   Spectrum& operator=(const Spectrum&) = delete;
+  // False when kissfft has no plan for this length (an odd one).
+  bool ok() const { return cfg_ != nullptr; }
   // Statistics and, when bands or peaks are asked for, the spectrum of `x` (size n).
   void Compute(const double* x, double sample_rate_hz, const std::vector<FeatureBand>& bands, size_t peaks,
                bool stats, FeatureValues& out);

@@ -82,12 +82,15 @@ TEST(Features, BadOptionsAreConfigurationErrors) {
                                    "  - {id: f, type: features, inputs: [in], size: 64, hop: 128, "
                                    "bands: [{low_hz: 50, high_hz: 10}]}\n"
                                    "  - {id: g, type: features, inputs: [in], stats: false}\n"
-                                   "sinks: [{id: o, type: file, inputs: [f, g]}]\n",
+                                   "  - {id: h, type: features, inputs: [in], size: 1001, hop: 1001}\n"
+                                   "sinks: [{id: o, type: file, inputs: [f, g, h]}]\n",
                                    &cfg, d));
   const std::string e = d.Format();
   EXPECT_NE(e.find("'hop' must not exceed 'size'"), std::string::npos) << e;
   EXPECT_NE(e.find("a band's high_hz must be above its low_hz"), std::string::npos) << e;
   EXPECT_NE(e.find("nothing to emit"), std::string::npos) << e;
+  // An odd window was accepted and crashed the daemon at its first window (no FFT plan for it).
+  EXPECT_NE(e.find("'size' must be even"), std::string::npos) << e;
 }
 
 }  // namespace

@@ -68,6 +68,28 @@ TEST(Expr, ErrorsNameTheProblem) {
   EXPECT_FALSE(Expr::Compile("value > 3 3", {"value"}).ok());
 }
 
+TEST(Expr, HugeOrDeeplyNestedExpressionsAreRefusedNotOverflowed) {
+  // Each of these overflowed the parser's stack (a crash of the daemon on PUT /api/v1/rules).
+  auto huge = Expr::Compile(std::string(100000, '(') + "value" + std::string(100000, ')'), {"value"});
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("at most 4096"), std::string::npos) << huge.status().message();
+  auto nested = Expr::Compile(std::string(150, '(') + "value" + std::string(150, ')'), {"value"});
+  ASSERT_FALSE(nested.ok());
+  EXPECT_NE(nested.status().message().find("nested more than 100 levels"), std::string::npos);
+  EXPECT_FALSE(Expr::Compile(std::string(3000, '!') + "value", {"value"}).ok());
+  EXPECT_FALSE(Expr::Compile(std::string(3000, '-') + "value > 1", {"value"}).ok());
+  // Within the limits: 90 levels, and the longest chain of conditions, compile and evaluate.
+  auto deep = Expr::Compile(std::string(90, '(') + "-value" + std::string(90, ')') + " < 0", {"value"});
+  ASSERT_TRUE(deep.ok()) << deep.status().message();
+  double v[] = {1};
+  EXPECT_TRUE(deep->Test(v));
+  std::string chain = "value > 0";
+  while (chain.size() + 16 <= 4096) chain += " and value > 0";
+  auto longest = Expr::Compile(chain, {"value"});
+  ASSERT_TRUE(longest.ok()) << longest.status().message();
+  EXPECT_TRUE(longest->Test(v));
+}
+
 TEST(Rules, ThresholdWithHysteresis) {
   auto p = MakeRules({Rule("value > 80", "value < 75")});
   // 81 opens; 78 is between: stays open; 74 clears; 79 does not reopen.
