@@ -17,6 +17,7 @@
 
 #include "api/server.h"
 #include "core/testing.h"
+#include "store/store.h"
 #include "process.h"
 
 namespace edgeflow {
@@ -222,6 +223,36 @@ TEST(Api, AlertsAreAcknowledgedAndEventsStreamNewReadings) {
   EXPECT_TRUE(seen("\"value\":42.5")) << stream.substr(0, 2000);
   // The reading cleared the alert (stored in the same transaction): the list changed.
   EXPECT_TRUE(seen("event: alerts")) << stream.substr(0, 2000);
+}
+
+TEST(Api, ANameThatIsNotUtf8IsShownReplacedAndTheLiveStreamSurvives) {
+  Node node;
+  node.Stop();
+  {  // A store written before names were checked: "Büro" in Latin-1.
+    auto s = Store::Open(node.dir / "edgeflow.db");
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    Batch b;
+    b.readings.push_back(testing::R("B\xfc" "ro", "temperature", static_cast<TimeUs>(std::time(nullptr)) * kUsPerSec, 21.5));
+    ASSERT_TRUE((*s)->Write(b, StoreWhat{}, b.readings[0].ts).ok());
+  }
+  node.Start();
+  auto c = node.Client();
+  auto sensors = c.Get("/api/v1/sensors");
+  ASSERT_TRUE(sensors);
+  ASSERT_EQ(sensors->status, 200) << sensors->body;  // was 500 for the whole list
+  EXPECT_NE(sensors->body.find("B\xef\xbf\xbd" "ro"), std::string::npos) << sensors->body;
+  // The live stream sent it as well (it ended the process: an exception while streaming).
+  std::string stream;
+  auto sse = node.Client();
+  sse.Get("/api/v1/events", [&](const char* data, size_t n) {
+    stream.append(data, n);
+    return stream.find("event: readings") == std::string::npos && stream.size() < 1'000'000;
+  });
+  EXPECT_NE(stream.find("B\xef\xbf\xbd" "ro"), std::string::npos) << stream.substr(0, 500);
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_TRUE(node.daemon->running()) << node.daemon->err();
 }
 
 TEST(Api, IngestSensorsReadingsAlertsAndMetrics) {

@@ -187,7 +187,7 @@ void RemoteControl::Handle(const std::string& payload) {
     ++counters_.rejected;
     spdlog::warn("remote: command refused: {}", errors.front());
   }
-  outbox_.push_back(reply.dump());
+  outbox_.push_back(reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void RemoteControl::Run() {

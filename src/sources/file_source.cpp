@@ -217,6 +217,12 @@ Status FileSource::Run(SourceContext& ctx) {
       Reading r;
       r.sensor = default_sensor;
       r.metric = default_metric;
+      // Names and texts go into the store, the API and MQTT topics: UTF-8 only
+      // (an export in a legacy code page is refused line by line, with the reason).
+      if (!simdjson::validate_utf8(line.data(), line.size())) {
+        dead(r, "invalid_utf8", "line " + std::to_string(reader.line_no()) + ": not UTF-8 text (save the file as UTF-8)");
+        continue;
+      }
       if (cfg_.format == FileFormat::kCsv) {
         std::string_view cols[kMaxCols];
         int n = SplitCsv(line, cols);

@@ -198,6 +198,22 @@ TEST(FileSource, AByteOrderMarkIsIgnored) {
   }
 }
 
+TEST(FileSource, ALineThatIsNotUtf8IsDeadLetteredWithItsReason) {
+  TempDir dir;
+  // An export in Windows-1252: "Büro" and "°C" are single bytes, not UTF-8.
+  std::ofstream(dir / "w.csv") << "timestamp,sensor,metric,value\n2026-01-01T00:00:00Z,B\xfcro,temp,21\n"
+                                  "2026-01-01T00:00:01Z,Lager,temp\xb0" "C,19\n2026-01-01T00:00:02Z,K\xc3\xbc" "che,temp,23\n";
+  auto b = Drain(*std::move(FileSource::Create(FileCfg(dir / "w.csv"), BuildContext{})).value());
+  ASSERT_EQ(b.readings.size(), 1u);
+  EXPECT_EQ(SymName(b.readings[0].sensor), "K\xc3\xbc" "che");  // UTF-8 names are fine
+  ASSERT_EQ(b.dead_letters.size(), 2u);
+  for (const auto& d : b.dead_letters) {
+    EXPECT_STREQ(d.reason, "invalid_utf8");
+    EXPECT_NE(d.detail.find("not UTF-8"), std::string::npos) << d.detail;
+  }
+  EXPECT_NE(b.dead_letters[1].detail.find("line 3"), std::string::npos) << b.dead_letters[1].detail;
+}
+
 TEST(FileSource, JsonlRecordings) {
   TempDir dir;
   std::ofstream(dir / "r.jsonl")

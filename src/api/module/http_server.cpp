@@ -78,9 +78,14 @@ void SecurityHeaders(httplib::Response& res) {
   res.set_header("X-Frame-Options", "DENY");
 }
 
+// Names from devices are checked for UTF-8 where they come in; one that got
+// past (an older store) is shown with U+FFFD instead of failing the request —
+// or, in a live stream, ending the process.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 void Reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(Dump(body), "application/json");
 }
 
 void Error(httplib::Response& res, int status, const std::string& message) {
@@ -459,7 +464,7 @@ void HttpApiServer::Routes() {
           if (now >= live->next_status) {
             json j = hooks_.status ? hooks_.status() : json::object();
             j["version"] = kVersion;
-            out += "event: status\ndata: " + j.dump() + "\n\n";
+            out += "event: status\ndata: " + Dump(j) + "\n\n";
             live->next_status = now + kUsPerSec;
           }
           if (store) {
@@ -472,7 +477,7 @@ void HttpApiServer::Routes() {
                 changed.push_back({{"sensor", r.sensor}, {"metric", r.metric}, {"ts", FormatTimestamp(r.ts)},
                                    {"value", r.value}, {"quality", QualityName(static_cast<Quality>(r.quality))}});
               }
-              if (!changed.empty()) out += "event: readings\ndata: " + json{{"readings", changed}}.dump() + "\n\n";
+              if (!changed.empty()) out += "event: readings\ndata: " + Dump(json{{"readings", changed}}) + "\n\n";
             }
             auto n = store->Count("alerts");
             auto k = store->Count("alert_acks");
