@@ -148,6 +148,16 @@ TEST(Remote, SignedRuleSetsAreAppliedAndEverythingElseIsRefused) {
   EXPECT_GE(r["errors"].size(), 2u) << r;
   EXPECT_NE(r["errors"].dump().find("config:"), std::string::npos) << "errors carry their location: " << r;
   EXPECT_EQ(testing::ReadFile(node.dir / "c.yaml"), original);
+  // Valid, but its pipeline cannot start (a model that is not deployed): the old pipeline runs
+  // on, and the file and the API's rules are as they were (the next start failed on the new file).
+  std::string broken = original;
+  broken.insert(broken.find("sinks:"), "  - {id: m, type: inference, inputs: [in], model: ghost}\n");
+  cloud.Publish("edgeflow/n1/commands", SignCommand(Command("c-7b", {{"yaml", broken}}, Now(), "config"), kKey));
+  r = Reply(cloud, "c-7b", &seen);
+  EXPECT_EQ(r["status"], "rejected") << r;
+  EXPECT_NE(r.dump().find("model 'ghost' is not deployed"), std::string::npos) << r;
+  EXPECT_EQ(testing::ReadFile(node.dir / "c.yaml"), original);
+  EXPECT_EQ(node.Rules()["hot"][0]["id"], "warm") << "the rules set through commands stay";
   std::string next = original;
   next.replace(next.find("value > 80"), 10, "value > 10");
   cloud.Publish("edgeflow/n1/commands", SignCommand(Command("c-8", {{"yaml", next}}, Now(), "config"), kKey));

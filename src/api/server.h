@@ -35,7 +35,7 @@ class ApiServer {
   struct Hooks {
     std::function<nlohmann::json()> status;                              // runtime counters
     std::function<std::string()> store_path;                             // "" when there is no store
-    std::function<IngestSource*(const std::string& id)> ingest;          // "" picks the only one
+    std::function<std::shared_ptr<IngestSource>(const std::string& id)> ingest;          // "" picks the only one
     std::function<nlohmann::json()> get_rules;                           // {processor: [rules]}
     std::function<Status(const std::string& body, std::string* errors)> put_rules;
     std::function<std::string()> models_dir;                             // deployed models (ml/registry.h)

@@ -324,7 +324,9 @@ class Daemon {
       return j;
     };
     hooks.store_path = [this] { return StorePath(Current()->config()); };
-    hooks.ingest = [this](const std::string& id) -> IngestSource* {
+    // The source is handed out with its pipeline: a request still submitting
+    // to it keeps that pipeline alive across a reload or rules change.
+    hooks.ingest = [this](const std::string& id) -> std::shared_ptr<IngestSource> {
       auto rt = Current();
       IngestSource* found = nullptr;
       for (const auto& c : rt->config().components) {
@@ -332,7 +334,8 @@ class Daemon {
         if (found) return nullptr;  // several: the request must name one
         found = dynamic_cast<IngestSource*>(rt->FindSource(c.id));
       }
-      return found;
+      if (!found) return nullptr;
+      return std::shared_ptr<IngestSource>(rt, found);
     };
     hooks.get_rules = [this] { return RulesJson(Current()->config()); };
     hooks.put_rules = [this](const std::string& body, std::string* errors) { return PutRules(body, errors); };
@@ -360,8 +363,23 @@ class Daemon {
     return runtime_;
   }
 
+  // A reload (SIGHUP) of the configuration file, with the API's rules on top.
+  Status Reload(PipelineConfig next) {
+    std::lock_guard change(change_mu_);
+    return Replace(std::move(next), true);
+  }
+
+  void Stop() {
+    api_.reset();
+    std::lock_guard l(mu_);
+    if (runtime_) runtime_->Stop();
+  }
+
+ private:
   // Replaces the running pipeline with `next` (drained first: nothing buffered
   // is lost). Falls back to the previous configuration when `next` fails.
+  // Callers hold change_mu_: each change starts from the configuration the
+  // previous one left.
   Status Replace(PipelineConfig next, bool apply_override) {
     std::lock_guard l(mu_);
     if (apply_override) ApplyOverride(&next);
@@ -381,13 +399,6 @@ class Daemon {
     return Status::Ok();
   }
 
-  void Stop() {
-    api_.reset();
-    std::lock_guard l(mu_);
-    if (runtime_) runtime_->Stop();
-  }
-
- private:
   // Rules changed through the API persist in the data directory and apply
   // on top of the file's rules at every start and reload.
   void ApplyOverride(PipelineConfig* cfg) {
@@ -411,6 +422,7 @@ class Daemon {
   // directory stay; the file is replaced atomically (the old one kept as
   // `<file>.previous`); rules overrides from the API give way to the new file.
   Status PutConfig(const std::string& text, std::string* errors) {
+    std::lock_guard change(change_mu_);
     if (path_.empty())
       return Status::FailedPrecondition("this node runs the built-in demo configuration: there is no file to replace");
     PipelineConfig next;
@@ -419,18 +431,33 @@ class Daemon {
       *errors = d.Format();
       return Status::Invalid(std::to_string(d.size()) + (d.size() == 1 ? " error" : " errors") + "; nothing changed");
     }
-    const PipelineConfig& cur = Current()->config();
+    const auto rt = Current();
+    const PipelineConfig& cur = rt->config();
     if (next.node.id != cur.node.id || next.node.data_dir != cur.node.data_dir)
       return Status::Invalid("node.id and node.data_dir cannot be changed remotely; nothing changed");
+    // The new file goes in place before the switch (a crash during it restarts
+    // with the new configuration); when the new pipeline does not start, the
+    // old file and the rules overrides are put back with the old pipeline.
+    auto old_text = ReadWholeFile(path_);
+    if (!old_text.ok()) return old_text.status();
+    const std::string override_path = RulesOverridePath(next);
+    auto old_override = ReadWholeFile(override_path);  // absent: nothing to put back
     EF_RETURN_IF_ERROR(WriteFileAtomically(path_, text, path_ + ".previous"));
     std::error_code ec;
-    std::filesystem::remove(RulesOverridePath(next), ec);
+    std::filesystem::remove(override_path, ec);
     spdlog::info("remote config: valid, replacing the configuration (pipeline drained first); api and remote "
                  "changes take effect at the next start");
-    return Replace(next, false);
+    Status st = Replace(next, false);
+    if (st.ok()) return st;
+    Status back = WriteFileAtomically(path_, *old_text);
+    if (back.ok() && old_override.ok()) back = WriteFileAtomically(override_path, *old_override);
+    if (!back.ok()) spdlog::error("remote config: cannot put the previous file back: {}", back.ToString());
+    return Status(st.code(), st.message() + "; the previous configuration runs again" +
+                                 (back.ok() ? " and its file is back" : ""));
   }
 
   Status PutRules(const std::string& body, std::string* errors) {
+    std::lock_guard change(change_mu_);  // two changes at once: the second starts from the first's result
     auto rt = Current();
     PipelineConfig next;
     config::Diagnostics d("request");
@@ -455,7 +482,8 @@ class Daemon {
 
   std::string path_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
-  std::mutex mu_;
+  std::mutex change_mu_;  // held across a whole change (read, persist, replace); taken before mu_
+  std::mutex mu_;         // guards runtime_
   std::shared_ptr<Runtime> runtime_;
   std::unique_ptr<ApiServer> api_;
   std::unique_ptr<RemoteControl> remote_;
@@ -517,7 +545,7 @@ int Run(const std::string& config_path, const std::string& log_level) {
       spdlog::info("SIGHUP: configuration valid, draining the running pipeline");
       service.Reloading();
       spdlog::set_level(spdlog::level::from_str(log_level.empty() ? next.node.log_level : log_level));
-      Status r = daemon.Replace(std::move(next), true);
+      Status r = daemon.Reload(std::move(next));
       if (r.code() == StatusCode::kInternal) {
         spdlog::critical("{}", r.ToString());
         daemon.Stop();

@@ -633,7 +633,7 @@ void HttpApiServer::Routes() {
   });
 
   h.Post("/api/v1/ingest", [this](const httplib::Request& req, httplib::Response& res) {
-    IngestSource* src = hooks_.ingest ? hooks_.ingest(req.get_param_value("source")) : nullptr;
+    std::shared_ptr<IngestSource> src = hooks_.ingest ? hooks_.ingest(req.get_param_value("source")) : nullptr;
     if (!src) return Error(res, 404, "no ingest source (add a source of type 'ingest', or name it with ?source=)");
     auto out = src->Submit(req.body, clock_->now());
     if (!out.ok()) {
