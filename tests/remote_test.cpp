@@ -225,6 +225,23 @@ TEST(Remote, ModelsAreDeployedShadowedPromotedAndRolledBackByCommand) {
                 SignCommand(Command("m-6", {{"name", "pump"}, {"action", "retrain"}}, Now(), "model"), kKey));
   r = Reply(cloud, "m-6", &seen);
   EXPECT_NE(r["errors"][0].get<std::string>().find("live, shadow, promote or rollback"), std::string::npos) << r;
+  // A name is a directory under the models folder: one that climbs out of it is refused
+  // (it was written to <data_dir>/../x/<version>/).
+  {
+    std::string manifest = testing::ReadFile(node.dir / "v2/manifest.yaml");
+    const size_t at = manifest.find("name: pump");
+    ASSERT_NE(at, std::string::npos) << manifest;
+    manifest.replace(at, 10, "name: \"../../x\"");
+    manifest.replace(manifest.find("version: \""), 10, "version: \"9");  // "92": a version not deployed
+    const json body = {{"name", "../../x"}, {"action", "live"}, {"manifest", manifest},
+                       {"model_base64", Base64Encode(testing::ReadFile(node.dir / "v2/model.onnx"))}};
+    cloud.Publish("edgeflow/n1/commands", SignCommand(Command("m-7", body, Now(), "model"), kKey));
+    r = Reply(cloud, "m-7", &seen);
+    EXPECT_EQ(r["status"], "rejected") << r;
+    EXPECT_NE(r.dump().find("a model's name is a letter or digit"), std::string::npos) << r;
+    EXPECT_FALSE(fs::exists(node.dir / "x")) << "nothing outside the models folder";
+    EXPECT_FALSE(fs::exists(fs::path(node.dir.path()).parent_path() / "x"));
+  }
   node.daemon->Signal(SIGTERM);
   EXPECT_EQ(node.daemon->Wait(std::chrono::seconds(20)), 0);
 }

@@ -289,6 +289,8 @@ class Daemon {
   static Status ModelCommand(const std::string& dir, const nlohmann::json& b) {
     if (!b.is_object() || !b.contains("name") || !b["name"].is_string())
       return Status::Invalid("a model command's body has the model's \"name\"");
+    if (!ml::ValidModelName(b["name"].get<std::string>()))
+      return Status::Invalid("a model's name is a letter or digit, then letters, digits, '.', '_' or '-' (64 at most)");
     const std::string action = b.value("action", "live");
     auto slot = ml::Slot(dir, b["name"].get<std::string>());
     (void)slot->EnsureLoaded();  // the live version from disk, so that it can be rolled back to

@@ -20,6 +20,8 @@ bool SafeName(const std::string& s) { return std::regex_match(s, std::regex("[A-
 
 }  // namespace
 
+bool ValidModelName(const std::string& name) { return SafeName(name); }
+
 std::shared_ptr<LoadedModel> ModelSlot::live() const {
   std::lock_guard l(mu_);
   return live_;
@@ -62,19 +64,24 @@ Status ModelSlot::Deploy(const std::string& manifest_yaml, const std::string& mo
   if (model_bytes.empty()) return Status::Invalid("no model file");
   // Versions are immutable: what was deployed as a version stays what it was
   // (a rollback or a restart may come back to it).
+  std::lock_guard change(change_mu_);
   const fs::path vdir = fs::path(dir_) / name_ / mf->version;
-  if (fs::exists(vdir))
-    return Status::AlreadyExists("version " + mf->version + " of '" + name_ + "' exists already; give a new version");
   std::error_code ec;
+  if (fs::exists(vdir / "manifest.yaml"))
+    return Status::AlreadyExists("version " + mf->version + " of '" + name_ + "' exists already; give a new version");
+  fs::remove_all(vdir, ec);  // what a deployment cut short (power loss) left: never loaded, never live
   fs::create_directories(vdir, ec);
   if (ec) return Status::Io("cannot create " + vdir.string() + ": " + ec.message());
-  EF_RETURN_IF_ERROR(WriteFileAtomically((vdir / mf->file).string(), model_bytes));
-  EF_RETURN_IF_ERROR(WriteFileAtomically((vdir / "manifest.yaml").string(), manifest_yaml));
+  // A refused version leaves nothing behind. The manifest is written last: a
+  // version directory with a manifest holds a complete deployment.
+  auto refuse = [&](Status st) {
+    fs::remove_all(vdir, ec);
+    return st;
+  };
+  if (Status st = WriteFileAtomically((vdir / mf->file).string(), model_bytes); !st.ok()) return refuse(st);
+  if (Status st = WriteFileAtomically((vdir / "manifest.yaml").string(), manifest_yaml); !st.ok()) return refuse(st);
   auto loaded = LoadModelDir(vdir.string());
-  if (!loaded.ok()) {
-    fs::remove_all(vdir, ec);  // a refused version leaves nothing behind
-    return loaded.status();
-  }
+  if (!loaded.ok()) return refuse(loaded.status());
   std::unique_lock l(mu_);
   if (as_shadow) {
     shadow_ = std::move(loaded).value();
@@ -84,7 +91,7 @@ Status ModelSlot::Deploy(const std::string& manifest_yaml, const std::string& mo
     return Status::Ok();
   }
   l.unlock();
-  EF_RETURN_IF_ERROR(SetCurrent(mf->version));
+  if (Status st = SetCurrent(mf->version); !st.ok()) return refuse(st);
   l.lock();
   previous_ = live_;
   live_ = std::move(loaded).value();
@@ -97,6 +104,7 @@ Status ModelSlot::Deploy(const std::string& manifest_yaml, const std::string& mo
 }
 
 Status ModelSlot::Promote() {
+  std::lock_guard change(change_mu_);
   std::unique_lock l(mu_);
   if (!shadow_) return Status::FailedPrecondition("model '" + name_ + "' has no shadow to promote");
   const std::string version = shadow_->manifest.version;
@@ -113,6 +121,11 @@ Status ModelSlot::Promote() {
 }
 
 Status ModelSlot::Rollback(const std::string& why) {
+  std::lock_guard change(change_mu_);
+  return RollbackLocked(why);
+}
+
+Status ModelSlot::RollbackLocked(const std::string& why) {
   std::unique_lock l(mu_);
   if (!previous_) return Status::FailedPrecondition("model '" + name_ + "' has no previous version to roll back to");
   const std::string from = live_ ? live_->manifest.version : "", to = previous_->manifest.version;
@@ -145,7 +158,11 @@ void ModelSlot::RecordLive(double ms, bool ok, const std::string& error) {
   if (bad_in_a_row_ >= kBadBatchesForRollback && previous_) {
     const std::string why = !ok ? "invalid output (" + error + ")" : "over its latency budget";
     l.unlock();
-    (void)Rollback(why + " " + std::to_string(kBadBatchesForRollback) + " batches in a row");
+    // Not while another change is under way (the pipeline does not wait for a
+    // deployment): the next bad batch tries again, and that change may have
+    // replaced this model already.
+    std::unique_lock change(change_mu_, std::try_to_lock);
+    if (change.owns_lock()) (void)RollbackLocked(why + " " + std::to_string(kBadBatchesForRollback) + " batches in a row");
   }
 }
 

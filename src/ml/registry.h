@@ -47,7 +47,11 @@ class ModelSlot {
 
  private:
   Status SetCurrent(const std::string& version);
+  Status RollbackLocked(const std::string& why);
   std::string dir_, name_;
+  // Held through a whole change of versions (deploy, promote, roll back: files
+  // and memory), so that two changes cannot interleave; taken before mu_.
+  std::mutex change_mu_;
   mutable std::mutex mu_;
   std::shared_ptr<LoadedModel> live_, shadow_, previous_;
   // Live model health since it went live.
@@ -58,6 +62,10 @@ class ModelSlot {
   int64_t shadow_windows_ = 0, shadow_agree_ = 0, shadow_errors_ = 0;
   double shadow_abs_diff_ = 0, shadow_ms_ = 0;
 };
+
+// A model name: a letter or digit, then letters, digits, '.', '_' or '-' (64 at most).
+// Names are directories under the models folder: nothing else may reach the disk.
+bool ValidModelName(const std::string& name);
 
 // The slot of model `name` under `dir` (one per process).
 std::shared_ptr<ModelSlot> Slot(const std::string& dir, const std::string& name);

@@ -149,7 +149,8 @@ void InferenceProcessor::RunBatch(Batch& out) {
     t0 = std::chrono::steady_clock::now();
     Status sst = ml::ScoreWindows(*shadow, raw_, b, in_, out_, shadow_scores_);
     ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    slot_->RecordShadow(ms, sst.ok(), scores_, shadow_scores_);
+    static const std::vector<double> kNoScores;  // a failed live run has no scores to compare with
+    slot_->RecordShadow(ms, sst.ok(), st.ok() ? scores_ : kNoScores, shadow_scores_);
   }
   if (!st.ok()) {
     spdlog::warn("inference '{}': {}", SymName(origin_), st.message());
