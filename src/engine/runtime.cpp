@@ -157,6 +157,7 @@ void Runtime::SinkLoop(SinkWorker& w) {
   Sink& sink = pipeline_->sink(w.index);
   const std::string& id = pipeline_->sink_decl(w.index).id;
   Batch batch;
+  bool gave_up_at_stop = false;  // once one batch failed for good at shutdown, later ones get one try
   const TimeUs tick_us = std::clamp<TimeUs>(sink.tick_interval_us(), 1000, kUsPerSec);
   const auto wait = std::chrono::milliseconds(std::min<TimeUs>(tick_us, 100'000) / 1000);
   TimeUs next_tick = clock_.now() + tick_us;
@@ -174,9 +175,12 @@ void Runtime::SinkLoop(SinkWorker& w) {
           break;
         }
         w.write_errors.fetch_add(1);
-        // Retry retryable errors with backoff; at shutdown give up after a few tries.
-        bool shutting_down = w.queue->closed();
-        if (!st.retryable() || (shutting_down && attempt >= 3) || attempt >= 1000) {
+        // Retry retryable errors with backoff; at shutdown give up after a few
+        // tries (the producer may be blocked on this sink's full queue: only
+        // the sink can make room, and the stop waits for the producer).
+        const bool shutting_down = w.queue->closed() || stopping_.load(std::memory_order_relaxed);
+        if (!st.retryable() || (shutting_down && (attempt >= 3 || gave_up_at_stop)) || attempt >= 1000) {
+          gave_up_at_stop |= shutting_down;
           spdlog::error("sink '{}': write failed, {} events lost: {}", id, batch.events(), st.ToString());
           w.lost_events.fetch_add(batch.events());
           batch.fail_deliveries("sink '" + id + "' failed: " + st.ToString());
@@ -226,6 +230,7 @@ bool Runtime::WaitFinished(std::chrono::milliseconds timeout) {
 void Runtime::Stop() {
   if (!started_ || stopped_) return;
   stopped_ = true;
+  stopping_ = true;
   source_stop_.request_stop();
   for (auto& t : source_threads_) t.join();
   if (engine_thread_.joinable()) engine_thread_.join();

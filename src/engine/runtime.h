@@ -66,6 +66,9 @@ class Runtime {
   std::unique_ptr<Pipeline> pipeline_;
   StopToken source_stop_;
   StopToken sink_stop_;  // only for abandoning retries at shutdown
+  // Stop() was called: sinks retry a failing write a few times only, so that
+  // a sink that cannot write does not hold a blocked producer (and the stop).
+  std::atomic<bool> stopping_{false};
   Notifier engine_wake_;
   std::vector<std::unique_ptr<BatchQueue>> source_queues_;
   std::vector<std::thread> source_threads_;
