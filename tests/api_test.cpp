@@ -301,6 +301,18 @@ TEST(Api, IngestSensorsReadingsAlertsAndMetrics) {
   EXPECT_EQ(c.Get("/api/v1/readings?from=1")->status, 400);
   EXPECT_EQ(c.Get("/api/v1/readings?sensor=x&step=-1")->status, 400);
   EXPECT_EQ(c.Get("/api/v1/readings?sensor=x&from=yesterday")->status, 400);
+  // Ranges and steps that would read everything or overflow are refused before anything is read.
+  for (const char* q : {"from=-9000000000000000000000&to=9000000000000000000000&step=0.000001",
+                        "from=0&to=100000.000001&step=1",                   // 100001 buckets
+                        "step=inf", "step=1e300", "step=nan"}) {
+    auto r = c.Get(std::string("/api/v1/readings?sensor=oven-1&") + q);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << q << ": " << r->body.substr(0, 200);
+  }
+  res = c.Get("/api/v1/readings?sensor=oven-1&from=0&to=100000&step=1");  // exactly 100000 buckets
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body.substr(0, 200);
+  EXPECT_EQ(c.Get("/api/v1/vision/events/cam-9223372036854775807")->status, 404);
 
   json open = json::parse(c.Get("/api/v1/alerts?state=open")->body)["alerts"];
   ASSERT_EQ(open.size(), 1u);

@@ -323,8 +323,8 @@ Result<int64_t> Store::Count(const std::string& table) {
   return sqlite3_column_int64(st, 0);
 }
 
-Result<std::vector<ReadingRow>> Store::Readings(const std::string& sensor, const std::string& metric, TimeUs from,
-                                                TimeUs to, int64_t limit) {
+Status Store::ForEachReading(const std::string& sensor, const std::string& metric, TimeUs from, TimeUs to,
+                             const std::function<bool(const ReadingRow&)>& fn) {
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_->get(),
                          "SELECT s.sensor, s.metric, b.data FROM reading_blocks b JOIN series s ON s.id = b.series "
@@ -337,20 +337,36 @@ Result<std::vector<ReadingRow>> Store::Readings(const std::string& sensor, const
   sqlite3_bind_text(st, 2, metric.c_str(), -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 3, from);
   sqlite3_bind_int64(st, 4, to);
-  std::vector<ReadingRow> out;
   std::vector<BlockPoint> pts;
+  ReadingRow row{};
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     pts.clear();
     const auto* data = static_cast<const uint8_t*>(sqlite3_column_blob(st, 2));
     Status d = DecodeBlock(data, static_cast<size_t>(sqlite3_column_bytes(st, 2)), pts);
     if (!d.ok()) return d;
-    const std::string s = ColumnText(st, 0), m = ColumnText(st, 1);
-    for (const auto& p : pts)
-      if (p.ts >= from && p.ts < to)
-        out.push_back({s, m, p.ts, p.value, static_cast<int>(p.quality), static_cast<int64_t>(p.seq)});
+    row.sensor = ColumnText(st, 0);
+    row.metric = ColumnText(st, 1);
+    for (const auto& p : pts) {
+      if (p.ts < from || p.ts >= to) continue;
+      row.ts = p.ts;
+      row.value = p.value;
+      row.quality = static_cast<int>(p.quality);
+      row.seq = static_cast<int64_t>(p.seq);
+      if (!fn(row)) return Status::Ok();
+    }
   }
   if (rc != SQLITE_DONE) return Err("query readings");
+  return Status::Ok();
+}
+
+Result<std::vector<ReadingRow>> Store::Readings(const std::string& sensor, const std::string& metric, TimeUs from,
+                                                TimeUs to, int64_t limit) {
+  std::vector<ReadingRow> out;
+  EF_RETURN_IF_ERROR(ForEachReading(sensor, metric, from, to, [&](const ReadingRow& r) {
+    out.push_back(r);
+    return true;
+  }));
   std::stable_sort(out.begin(), out.end(), [](const ReadingRow& a, const ReadingRow& b) { return a.ts < b.ts; });
   if (static_cast<int64_t>(out.size()) > limit) out.resize(static_cast<size_t>(limit));
   return out;

@@ -9,6 +9,7 @@
 
 #include <map>
 #include <memory>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -76,6 +77,10 @@ class Store {
   Result<int64_t> Count(const std::string& table);
   Result<std::vector<ReadingRow>> Readings(const std::string& sensor, const std::string& metric, TimeUs from, TimeUs to,
                                            int64_t limit = 1000000);
+  // The readings in [from, to) one at a time, block by block (not in time
+  // order across blocks), without holding them: `fn` returns false to stop.
+  Status ForEachReading(const std::string& sensor, const std::string& metric, TimeUs from, TimeUs to,
+                        const std::function<bool(const ReadingRow&)>& fn);
   // The newest reading of every series.
   Result<std::vector<ReadingRow>> Latest();
   Result<std::vector<AlertRow>> Alerts(int64_t limit = 1000);

@@ -220,6 +220,27 @@ TEST(Store, AVersionOneStoreIsUpgradedKeepingItsReadings) {
   EXPECT_TRUE((*s)->Acks().ok()) << "version 3 table added too";
 }
 
+TEST(Store, ForEachReadingVisitsTheRangeAndStopsWhenAsked) {
+  TempDir dir;
+  auto s = std::move(Store::Open(dir / "a.db")).value();
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(s->Write(Readings(100, At(i * 100)), StoreWhat{}, At(0)).ok());
+  int seen = 0;
+  TimeUs lo = INT64_MAX, hi = INT64_MIN;
+  ASSERT_TRUE(s->ForEachReading("s", "m", At(150), At(850), [&](const ReadingRow& r) {
+    ++seen;
+    lo = std::min(lo, r.ts);
+    hi = std::max(hi, r.ts);
+    return true;
+  }).ok());
+  EXPECT_EQ(seen, 700);
+  EXPECT_EQ(lo, At(150));
+  EXPECT_EQ(hi, At(849));
+  // The API's cap: it stops at the first reading beyond what it may answer, whatever the range holds.
+  seen = 0;
+  ASSERT_TRUE(s->ForEachReading("", "", 0, INT64_MAX, [&](const ReadingRow&) { return ++seen < 42; }).ok());
+  EXPECT_EQ(seen, 42);
+}
+
 TEST(Store, AlertsAreAcknowledgedOnceByTheirOpeningId) {
   TempDir dir;
   auto s = std::move(Store::Open(dir / "a.db")).value();

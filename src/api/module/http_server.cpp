@@ -321,40 +321,57 @@ void HttpApiServer::Routes() {
     if (!TimeParam(req, "from", now - 3600 * kUsPerSec, &from, &err) || !TimeParam(req, "to", now + kUsPerSec, &to, &err))
       return Error(res, 400, err);
     if (from >= to) return Error(res, 400, "'from' must be before 'to'");
+    // Checked before anything is read: at most 100000 points, and the memory
+    // held is that of the answer (readings are aggregated or counted as they
+    // are decoded, never all loaded first).
+    constexpr int64_t kMaxPoints = 100000;
+    const double width = static_cast<double>(to) - static_cast<double>(from);  // to - from may not fit
+    if (width > 9e18) return Error(res, 400, "'from' and 'to' are too far apart");
     double step_s = 0;
+    TimeUs step = 0;
     if (req.has_param("step")) {
       try {
         step_s = std::stod(req.get_param_value("step"));
       } catch (...) {
         step_s = -1;
       }
-      if (!(step_s > 0)) return Error(res, 400, "'step' must be a positive number of seconds");
+      if (!(step_s > 0) || !(step_s <= 1e9)) return Error(res, 400, "'step' must be a positive number of seconds (at most 1e9)");
+      step = std::max<TimeUs>(1, SecondsToUs(step_s));
+      if (std::ceil(width / static_cast<double>(step)) > kMaxPoints)
+        return Error(res, 400, "'step' too small: more than 100000 points");
     }
     auto store = open_store(res);
     if (!store) return;
-    constexpr int64_t kMaxPoints = 100000;
-    auto rows = store->Readings(sensor, metric, from, to, step_s > 0 ? INT64_MAX : kMaxPoints + 1);
-    if (!rows.ok()) return Error(res, 500, rows.status().message());
     json points = json::array();
-    if (step_s > 0) {  // mean, min, max and count per step, stamped at the bucket start
-      const TimeUs step = std::max<TimeUs>(1, SecondsToUs(step_s));
-      if ((to - from) / step > kMaxPoints) return Error(res, 400, "'step' too small: more than 100000 points");
+    if (step > 0) {  // mean, min, max and count per step, stamped at the bucket start
       std::map<std::pair<std::string, TimeUs>, std::array<double, 4>> buckets;  // sum, min, max, n
-      for (const auto& r : *rows) {
+      Status st = store->ForEachReading(sensor, metric, from, to, [&](const ReadingRow& r) {
         auto& b = buckets.try_emplace({r.metric, from + (r.ts - from) / step * step},
                                       std::array<double, 4>{0, INFINITY, -INFINITY, 0}).first->second;
         b[0] += r.value;
         b[1] = std::min(b[1], r.value);
         b[2] = std::max(b[2], r.value);
         b[3] += 1;
-      }
+        // Several metrics of the sensor share the range: the answer stays bounded all the same.
+        return static_cast<int64_t>(buckets.size()) <= kMaxPoints;
+      });
+      if (!st.ok()) return Error(res, 500, st.message());
+      if (static_cast<int64_t>(buckets.size()) > kMaxPoints)
+        return Error(res, 400, "more than 100000 points (several metrics); give 'metric' or a larger 'step'");
       for (const auto& [k, b] : buckets)
         points.push_back({{"metric", k.first}, {"ts", FormatTimestamp(k.second)}, {"mean", b[0] / b[3]}, {"min", b[1]},
                           {"max", b[2]}, {"count", b[3]}});
     } else {
-      if (static_cast<int64_t>(rows->size()) > kMaxPoints)
+      std::vector<ReadingRow> rows;
+      Status st = store->ForEachReading(sensor, metric, from, to, [&](const ReadingRow& r) {
+        rows.push_back(r);
+        return static_cast<int64_t>(rows.size()) <= kMaxPoints;
+      });
+      if (!st.ok()) return Error(res, 500, st.message());
+      if (static_cast<int64_t>(rows.size()) > kMaxPoints)
         return Error(res, 400, "more than 100000 readings in range; narrow it or give 'step'");
-      for (const auto& r : *rows)
+      std::stable_sort(rows.begin(), rows.end(), [](const ReadingRow& a, const ReadingRow& b) { return a.ts < b.ts; });
+      for (const auto& r : rows)
         points.push_back({{"metric", r.metric}, {"ts", FormatTimestamp(r.ts)}, {"value", r.value}, {"seq", r.seq}});
     }
     Reply(res, 200, json{{"sensor", sensor}, {"from", FormatTimestamp(from)}, {"to", FormatTimestamp(to)}, {"points", points}});
@@ -544,6 +561,7 @@ void HttpApiServer::Routes() {
     TimeUs start = 0;
     const std::string id = req.matches[1];
     if (!vision::ParseEventId(id, &camera, &start)) return Error(res, 404, "no event '" + id + "'");
+    if (start == INT64_MAX) return Error(res, 404, "no event '" + id + "'");
     for (auto& e : vision::ListEvents(data_dir_, camera, start, start + 1, 1)) return Reply(res, 200, e);
     Error(res, 404, "no event '" + id + "'");
   });
