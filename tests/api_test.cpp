@@ -420,6 +420,25 @@ TEST(Api, ConcurrentRuleChangesAreAllKeptAndIngestRunsThroughThem) {
   EXPECT_TRUE(node.daemon->running()) << node.daemon->err();
 }
 
+TEST(Api, OneOffAlertEventsAreListedAsEventsNotAsOpenAlerts) {
+  Node node;
+  auto c = node.Client();
+  auto res = c.Put("/api/v1/rules", R"({"hot": [{"id": "spike", "when": "value > 80", "emit": "every"}]})", "application/json");
+  ASSERT_EQ(res->status, 200) << res->body;
+  res = c.Post("/api/v1/ingest", R"([{"sensor":"s","ts":1767225600,"value":90},{"sensor":"s","ts":1767225601,"value":95}])",
+               "application/json");
+  ASSERT_EQ(res->status, 200) << res->body;
+  json all;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    all = json::parse(c.Get("/api/v1/alerts")->body)["alerts"];
+    return all.size() == 2;
+  })) << all;
+  for (const auto& a : all) EXPECT_EQ(a["state"], "event") << a;
+  EXPECT_EQ(json::parse(c.Get("/api/v1/alerts?state=event")->body)["alerts"].size(), 2u);
+  EXPECT_EQ(json::parse(c.Get("/api/v1/alerts?state=open")->body)["alerts"].size(), 0u) << "they never clear: never open";
+  EXPECT_EQ(c.Get("/api/v1/alerts?state=closed")->status, 400);
+}
+
 TEST(Api, ReadOnlyRefusesChanges) {
   Node node(", read_only: true");
   auto c = node.Client();

@@ -69,6 +69,9 @@ struct AlertEvent {
   Symbol origin = kNoSymbol;  // id of the emitting processor
   AlertState state = AlertState::kOpen;
   Severity severity = Severity::kWarning;
+  // False for an alert that is a one-off event (a rule with `emit: every`):
+  // it never clears, so it is never "open" for anyone to attend to.
+  bool lasting = true;
 };
 
 // Why a reading was rejected. Static strings: rejecting does not allocate.

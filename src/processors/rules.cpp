@@ -182,6 +182,7 @@ void RulesProcessor::Evaluate(Rule& rule, TimeUs ts, Symbol sensor, Symbol metri
   a.origin = origin_;
   a.state = change > 0 ? AlertState::kOpen : AlertState::kClear;
   a.severity = rule.severity;
+  a.lasting = rule.emit == RuleEmit::kTransitions;
   out.alerts.push_back(a);
 }
 

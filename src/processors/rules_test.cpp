@@ -129,6 +129,16 @@ TEST(Rules, EmitEveryMatchHasNoState) {
   r.emit = RuleEmit::kEveryMatch;
   auto p = MakeRules({r});
   EXPECT_EQ(Trace(*p, {81, 85, 70, 90}), "OO.O");
+  Batch in, out;
+  in.readings.push_back(R("oven", "temp", At(9), 99));
+  p->Process(in, out);
+  ASSERT_EQ(out.alerts.size(), 1u);
+  EXPECT_FALSE(out.alerts[0].lasting) << "a one-off event: it never clears";
+  auto t = MakeRules({Rule("value > 80")});
+  Batch out2;
+  t->Process(in, out2);
+  ASSERT_EQ(out2.alerts.size(), 1u);
+  EXPECT_TRUE(out2.alerts[0].lasting);
 }
 
 TEST(Rules, StatePerSeries) {

@@ -12,7 +12,7 @@ namespace edgeflow {
 
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 // Version 2 added `writes`, the audit of every output write (actuators).
 const char* kWritesTable = R"sql(
@@ -27,6 +27,10 @@ CREATE TABLE IF NOT EXISTS writes(
   detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS writes_by_ts ON writes(ts);
 )sql";
+
+// Version 4 added `alerts.lasting`: 0 for one-off alert events (rules with
+// `emit: every`), which never clear.
+const char* kAlertsLasting = "ALTER TABLE alerts ADD COLUMN lasting INTEGER NOT NULL DEFAULT 1;";
 
 // Version 3 added `alert_acks`: who acknowledged an alert, and when.
 const char* kAcksTable = R"sql(
@@ -71,7 +75,8 @@ CREATE TABLE IF NOT EXISTS alerts(
   severity TEXT NOT NULL,
   ts INTEGER NOT NULL,
   opened_at INTEGER NOT NULL,
-  value REAL);
+  value REAL,
+  lasting INTEGER NOT NULL DEFAULT 1);
 CREATE INDEX IF NOT EXISTS alerts_by_ts ON alerts(ts);
 CREATE TABLE IF NOT EXISTS dead_letters(
   id INTEGER PRIMARY KEY,
@@ -94,7 +99,7 @@ Status Store::Prepare(const char* sql, sqlite3_stmt** st) { return db_->Prepare(
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Sync sync) {
   std::unique_ptr<Store> s(new Store());
   static const std::string schema = std::string(kSchema) + kWritesTable + kAcksTable;
-  static const std::vector<SqliteMigration> migrations = {{2, kWritesTable}, {3, kAcksTable}};
+  static const std::vector<SqliteMigration> migrations = {{2, kWritesTable}, {3, kAcksTable}, {4, kAlertsLasting}};
   auto db = SqliteDb::Open(path, sync, "store", schema.c_str(), kSchemaVersion, /*incremental_vacuum=*/true, migrations);
   if (!db.ok()) return db.status();
   s->db_ = std::move(db).value();
@@ -105,7 +110,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Sync sync) {
       "INSERT INTO aggregates(series, window, start, end, count, mean, min, max, stddev, p50, p95, rate, last) "
       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", &s->ins_aggregate_));
   EF_RETURN_IF_ERROR(s->Prepare(
-      "INSERT INTO alerts(rule, series, origin, state, severity, ts, opened_at, value) VALUES(?,?,?,?,?,?,?,?)", &s->ins_alert_));
+      "INSERT INTO alerts(rule, series, origin, state, severity, ts, opened_at, value, lasting) VALUES(?,?,?,?,?,?,?,?,?)",
+      &s->ins_alert_));
   EF_RETURN_IF_ERROR(s->Prepare(
       "INSERT INTO dead_letters(received_at, origin, reason, sensor, metric, ts, value, detail) VALUES(?,?,?,?,?,?,?,?)",
       &s->ins_dead_));
@@ -215,6 +221,7 @@ Status Store::Write(const Batch& b, const StoreWhat& what, TimeUs received_at) {
       sqlite3_bind_int64(ins_alert_, 6, a.ts);
       sqlite3_bind_int64(ins_alert_, 7, a.opened_at);
       sqlite3_bind_double(ins_alert_, 8, a.value);
+      sqlite3_bind_int(ins_alert_, 9, a.lasting ? 1 : 0);
       if (!step(ins_alert_)) return fail("insert alert");
     }
   }
@@ -267,9 +274,10 @@ Status Store::EnforceRetention(TimeUs now, TimeUs max_age, TimeUs event_max_age,
     // An alert goes once it has been cleared for the retention span, all its
     // transitions together: an alert still open stays, however old its opening.
     // (Every transition of such an alert is older than its clearing: `ts < ?1`
-    // lets both halves walk the time index instead of the whole table.)
-    EF_RETURN_IF_ERROR(exec_bound("DELETE FROM alerts WHERE ts < ?1 AND (rule, series, origin, opened_at) IN ("
-                                  "SELECT rule, series, origin, opened_at FROM alerts WHERE state = 'clear' AND ts < ?1)",
+    // lets both halves walk the time index instead of the whole table.) A
+    // one-off alert event (never cleared) goes once it is older than the span.
+    EF_RETURN_IF_ERROR(exec_bound("DELETE FROM alerts WHERE ts < ?1 AND (lasting = 0 OR (rule, series, origin, opened_at) IN ("
+                                  "SELECT rule, series, origin, opened_at FROM alerts WHERE state = 'clear' AND ts < ?1))",
                                   now - event_max_age));
     if (sqlite3_changes(db_->get()) > 0) {
       deleted = true;
@@ -431,8 +439,8 @@ Result<std::vector<WriteRow>> Store::Writes(int64_t limit) {
 Result<std::vector<AlertRow>> Store::Alerts(int64_t limit) {
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_->get(),
-                         "SELECT a.id, a.rule, s.sensor, s.metric, a.origin, a.state, a.severity, a.ts, a.opened_at, a.value "
-                         "FROM alerts a JOIN series s ON s.id = a.series ORDER BY a.id LIMIT ?",
+                         "SELECT a.id, a.rule, s.sensor, s.metric, a.origin, a.state, a.severity, a.ts, a.opened_at, a.value, a.lasting "
+                         "FROM (SELECT * FROM alerts ORDER BY id DESC LIMIT ?) a JOIN series s ON s.id = a.series ORDER BY a.id",
                          -1, &st, nullptr) != SQLITE_OK)
     return Err("query alerts");
   StmtGuard g{st};
@@ -440,7 +448,8 @@ Result<std::vector<AlertRow>> Store::Alerts(int64_t limit) {
   std::vector<AlertRow> out;
   while (sqlite3_step(st) == SQLITE_ROW) {
     out.push_back({sqlite3_column_int64(st, 0), ColumnText(st, 1), ColumnText(st, 2), ColumnText(st, 3), ColumnText(st, 4), ColumnText(st, 5),
-                   ColumnText(st, 6), sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8), sqlite3_column_double(st, 9)});
+                   ColumnText(st, 6), sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8), sqlite3_column_double(st, 9),
+                   sqlite3_column_int(st, 10) != 0});
   }
   return out;
 }

@@ -35,6 +35,7 @@ struct AlertRow {
   std::string rule, sensor, metric, origin, state, severity;
   TimeUs ts, opened_at;
   double value;
+  bool lasting = true;  // false: a one-off alert event (`emit: every`), never cleared
 };
 struct AckRow {
   TimeUs acked_at = 0;
@@ -83,6 +84,7 @@ class Store {
                         const std::function<bool(const ReadingRow&)>& fn);
   // The newest reading of every series.
   Result<std::vector<ReadingRow>> Latest();
+  // The newest `limit` transitions of the alert log, oldest first.
   Result<std::vector<AlertRow>> Alerts(int64_t limit = 1000);
   // Acknowledges the alert whose opening transition has id `alert`.
   // NotFound when there is no such opening; AlreadyExists when acknowledged.

@@ -153,10 +153,15 @@ TEST(Store, RetentionKeepsAnAlertUntilItHasBeenClearedForTheRetentionSpan) {
   for (auto& a : alert("still_open", At(5), 0)) b.alerts.push_back(a);       // open for 95 s
   for (auto& a : alert("cleared_late", At(6), At(95))) b.alerts.push_back(a);  // cleared 5 s ago
   for (auto& a : alert("cleared_early", At(7), At(8))) b.alerts.push_back(a);  // cleared 92 s ago
+  for (TimeUs t : {At(9), At(95)}) {  // one-off events (emit: every) never clear: they go by age
+    AlertEvent e = alert("every", t, 0)[0];
+    e.lasting = false;
+    b.alerts.push_back(e);
+  }
   ASSERT_TRUE(s->Write(b, StoreWhat{}, At(10)).ok());
   auto rows = s->Alerts();
   ASSERT_TRUE(rows.ok());
-  ASSERT_EQ(rows->size(), 5u);
+  ASSERT_EQ(rows->size(), 7u);
   ASSERT_TRUE(s->Acknowledge((*rows)[0].id, At(11), "api", "on it").ok());
   ASSERT_TRUE(s->Acknowledge((*rows)[3].id, At(11), "api", "").ok());
   // Kept 10 s: only the alert cleared 92 s ago goes, both of its rows with its acknowledgement.
@@ -165,7 +170,7 @@ TEST(Store, RetentionKeepsAnAlertUntilItHasBeenClearedForTheRetentionSpan) {
   ASSERT_TRUE(rows.ok());
   std::vector<std::string> left;
   for (const auto& r : *rows) left.push_back(r.rule + ":" + r.state);
-  EXPECT_EQ(left, (std::vector<std::string>{"still_open:open", "cleared_late:open", "cleared_late:clear"}));
+  EXPECT_EQ(left, (std::vector<std::string>{"still_open:open", "cleared_late:open", "cleared_late:clear", "every:open"}));
   auto acks = s->Acks();
   ASSERT_TRUE(acks.ok());
   ASSERT_EQ(acks->size(), 1u);
@@ -205,8 +210,10 @@ TEST(Store, AVersionOneStoreIsUpgradedKeepingItsReadings) {
     b.readings.push_back(R("oven", "temperature", At(0), 20.5));
     ASSERT_TRUE(s->Write(b, StoreWhat{}, At(0)).ok());
     // Make it what edgeflow 0.1 wrote: no writes table, version 1.
-    ASSERT_EQ(sqlite3_exec(s->db(), "DROP TABLE writes; DROP TABLE alert_acks; UPDATE meta SET value='1' WHERE key='schema_version'", nullptr,
-                           nullptr, nullptr),
+    ASSERT_EQ(sqlite3_exec(s->db(),
+                           "DROP TABLE writes; DROP TABLE alert_acks; ALTER TABLE alerts DROP COLUMN lasting; "
+                           "UPDATE meta SET value='1' WHERE key='schema_version'",
+                           nullptr, nullptr, nullptr),
               SQLITE_OK);
   }
   auto s = Store::Open(path);
@@ -218,6 +225,19 @@ TEST(Store, AVersionOneStoreIsUpgradedKeepingItsReadings) {
   ASSERT_EQ(w->size(), 1u);
   EXPECT_EQ((*w)[0].cause, "rule jam open");
   EXPECT_TRUE((*s)->Acks().ok()) << "version 3 table added too";
+  // Version 4: one-off alert events are told apart.
+  Batch b;
+  AlertEvent a;
+  a.rule = Intern("every");
+  a.sensor = Intern("oven");
+  a.metric = Intern("temperature");
+  a.lasting = false;
+  b.alerts.push_back(a);
+  ASSERT_TRUE((*s)->Write(b, StoreWhat{}, At(2)).ok());
+  auto alerts = (*s)->Alerts();
+  ASSERT_TRUE(alerts.ok());
+  ASSERT_EQ(alerts->size(), 1u);
+  EXPECT_FALSE((*alerts)[0].lasting);
 }
 
 TEST(Store, ForEachReadingVisitsTheRangeAndStopsWhenAsked) {

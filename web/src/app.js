@@ -394,7 +394,7 @@
           el('td', { class: `sev-${a.severity}`, text: a.severity }), el('td', { text: a.rule }),
           el('td', { text: a.sensor }), el('td', { text: a.metric }), el('td', { class: 'num', text: fmtNum(a.value) }),
           el('td', { class: 'small', text: fmtTime(a.opened_at) }),
-          el('td', { class: `state-${a.state}`, text: a.state === 'cleared' ? `cleared ${fmtTime(a.cleared_at)}` : 'open' }),
+          el('td', { class: `state-${a.state}`, text: a.state === 'cleared' ? `cleared ${fmtTime(a.cleared_at)}` : a.state }),
           ackCell);
       });
     $('#alerts tbody').replaceChildren(...rows);

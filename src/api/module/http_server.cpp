@@ -379,7 +379,8 @@ void HttpApiServer::Routes() {
 
   h.Get("/api/v1/alerts", [open_store](const httplib::Request& req, httplib::Response& res) {
     const std::string state = req.has_param("state") ? req.get_param_value("state") : "";
-    if (!state.empty() && state != "open" && state != "cleared") return Error(res, 400, "'state' must be open or cleared");
+    if (!state.empty() && state != "open" && state != "cleared" && state != "event")
+      return Error(res, 400, "'state' must be open, cleared or event");
     const std::string acked = req.has_param("acknowledged") ? req.get_param_value("acknowledged") : "";
     if (!acked.empty() && acked != "true" && acked != "false")
       return Error(res, 400, "'acknowledged' must be true or false");
@@ -390,19 +391,22 @@ void HttpApiServer::Routes() {
     auto acks = store->Acks();
     if (!acks.ok()) return Error(res, 500, acks.status().message());
     // The log holds transitions; an alert is open when its latest transition
-    // is an open. Its id is the id of its first transition (the opening).
-    using Key = std::tuple<std::string, std::string, std::string, TimeUs>;
+    // is an open. Its id is the id of its first transition (the opening). Two
+    // rules stages may use the same rule id: the stage (origin) is part of it.
+    using Key = std::tuple<std::string, std::string, std::string, std::string, TimeUs>;
     std::map<Key, const AlertRow*> latest;
     std::map<Key, int64_t> first;
     for (const auto& a : *rows) {
-      const Key k{a.rule, a.sensor, a.metric, a.opened_at};
+      const Key k{a.rule, a.sensor, a.metric, a.origin, a.opened_at};
       latest[k] = &a;
       first.try_emplace(k, a.id);
     }
     json arr = json::array();
     for (const auto& [k, a] : latest) {
+      // A one-off event (a rule with `emit: every`) never clears: it is an "event", never open.
+      const char* now_state = !a->lasting ? "event" : a->state == "open" ? "open" : "cleared";
       const bool open = a->state == "open";
-      if ((state == "open" && !open) || (state == "cleared" && open)) continue;
+      if (!state.empty() && state != now_state) continue;
       const int64_t id = first[k];
       auto ack = acks->find(id);
       if ((acked == "true" && ack == acks->end()) || (acked == "false" && ack != acks->end())) continue;
@@ -411,7 +415,7 @@ void HttpApiServer::Routes() {
                 {"sensor", a->sensor},
                 {"metric", a->metric},
                 {"severity", a->severity},
-                {"state", open ? "open" : "cleared"},
+                {"state", now_state},
                 {"opened_at", FormatTimestamp(a->opened_at)},
                 {"value", a->value}};
       if (!open) j["cleared_at"] = FormatTimestamp(a->ts);
