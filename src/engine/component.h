@@ -22,6 +22,13 @@
 
 namespace edgeflow {
 
+// A component that another one's options name besides `inputs` (a rule's
+// `window:`): it must exist and be of `type`.
+struct ComponentReference {
+  std::string id, type;
+  std::string what;  // who refers, for the message ("rule 'hot'")
+};
+
 struct BuildContext {
   Clock* clock = &SystemClock::Instance();
   std::string node_id = "edgeflow";

@@ -167,6 +167,18 @@ void CheckGraph(const YAML::Node& root, PipelineConfig* cfg, Diagnostics& d) {
       }
     }
   }
+  // Components named in options (a rule's `window:`): they exist and are of the right type.
+  for (const auto& c : cfg->components) {
+    if (!c.ctype || !c.ctype->references || !c.options.has_value()) continue;
+    for (const auto& ref : c.ctype->references(c.options)) {
+      auto it = by_id.find(ref.id);
+      if (it == by_id.end())
+        d.Error(c.loc, "'" + c.id + "': " + ref.what + " names " + ref.type + " '" + ref.id + "', which does not exist");
+      else if (it->second->type != ref.type)
+        d.Error(c.loc, "'" + c.id + "': " + ref.what + " names " + ref.type + " '" + ref.id + "', which is a " +
+                           it->second->type);
+    }
+  }
   // Cycles among processors: depth-first search with colours.
   std::map<std::string, int> colour;  // 0 white, 1 grey, 2 black
   std::set<std::string> reported;

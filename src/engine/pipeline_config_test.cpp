@@ -108,6 +108,28 @@ sinks:
   EXPECT_GE(p->diag.size(), 12u) << out;
 }
 
+TEST(PipelineConfig, ARulesWindowMustNameAWindowStage) {
+  // A typo in `window:` made the rule silently never fire.
+  auto p = Parse(R"(
+sources: [{id: in, type: ingest}]
+processors:
+  - {id: w1m, type: window, inputs: [in], size_secs: 60}
+  - id: r
+    type: rules
+    inputs: [w1m]
+    rules:
+      - {id: ok, on: aggregates, window: w1m, when: mean > 1}
+      - {id: typo, on: aggregates, window: w1n, when: mean > 1}
+      - {id: wrong, on: aggregates, window: r, when: mean > 1}
+sinks: [{id: out, type: file, inputs: [r]}]
+)");
+  ASSERT_FALSE(p->ok);
+  const std::string out = p->diag.Format();
+  EXPECT_NE(out.find("'r': rule 'typo' names window 'w1n', which does not exist"), std::string::npos) << out;
+  EXPECT_NE(out.find("'r': rule 'wrong' names window 'r', which is a rules"), std::string::npos) << out;
+  EXPECT_EQ(p->diag.size(), 2u) << out;
+}
+
 TEST(PipelineConfig, SyntaxErrorHasLocation) {
   auto p = Parse("sources:\n  - id: a\n    type: [simulator\n");
   ASSERT_FALSE(p->ok);

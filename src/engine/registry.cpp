@@ -46,6 +46,15 @@ std::string LeftOutOfBuild(Kind kind, const std::string& type) {
   return "";
 }
 
+namespace {
+
+ComponentType WithReferences(ComponentType t, std::vector<ComponentReference> (*refs)(const std::any&)) {
+  t.references = refs;
+  return t;
+}
+
+}  // namespace
+
 const std::vector<ComponentType>& ComponentTypes() {
   static const std::vector<ComponentType> types = {
 #if EDGEFLOW_WITH_VISION
@@ -101,10 +110,12 @@ const std::vector<ComponentType>& ComponentTypes() {
                                          "Event-time tumbling or sliding windows per series with allowed lateness; emits "
                                          "count, mean, min, max, stddev, p50, p95, rate and last.",
                                          &WindowSchema),
-      MakeProcessorType<RulesProcessor>("rules",
-                                        "Alert rules with hysteresis, minimum duration, cooldown and severity over "
-                                        "readings or window aggregates; emits alert open and clear events.",
-                                        &RulesSchema),
+      WithReferences(MakeProcessorType<RulesProcessor>("rules",
+                                                       "Alert rules with hysteresis, minimum duration, cooldown and "
+                                                       "severity over readings or window aggregates; emits alert open "
+                                                       "and clear events.",
+                                                       &RulesSchema),
+                     &RulesReferences),
       MakeProcessorType<FeaturesProcessor>(
           "features",
           "Signal features over windows of each series for condition monitoring: rms, peak, crest factor, "

@@ -26,6 +26,9 @@ struct ComponentType {
   std::function<Result<std::unique_ptr<Source>>(const std::any&, const BuildContext&)> make_source;
   std::function<Result<std::unique_ptr<Processor>>(const std::any&, const BuildContext&)> make_processor;
   std::function<Result<std::unique_ptr<Sink>>(const std::any&, const BuildContext&)> make_sink;
+  // Other components the options name besides `inputs` (checked with the
+  // graph: each must exist and be of the given type).
+  std::function<std::vector<ComponentReference>(const std::any&)> references;
 };
 
 const std::vector<ComponentType>& ComponentTypes();
@@ -50,7 +53,7 @@ std::function<std::any(const YAML::Node&, config::Diagnostics&, const std::set<s
 template <class Cfg>
 ComponentType TypeBase(Kind kind, std::string name, std::string doc, SchemaFn<Cfg> schema) {
   return ComponentType{kind, std::move(name), std::move(doc),
-                       [schema]() -> const config::SchemaBase& { return schema(); }, ParserFor(schema), {}, {}, {}};
+                       [schema]() -> const config::SchemaBase& { return schema(); }, ParserFor(schema), {}, {}, {}, {}};
 }
 
 template <class Impl, class Cfg>

@@ -161,6 +161,13 @@ Result<std::unique_ptr<Processor>> RulesProcessor::Create(const RulesConfig& cfg
   return std::unique_ptr<Processor>(std::move(p));
 }
 
+std::vector<ComponentReference> RulesReferences(const std::any& cfg) {
+  std::vector<ComponentReference> out;
+  for (const auto& r : std::any_cast<const RulesConfig&>(cfg).rules)
+    if (!r.window.empty()) out.push_back({r.window, "window", "rule '" + r.id + "'"});
+  return out;
+}
+
 void RulesProcessor::Evaluate(Rule& rule, TimeUs ts, Symbol sensor, Symbol metric, const double* vars, Batch& out) {
   const bool when = rule.when.Test(vars);
   int change = when ? +1 : 0;

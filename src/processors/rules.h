@@ -9,6 +9,7 @@
 // Open and clear transitions are emitted as AlertEvents. With `emit: every`
 // there is no state: every reading or aggregate that matches `when` emits an
 // alert event (state "open") — a notification per matching reading.
+#include <any>
 #include <unordered_map>
 
 #include "config/schema.h"
@@ -41,6 +42,8 @@ struct RulesConfig {
   std::vector<RuleConfig> rules;
 };
 const config::Schema<RulesConfig>& RulesSchema();
+// The window processors the rules' `window:` options name.
+std::vector<ComponentReference> RulesReferences(const std::any& cfg);
 // The rules as JSON objects with the option names of the schema (what
 // GET /api/v1/rules shows and PUT accepts).
 std::string RulesToJson(const RulesConfig& cfg);
