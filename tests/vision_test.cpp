@@ -368,6 +368,38 @@ void StreamReconnects(const std::string& kind) {
 }
 
 TEST(Vision, HttpStreamCameraReconnectsAfterTheStreamIsLost) { StreamReconnects("http"); }
+
+// A camera that sends nothing (its stream is down): viewers who left its preview must not keep the
+// node's few stream slots (the dashboard's live updates were refused with 503 for as long as it was down).
+TEST(Vision, PreviewsOfASilentCameraDoNotHoldTheStreamSlots) {
+  TempDir dir;
+  Node node(dir);
+  node.Start("sources:\n  - {id: gate, type: camera, input: stream, url: 'http://127.0.0.1:" +
+             std::to_string(testing::FreePort()) + "/down.mjpg', reconnect_secs: 0.2, reconnect_max_secs: 1}\n"
+             "sinks: [{id: db, type: sqlite, inputs: [gate]}]\n");
+  ASSERT_TRUE(WaitFor([&] { return node.Camera("gate").is_object(); }, 10s)) << node.daemon->err();
+  for (int i = 0; i < 4; ++i) {  // four viewers open the preview and leave after a second
+    auto c = node.Client();
+    c.set_read_timeout(1s);
+    auto r = c.Get("/api/v1/cameras/gate/preview.mjpg");
+    EXPECT_FALSE(r) << "no frame can come";
+  }
+  auto stream_status = [&] {
+    auto c = node.Client();
+    int status = 0;
+    c.Get("/api/v1/events", [&](const httplib::Response& r) {
+      status = r.status;
+      return false;  // the status is all this needs
+    }, [](const char*, size_t) { return false; });
+    return status;
+  };
+  int status = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(WaitFor([&] { return (status = stream_status()) == 200; }, 20s)) << "last status " << status;
+  std::printf("# slots free again after %.1f s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  EXPECT_TRUE(node.daemon->running());
+}
 TEST(Vision, RtspCameraReconnectsAfterTheStreamIsLost) { StreamReconnects("rtsp"); }
 
 // ---- clear errors ----

@@ -67,6 +67,8 @@ class HttpApiServer final : public ApiServer {
 
 constexpr const char* kSessionCookie = "edgeflow_session";
 constexpr int kMaxStreams = 4;
+// A preview whose camera sends no frame for this long ends (see the preview route).
+constexpr auto kPreviewIdle = std::chrono::seconds(5);
 // Cookie-authenticated requests that change something must carry this header:
 // another site cannot make a browser send it (no CORS is allowed), which
 // closes cross-site request forgery on top of SameSite=Strict.
@@ -595,12 +597,20 @@ void HttpApiServer::Routes() {
     res.status = 200;
     res.set_header("Cache-Control", "no-store");
     auto seq = std::make_shared<uint64_t>(0);
+    auto last_write = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
     res.set_chunked_content_provider(
         "multipart/x-mixed-replace; boundary=edgeflowframe",
-        [this, cam, seq](size_t, httplib::DataSink& sink) {
+        [this, cam, seq, last_write](size_t, httplib::DataSink& sink) {
           if (stopping_) return false;
           auto jpeg = cam->WaitFrame(seq.get(), 500 * 1000);
-          if (!jpeg) return !stopping_ && vision::CameraHub::Instance().Find(cam->id()) == cam;
+          if (!jpeg) {
+            // Only a write tells that the viewer left: a camera that sends
+            // nothing for a while ends the stream (the page shows the camera's
+            // state) instead of holding one of the few stream slots for ever.
+            if (std::chrono::steady_clock::now() - *last_write > kPreviewIdle) return false;
+            return !stopping_ && vision::CameraHub::Instance().Find(cam->id()) == cam;
+          }
+          *last_write = std::chrono::steady_clock::now();
           const std::string head = "--edgeflowframe\r\nContent-Type: image/jpeg\r\nContent-Length: " +
                                    std::to_string(jpeg->size()) + "\r\n\r\n";
           return sink.write(head.data(), head.size()) && sink.write(jpeg->data(), jpeg->size()) &&
