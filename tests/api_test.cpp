@@ -172,8 +172,18 @@ TEST(Api, DashboardSessionsCookiesAndForgeryProtection) {
   httplib::Headers with_header = cookie;
   with_header.emplace("X-Edgeflow-Request", "1");
   EXPECT_EQ(anon.Post("/api/v1/alerts/1/ack", with_header, "{}", "application/json")->status, 404);
+  // The live stream opened with the session ends when the session does (it kept streaming).
+  std::atomic<bool> ended{false};
+  std::thread stream([&] {
+    auto c = node.Client(false);
+    c.set_read_timeout(std::chrono::seconds(30));
+    c.Get("/api/v1/events", cookie, [&](const char*, size_t) { return true; });
+    ended = true;
+  });
   EXPECT_EQ(anon.Delete("/api/v1/session", with_header)->status, 204);
   EXPECT_EQ(anon.Get("/api/v1/status", cookie)->status, 401) << "signed out";
+  EXPECT_TRUE(testing::WaitFor([&] { return ended.load(); }, std::chrono::seconds(5))) << "the stream outlived the session";
+  stream.join();
 }
 
 // Acknowledging alerts, and the live event stream the dashboard follows.
@@ -196,6 +206,14 @@ TEST(Api, AlertsAreAcknowledgedAndEventsStreamNewReadings) {
   EXPECT_EQ(c.Post("/api/v1/alerts/" + std::to_string(id) + "/ack", "", "application/json")->status, 409);
   EXPECT_EQ(c.Post("/api/v1/alerts/999999/ack", "", "application/json")->status, 404);
   EXPECT_EQ(c.Post("/api/v1/alerts/1/ack", "{\"note\": 3}", "application/json")->status, 400);
+  {  // The note's limit is 1000 characters, not bytes: 600 "é" (1200 bytes) fit, 1001 "a" do not.
+    std::string e;
+    for (int i = 0; i < 600; ++i) e += "\xc3\xa9";
+    EXPECT_EQ(c.Post("/api/v1/alerts/999999/ack", json{{"note", e}}.dump(), "application/json")->status, 404)
+        << "past the length check, to the unknown id";
+    EXPECT_EQ(c.Post("/api/v1/alerts/999999/ack", json{{"note", std::string(1001, 'a')}}.dump(), "application/json")->status,
+              400);
+  }
   alerts = json::parse(c.Get("/api/v1/alerts?acknowledged=true")->body)["alerts"];
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_EQ(alerts[0]["note"], "door was open");

@@ -131,14 +131,17 @@
     return el('div', { class: `tile ${cls}` }, el('div', { class: 'label', text: label }), el('div', { class: 'value', text: value }));
   }
   function renderStatus(s) {
+    const fresh = s !== lastStatus;  // drawn again (the alerts changed): the same totals say nothing about the rate
     lastStatus = s;
     $('#node-id').textContent = s.node ? `· ${s.node}` : '';
     const t = s.totals || {};
     const now = performance.now();
-    if (prevTotals && now > prevTotals.at) {
-      rate = Math.max(0, (t.source_events - prevTotals.events) / ((now - prevTotals.at) / 1000));
+    if (fresh) {
+      if (prevTotals && now > prevTotals.at) {
+        rate = Math.max(0, (t.source_events - prevTotals.events) / ((now - prevTotals.at) / 1000));
+      }
+      prevTotals = { at: now, events: t.source_events };
     }
-    prevTotals = { at: now, events: t.source_events };
     const comps = s.components || {};
     let depth = 0, capacity = 0;
     const uplinks = [];

@@ -439,13 +439,14 @@ void HttpApiServer::Routes() {
       if (!body.is_object() || (body.contains("note") && !body["note"].is_string()))
         return Error(res, 400, "expected {\"note\": \"...\"} or no body");
       note = body.value("note", "");
-      if (note.size() > 1000) return Error(res, 400, "'note' is longer than 1000 characters");
+      const auto chars = std::count_if(note.begin(), note.end(), [](char c) { return (c & 0xC0) != 0x80; });
+      if (chars > 1000) return Error(res, 400, "'note' is longer than 1000 characters");
     }
     auto store = open_store(res);
     if (!store) return;
     // Who: the dashboard (a session) or an API client (the token), and from where.
     const std::string by =
-        (req.has_header("Authorization") ? "api " : "dashboard ") + req.remote_addr;
+        (CheckBearer(req.get_header_value("Authorization"), token_) ? "api " : "dashboard ") + req.remote_addr;
     const TimeUs now = clock_->now();
     Status st = store->Acknowledge(id, now, by, note);
     if (st.code() == StatusCode::kNotFound) return Error(res, 404, st.message());
@@ -454,10 +455,20 @@ void HttpApiServer::Routes() {
     Reply(res, 200, json{{"id", id}, {"acknowledged_at", FormatTimestamp(now)}, {"acknowledged_by", by}});
   });
 
+  // A live stream opened with a session ends with the session (signed out or
+  // expired); one opened with the token runs until it is closed.
+  auto stream_session = [this](const httplib::Request& req) {
+    return CheckBearer(req.get_header_value("Authorization"), token_)
+               ? std::string()
+               : CookieValue(req.get_header_value("Cookie"), kSessionCookie);
+  };
+  auto session_ended = [this](const std::string& sid) { return !sid.empty() && !sessions_.Valid(sid, clock_->now()); };
+
   // Live updates for the dashboard as server-sent events: `status` every
   // second, `readings` (the latest value of each series that changed) and
   // `alerts` (the alert list changed: fetch it again) within 250 ms.
-  h.Get("/api/v1/events", [this, open_store](const httplib::Request&, httplib::Response& res) {
+  h.Get("/api/v1/events", [this, open_store, stream_session, session_ended](const httplib::Request& req,
+                                                                           httplib::Response& res) {
     if (streams_.fetch_add(1) >= kMaxStreams) {
       --streams_;
       return Error(res, 503, "too many live event streams; close one and retry");
@@ -469,7 +480,9 @@ void HttpApiServer::Routes() {
     }
     res.status = 200;
     res.body.clear();
+    res.headers.erase("Content-Type");  // open_store's 404 (no store on this node) set one
     res.set_header("Cache-Control", "no-store");
+    const std::string sid = stream_session(req);
     struct Live {
       std::map<std::pair<std::string, std::string>, TimeUs> seen;
       std::pair<int64_t, int64_t> alerts{-1, -1};
@@ -479,8 +492,8 @@ void HttpApiServer::Routes() {
     auto live = std::make_shared<Live>();
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, store, live](size_t, httplib::DataSink& sink) {
-          if (stopping_) return false;
+        [this, store, live, sid, session_ended](size_t, httplib::DataSink& sink) {
+          if (stopping_ || session_ended(sid)) return false;
           std::string out;
           if (live->first) out += "retry: 2000\n\n";
           const TimeUs now = clock_->now();
@@ -585,7 +598,8 @@ void HttpApiServer::Routes() {
   h.Get(event_re + "/clip\\.avi", serve_event_file("avi", "video/x-msvideo"));
   // The live preview as MJPEG (multipart/x-mixed-replace): masked frames at the
   // camera's preview_fps, encoded only while somebody watches.
-  h.Get(R"(/api/v1/cameras/([A-Za-z0-9_.-]{1,64})/preview\.mjpg)", [this](const httplib::Request& req,
+  h.Get(R"(/api/v1/cameras/([A-Za-z0-9_.-]{1,64})/preview\.mjpg)", [this, stream_session, session_ended](
+                                                                          const httplib::Request& req,
                                                                           httplib::Response& res) {
     auto cam = vision::CameraHub::Instance().Find(req.matches[1]);
     if (!cam) return Error(res, 404, "no running camera '" + std::string(req.matches[1]) + "'");
@@ -598,10 +612,11 @@ void HttpApiServer::Routes() {
     res.set_header("Cache-Control", "no-store");
     auto seq = std::make_shared<uint64_t>(0);
     auto last_write = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    const std::string sid = stream_session(req);
     res.set_chunked_content_provider(
         "multipart/x-mixed-replace; boundary=edgeflowframe",
-        [this, cam, seq, last_write](size_t, httplib::DataSink& sink) {
-          if (stopping_) return false;
+        [this, cam, seq, last_write, sid, session_ended](size_t, httplib::DataSink& sink) {
+          if (stopping_ || session_ended(sid)) return false;
           auto jpeg = cam->WaitFrame(seq.get(), 500 * 1000);
           if (!jpeg) {
             // Only a write tells that the viewer left: a camera that sends
