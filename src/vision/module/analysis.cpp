@@ -117,6 +117,13 @@ MotionResult MotionDetector::Detect(const cv::Mat& frame) {
     cv::resize(frame, small_, cv::Size(), f, f, cv::INTER_AREA);
     in = &small_;
   }
+  if (mog_ && in->size() != zone_mask_.size()) {
+    // The camera changed its resolution (a stream that reconnected at another
+    // size): masks and background start again at the new size, warm-up included.
+    mog_.reset();
+    named_.clear();
+    frames_ = 0;
+  }
   if (!mog_) {
     mog_ = cv::createBackgroundSubtractorMOG2(static_cast<int>(cfg_.history), cfg_.var_threshold, false);
     zone_mask_ = cv::Mat(in->size(), CV_8U, cv::Scalar(cfg_.regions.empty() ? 255 : 0));

@@ -102,6 +102,27 @@ TEST(MotionDetector, ExcludedAreasNeverCount) {
   EXPECT_GT(moving_whole, 50u);
 }
 
+// A stream that reconnects at another resolution: the detector starts again at
+// the new size (the zone mask of the old size made OpenCV throw, ending the process).
+TEST(MotionDetector, AResolutionChangeStartsAgainAtTheNewSize) {
+  MotionConfig cfg;
+  cfg.warmup_frames = 2;
+  cfg.zones = {Zone{0, 0, 0.5, 1, "left"}};
+  MotionDetector motion(cfg);
+  cv::Mat vga(480, 640, CV_8UC3, cv::Scalar(40, 40, 40)), hd(720, 1280, CV_8UC3, cv::Scalar(40, 40, 40));
+  for (int i = 0; i < 5; ++i) motion.Detect(vga);
+  MotionResult r;
+  ASSERT_NO_THROW(r = motion.Detect(hd));
+  EXPECT_TRUE(r.warming_up) << "a new background is learnt";
+  for (int i = 0; i < 3; ++i) ASSERT_NO_THROW(r = motion.Detect(hd));
+  EXPECT_FALSE(r.warming_up);
+  EXPECT_EQ(r.zones.size(), 1u);
+  cv::rectangle(hd, cv::Rect(100, 100, 300, 400), cv::Scalar(250, 250, 250), cv::FILLED);
+  ASSERT_NO_THROW(r = motion.Detect(hd));
+  EXPECT_FALSE(r.boxes.empty());
+  EXPECT_GT(r.zones[0], 0.01);
+}
+
 // A figure crossing the frame: the zone it is in moves, the other does not.
 TEST(MotionDetector, NamedZonesReportTheirOwnMotion) {
   SyntheticConfig scfg;

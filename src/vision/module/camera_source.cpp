@@ -104,7 +104,12 @@ class FrameQueue {
     cv_.notify_all();
     return true;
   }
-  void Wake() { cv_.notify_all(); }
+  // Taking the lock orders the wake-up after a waiter's check of its stop
+  // token: a stop requested between the check and the wait is not missed.
+  void Wake() {
+    { std::lock_guard lock(mu_); }
+    cv_.notify_all();
+  }
   size_t size() const {
     std::lock_guard lock(mu_);
     return q_.size();
@@ -410,7 +415,12 @@ class CameraSource final : public Source {
         continue;
       }
       const auto t0 = std::chrono::steady_clock::now();
-      Analyse(frame, batch, ctx);
+      try {
+        Analyse(frame, batch, ctx);
+      } catch (const cv::Exception& e) {  // one bad frame costs that frame, not the process
+        state_->set_error(std::string("frame not analysed: ") + e.what());
+        spdlog::warn("camera '{}': frame not analysed: {}", id_, e.what());
+      }
       second_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       ++second_frames;
       state_->frames_analysed.fetch_add(1, std::memory_order_relaxed);
@@ -498,6 +508,8 @@ class CameraSource final : public Source {
       } else {
         image = cv::Mat();  // a new buffer: the previous one may still be queued
         got = cap.read(image) && !image.empty();
+        // A camera's frame is stamped when it arrived, not when the (blocking) read began.
+        if (cfg_.input == Input::kV4l2 || cfg_.input == Input::kStream) ts = clock_->now();
       }
       if (!got) {
         if (cfg_.input == Input::kFile) {
