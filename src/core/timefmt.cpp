@@ -39,6 +39,12 @@ static bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
   return true;
 }
 
+static int DaysInMonth(int y, int mo) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return mo == 2 && leap ? 29 : kDays[mo - 1];
+}
+
 bool ParseTimestamp(std::string_view s, TimeUs* out) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '"')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '"' || s.back() == '\r')) s.remove_suffix(1);
@@ -47,7 +53,7 @@ bool ParseTimestamp(std::string_view s, TimeUs* out) {
   if (s.size() >= 10 && s[4] == '-') {
     int y, mo, d, h = 0, mi = 0, sec = 0;
     if (!Digits(s, 0, 4, &y) || s[4] != '-' || !Digits(s, 5, 2, &mo) || s[7] != '-' || !Digits(s, 8, 2, &d)) return false;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31) return false;
+    if (mo < 1 || mo > 12 || d < 1 || d > DaysInMonth(y, mo)) return false;  // 2023-02-29 is no date
     size_t p = 10;
     int64_t frac_us = 0;
     if (p < s.size() && (s[p] == 'T' || s[p] == ' ' || s[p] == 't')) {
@@ -85,6 +91,7 @@ bool ParseTimestamp(std::string_view s, TimeUs* out) {
           if (!Digits(s, p, 2, &om)) return false;
           p += 2;
         }
+        if (oh > 23 || om > 59) return false;  // offsets run from -23:59 to +23:59
         offset_s = sign * (oh * 3600 + om * 60);
       }
       if (p != s.size()) return false;

@@ -50,6 +50,18 @@ TEST(Timestamps, RejectsGarbage) {
     EXPECT_FALSE(ParseTimestamp(bad, &t)) << bad;
 }
 
+TEST(Timestamps, RejectsDaysTheMonthDoesNotHaveAndImpossibleOffsets) {
+  TimeUs t;
+  // These rolled over into the next month (2023-02-29 read as 2023-03-01), or shifted by 100 hours.
+  for (const char* bad : {"2023-02-29", "2023-02-30T00:00:00Z", "2024-04-31", "1900-02-29", "2013-12-02T21:15:00+25:00",
+                          "2013-12-02T21:15:00+01:60", "2013-12-02T21:15:00-99:99"})
+    EXPECT_FALSE(ParseTimestamp(bad, &t)) << bad;
+  for (const char* good : {"2024-02-29", "2000-02-29T12:00:00Z", "2023-01-31", "2023-12-31T23:59:59+23:59", "2013-12-02T21:15:00-12:00"})
+    EXPECT_TRUE(ParseTimestamp(good, &t)) << good;
+  ASSERT_TRUE(ParseTimestamp("2024-02-29T00:00:00Z", &t));
+  EXPECT_EQ(FormatTimestamp(t), "2024-02-29T00:00:00Z");
+}
+
 TEST(Timestamps, FormatRoundTrips) {
   for (TimeUs t : std::initializer_list<TimeUs>{0, 1386018900LL * kUsPerSec, 1386018900LL * kUsPerSec + 123456, -kUsPerSec}) {
     TimeUs back;
