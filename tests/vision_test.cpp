@@ -432,6 +432,10 @@ TEST(Vision, MissingDevicesAndUndecodableFilesAreClearErrors) {
   EXPECT_NE(msg.find("extends past the frame"), std::string::npos) << msg;  // all errors at once
   EXPECT_NE(msg.find("zone 'door' is named twice"), std::string::npos) << msg;
   EXPECT_NE(msg.find("every zone needs a 'name' of letters, digits and _"), std::string::npos) << msg;
+  // Masking faces without finding them, snapshots off: the live preview would show them unmasked.
+  msg = check("{id: cam, type: camera, input: synthetic, privacy: {mask_faces: true}, events: {snapshots: false}}", &code);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(msg.find("privacy.mask_faces needs faces.enabled: true"), std::string::npos) << msg;
 }
 
 // ---- ONNX detectors ----

@@ -199,7 +199,8 @@ const Schema<CameraConfig>& CameraSchema() {
           }
           if (c.reconnect_max_secs < c.reconnect_secs)
             d.Error(n["reconnect_max_secs"], "reconnect_max_secs must be at least reconnect_secs");
-          if (c.privacy.mask_faces && !c.faces.enabled && c.events.snapshots && n["privacy"] && n["privacy"]["mask_faces"])
+          // Also without snapshots: the live preview shows the frames.
+          if (c.privacy.mask_faces && !c.faces.enabled && n["privacy"] && n["privacy"]["mask_faces"])
             d.Error(n["privacy"]["mask_faces"], "privacy.mask_faces needs faces.enabled: true (faces must be found to be masked)");
         });
     return s;
