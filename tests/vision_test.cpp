@@ -28,6 +28,7 @@ namespace {
 using nlohmann::json;
 using testing::Child;
 using testing::TempDir;
+namespace fs = std::filesystem;
 using testing::WaitFor;
 using namespace std::chrono_literals;
 
@@ -401,6 +402,22 @@ TEST(Vision, PreviewsOfASilentCameraDoNotHoldTheStreamSlots) {
   EXPECT_TRUE(node.daemon->running());
 }
 TEST(Vision, RtspCameraReconnectsAfterTheStreamIsLost) { StreamReconnects("rtsp"); }
+
+// Retention ran only when an event closed: a camera that sees nothing kept its old snapshots for ever.
+TEST(Vision, OldEventsGoAlsoWhenNothingMoves) {
+  TempDir dir;
+  const std::string cam_dir = dir / "vision/still";
+  fs::create_directories(cam_dir);
+  std::ofstream(cam_dir + "/still-1000000.json") << R"({"id": "still-1000000", "camera": "still", "start": 1000000})";
+  std::ofstream(cam_dir + "/still-1000000.jpg") << "jpeg";
+  Node node(dir);
+  node.Start("sources:\n  - {id: still, type: camera, input: synthetic, synthetic: {objects: 0},"
+             " events: {max_age_hours: 24}}\n"
+             "sinks: [{id: db, type: sqlite, inputs: [still]}]\n");
+  EXPECT_TRUE(WaitFor([&] { return !fs::exists(cam_dir + "/still-1000000.jpg"); }, 10s)) << "a 1970 snapshot stayed";
+  EXPECT_FALSE(fs::exists(cam_dir + "/still-1000000.json"));
+  EXPECT_TRUE(node.daemon->running()) << node.daemon->err();
+}
 
 // ---- clear errors ----
 

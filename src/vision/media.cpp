@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <filesystem>
 
 #include "core/files.h"
@@ -201,6 +202,18 @@ Status WriteEventRecord(const std::string& data_dir, const nlohmann::json& recor
 }
 
 size_t ApplyRetention(const std::string& dir, TimeUs now, TimeUs max_age, uint64_t max_bytes) {
+  // What a write cut short left (power loss, a crash): a snapshot or clip not
+  // renamed yet, a record's temporary file. Untouched for ten minutes, nothing
+  // is writing it any more (a clip being recorded is written every frame).
+  std::error_code ec;
+  const auto stale = fs::file_time_type::clock::now() - std::chrono::minutes(10);
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    auto ends = [&](const char* suffix) { return name.size() > std::strlen(suffix) && name.ends_with(suffix); };
+    if (!e.is_regular_file() || !(ends(".part.avi") || ends(".part.jpg") || ends(".json.tmp"))) continue;
+    std::error_code time_ec;
+    if (e.last_write_time(time_ec) < stale && !time_ec) fs::remove(e.path(), time_ec);
+  }
   auto events = ScanEvents(dir);
   std::vector<std::pair<TimeUs, std::string>> order;
   uint64_t total = 0;
@@ -213,7 +226,6 @@ size_t ApplyRetention(const std::string& dir, TimeUs now, TimeUs max_age, uint64
   for (const auto& [start, id] : order) {
     if (start >= now - max_age && total <= max_bytes) break;
     const auto& ev = events[id];
-    std::error_code ec;
     for (const auto& f : ev.files) fs::remove(f, ec);
     total -= std::min(total, ev.bytes);
     ++deleted;

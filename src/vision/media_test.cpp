@@ -55,5 +55,24 @@ TEST(EventStore, ListsNewestFirstAndRetentionDropsOldestByAgeThenSize) {
   EXPECT_TRUE(fs::exists(fs::path(cam_dir) / "unrelated.txt"));
 }
 
+TEST(EventStore, RetentionRemovesWhatAnInterruptedWriteLeftOnceItIsStale) {
+  testing::TempDir dir;
+  const std::string cam_dir = CameraDir(dir.path(), "cam");
+  fs::create_directories(cam_dir);
+  const auto old = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  for (const char* f : {"cam-1.part.avi", "cam-1.part.jpg", "cam-1.json.tmp"}) {
+    Touch(fs::path(cam_dir) / f, 100);
+    fs::last_write_time(fs::path(cam_dir) / f, old);
+  }
+  Touch(fs::path(cam_dir) / "cam-2.part.avi", 100);  // being written now
+  Touch(fs::path(cam_dir) / "notes.tmp", 10);
+  fs::last_write_time(fs::path(cam_dir) / "notes.tmp", old);
+  ApplyRetention(cam_dir, 4000 * kUsPerSec, 1 << 30, 1 << 30);
+  for (const char* f : {"cam-1.part.avi", "cam-1.part.jpg", "cam-1.json.tmp"})
+    EXPECT_FALSE(fs::exists(fs::path(cam_dir) / f)) << f << " stayed for ever, uncounted";
+  EXPECT_TRUE(fs::exists(fs::path(cam_dir) / "cam-2.part.avi")) << "a clip being recorded is not touched";
+  EXPECT_TRUE(fs::exists(fs::path(cam_dir) / "notes.tmp")) << "only what event writing leaves";
+}
+
 }  // namespace
 }  // namespace edgeflow::vision

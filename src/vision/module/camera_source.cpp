@@ -189,6 +189,7 @@ class EventWriter {
 
   void Loop() {
     LowerThisThreadsPriority(cfg_);
+    TimeUs next_retention = 0;  // at start, then every minute: a camera that sees nothing still forgets
     for (;;) {
       Job j;
       {
@@ -198,6 +199,7 @@ class EventWriter {
           if (stop_) break;
           lock.unlock();
           if (clip_.isOpened() && clock_->now() > clip_until_ + kUsPerSec) FinishClip();  // no more frames came
+          RetentionEveryMinute(next_retention);
           continue;
         }
         j = std::move(jobs_.front());
@@ -208,6 +210,7 @@ class EventWriter {
       } catch (const cv::Exception& e) {
         spdlog::warn("camera '{}': {}", camera_, e.what());
       }
+      RetentionEveryMinute(next_retention);  // the clip ring keeps this queue busy: not only when idle
     }
     FinishClip();
   }
@@ -240,9 +243,7 @@ class EventWriter {
         for (const auto& [k, v] : j.event.items())
           if (k != "snapshot" && k != "clip" && k != "max_faces" && k != "faces_masked") record_[k] = v;
         WriteRecord();
-        const size_t removed = ApplyRetention(dir_, clock_->now(), SecondsToUs(cfg_.events.max_age_hours * 3600),
-                                              static_cast<uint64_t>(cfg_.events.max_mb * 1024 * 1024));
-        if (removed) spdlog::info("camera '{}': retention removed {} event(s)", camera_, removed);
+        Retention(clock_->now());
         break;
       }
       case Job::kClip:
@@ -310,6 +311,19 @@ class EventWriter {
     if (ec || record_.is_null() || record_.value("id", "") != clip_id_) return;
     record_["clip"] = true;
     WriteRecord();
+  }
+
+  void RetentionEveryMinute(TimeUs& next) {
+    const TimeUs now = clock_->now();
+    if (now < next) return;
+    next = now + 60 * kUsPerSec;
+    Retention(now);
+  }
+
+  void Retention(TimeUs now) {
+    const size_t removed = ApplyRetention(dir_, now, SecondsToUs(cfg_.events.max_age_hours * 3600),
+                                          static_cast<uint64_t>(cfg_.events.max_mb * 1024 * 1024));
+    if (removed) spdlog::info("camera '{}': retention removed {} event(s)", camera_, removed);
   }
 
   void WriteRecord() {
