@@ -29,8 +29,9 @@ CREATE INDEX IF NOT EXISTS writes_by_ts ON writes(ts);
 )sql";
 
 // Version 4 added `alerts.lasting`: 0 for one-off alert events (rules with
-// `emit: every`), which never clear.
-const char* kAlertsLasting = "ALTER TABLE alerts ADD COLUMN lasting INTEGER NOT NULL DEFAULT 1;";
+// `emit: every`), which never clear; and an index by alert identity (retention).
+const char* kAlertsByKey = "CREATE INDEX IF NOT EXISTS alerts_by_key ON alerts(series, rule, origin, opened_at);\n";
+const std::string kAlertsLasting = std::string("ALTER TABLE alerts ADD COLUMN lasting INTEGER NOT NULL DEFAULT 1;\n") + kAlertsByKey;
 
 // Version 3 added `alert_acks`: who acknowledged an alert, and when.
 const char* kAcksTable = R"sql(
@@ -98,8 +99,8 @@ Status Store::Prepare(const char* sql, sqlite3_stmt** st) { return db_->Prepare(
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, Sync sync) {
   std::unique_ptr<Store> s(new Store());
-  static const std::string schema = std::string(kSchema) + kWritesTable + kAcksTable;
-  static const std::vector<SqliteMigration> migrations = {{2, kWritesTable}, {3, kAcksTable}, {4, kAlertsLasting}};
+  static const std::string schema = std::string(kSchema) + kWritesTable + kAcksTable + kAlertsByKey;
+  static const std::vector<SqliteMigration> migrations = {{2, kWritesTable}, {3, kAcksTable}, {4, kAlertsLasting.c_str()}};
   auto db = SqliteDb::Open(path, sync, "store", schema.c_str(), kSchemaVersion, /*incremental_vacuum=*/true, migrations);
   if (!db.ok()) return db.status();
   s->db_ = std::move(db).value();
@@ -275,10 +276,16 @@ Status Store::EnforceRetention(TimeUs now, TimeUs max_age, TimeUs event_max_age,
     // transitions together: an alert still open stays, however old its opening.
     // (Every transition of such an alert is older than its clearing: `ts < ?1`
     // lets both halves walk the time index instead of the whole table.) A
-    // one-off alert event (never cleared) goes once it is older than the span.
-    EF_RETURN_IF_ERROR(exec_bound("DELETE FROM alerts WHERE ts < ?1 AND (lasting = 0 OR (rule, series, origin, opened_at) IN ("
-                                  "SELECT rule, series, origin, opened_at FROM alerts WHERE state = 'clear' AND ts < ?1))",
-                                  now - event_max_age));
+    // one-off alert event (never cleared) goes once it is older than the span,
+    // and so does an opening that a later opening of the same rule and series,
+    // itself older than the span, superseded (its clear was lost with a
+    // restart, or a one-off event written before version 4).
+    EF_RETURN_IF_ERROR(exec_bound(
+        "DELETE FROM alerts WHERE ts < ?1 AND (lasting = 0 OR (rule, series, origin, opened_at) IN ("
+        "SELECT rule, series, origin, opened_at FROM alerts WHERE state = 'clear' AND ts < ?1) OR EXISTS ("
+        "SELECT 1 FROM alerts b WHERE b.series = alerts.series AND b.rule = alerts.rule AND b.origin = alerts.origin "
+        "AND b.opened_at > alerts.opened_at AND b.opened_at < ?1))",
+        now - event_max_age));
     if (sqlite3_changes(db_->get()) > 0) {
       deleted = true;
       EF_RETURN_IF_ERROR(Exec("DELETE FROM alert_acks WHERE alert NOT IN (SELECT id FROM alerts)"));
