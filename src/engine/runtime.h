@@ -66,9 +66,11 @@ class Runtime {
   std::unique_ptr<Pipeline> pipeline_;
   StopToken source_stop_;
   StopToken sink_stop_;  // only for abandoning retries at shutdown
-  // Stop() was called: sinks retry a failing write a few times only, so that
-  // a sink that cannot write does not hold a blocked producer (and the stop).
-  std::atomic<bool> stopping_{false};
+  // When Stop() was called (steady clock, µs; 0: not yet). A sink whose writes
+  // still fail kStopGrace later retries a few times only, so that it does not
+  // hold a producer blocked on its full queue (and the stop) for ever; a sink
+  // that recovers within the grace (a broker restarting during a reload) loses nothing.
+  std::atomic<int64_t> stop_called_us_{0};
   Notifier engine_wake_;
   std::vector<std::unique_ptr<BatchQueue>> source_queues_;
   std::vector<std::thread> source_threads_;
