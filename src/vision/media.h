@@ -38,6 +38,9 @@ class CameraState {
   std::atomic<double> analyse_ms{0};        // mean analysis time per frame, last second
   std::atomic<bool> connected{false};
   std::atomic<int> width{0}, height{0};
+  // Seconds between two preview frames at most, when the camera delivers (from
+  // preview_fps and the analysis rate limit fps): how long a silent preview is normal.
+  std::atomic<double> preview_interval_secs{0.2};
   void set_error(std::string e);
   std::string error() const;
   nlohmann::json Describe() const;

@@ -67,7 +67,8 @@ class HttpApiServer final : public ApiServer {
 
 constexpr const char* kSessionCookie = "edgeflow_session";
 constexpr int kMaxStreams = 4;
-// A preview whose camera sends no frame for this long ends (see the preview route).
+// A preview whose camera sends no frame for this long (or three preview
+// periods of a slow one) ends (see the preview route).
 constexpr auto kPreviewIdle = std::chrono::seconds(5);
 // Cookie-authenticated requests that change something must carry this header:
 // another site cannot make a browser send it (no CORS is allowed), which
@@ -622,7 +623,10 @@ void HttpApiServer::Routes() {
             // Only a write tells that the viewer left: a camera that sends
             // nothing for a while ends the stream (the page shows the camera's
             // state) instead of holding one of the few stream slots for ever.
-            if (std::chrono::steady_clock::now() - *last_write > kPreviewIdle) return false;
+            const auto idle = std::max<std::chrono::steady_clock::duration>(
+                kPreviewIdle, std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                  std::chrono::duration<double>(3 * cam->preview_interval_secs.load())));
+            if (std::chrono::steady_clock::now() - *last_write > idle) return false;
             return !stopping_ && vision::CameraHub::Instance().Find(cam->id()) == cam;
           }
           *last_write = std::chrono::steady_clock::now();

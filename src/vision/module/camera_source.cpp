@@ -402,6 +402,8 @@ class CameraSource final : public Source {
   Status Run(SourceContext& ctx) override {
     LowerThisThreadsPriority(cfg_);
     state_ = CameraHub::Instance().Register(id_);
+    state_->preview_interval_secs =
+        std::max(1.0 / cfg_.preview_fps, cfg_.fps > 0 ? 1.0 / cfg_.fps : 0.0);
     writer_.Start(state_);
     capture_ = std::thread([this] { CaptureLoop(); });
     Batch batch;
