@@ -245,6 +245,7 @@ bool ApplyRules(const PipelineConfig& cfg, const std::string& body, PipelineConf
     }
     if (RulesSchema().Parse(wrapped, rc, diag)) target->options = rc;
   }
+  if (diag.ok()) CheckReferences(*out, diag);
   return diag.ok();
 }
 

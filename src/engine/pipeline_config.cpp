@@ -121,6 +121,22 @@ bool IsComponentId(std::string_view id) {
   });
 }
 
+void CheckReferences(const PipelineConfig& cfg, config::Diagnostics& d) {
+  std::map<std::string, const ComponentDecl*> by_id;
+  for (const auto& c : cfg.components) by_id.emplace(c.id, &c);
+  for (const auto& c : cfg.components) {
+    if (!c.ctype || !c.ctype->references || !c.options.has_value()) continue;
+    for (const auto& ref : c.ctype->references(c.options)) {
+      auto it = by_id.find(ref.id);
+      if (it == by_id.end())
+        d.Error(c.loc, "'" + c.id + "': " + ref.what + " names " + ref.type + " '" + ref.id + "', which does not exist");
+      else if (it->second->type != ref.type)
+        d.Error(c.loc, "'" + c.id + "': " + ref.what + " names " + ref.type + " '" + ref.id + "', which is a " +
+                           it->second->type);
+    }
+  }
+}
+
 namespace {
 
 void CheckGraph(const YAML::Node& root, PipelineConfig* cfg, Diagnostics& d) {
@@ -167,18 +183,7 @@ void CheckGraph(const YAML::Node& root, PipelineConfig* cfg, Diagnostics& d) {
       }
     }
   }
-  // Components named in options (a rule's `window:`): they exist and are of the right type.
-  for (const auto& c : cfg->components) {
-    if (!c.ctype || !c.ctype->references || !c.options.has_value()) continue;
-    for (const auto& ref : c.ctype->references(c.options)) {
-      auto it = by_id.find(ref.id);
-      if (it == by_id.end())
-        d.Error(c.loc, "'" + c.id + "': " + ref.what + " names " + ref.type + " '" + ref.id + "', which does not exist");
-      else if (it->second->type != ref.type)
-        d.Error(c.loc, "'" + c.id + "': " + ref.what + " names " + ref.type + " '" + ref.id + "', which is a " +
-                           it->second->type);
-    }
-  }
+  CheckReferences(*cfg, d);
   // Cycles among processors: depth-first search with colours.
   std::map<std::string, int> colour;  // 0 white, 1 grey, 2 black
   std::set<std::string> reported;

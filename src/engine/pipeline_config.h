@@ -64,6 +64,9 @@ std::string ExpandEnvironment(const std::string& text, config::Diagnostics& diag
 // are in `diag` otherwise.
 bool ParsePipelineConfig(const std::string& yaml_text, PipelineConfig* out, config::Diagnostics& diag);
 bool LoadPipelineConfig(const std::string& path, PipelineConfig* out, config::Diagnostics& diag);
+// The components that options name besides `inputs` (a rule's `window:`)
+// exist and are of the right type; part of parsing, and of every rules change.
+void CheckReferences(const PipelineConfig& cfg, config::Diagnostics& diag);
 
 // The configuration reference (docs/configuration.md), generated from the declarations.
 std::string ConfigurationReference();
