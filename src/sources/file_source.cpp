@@ -217,12 +217,6 @@ Status FileSource::Run(SourceContext& ctx) {
       Reading r;
       r.sensor = default_sensor;
       r.metric = default_metric;
-      // Names and texts go into the store, the API and MQTT topics: UTF-8 only
-      // (an export in a legacy code page is refused line by line, with the reason).
-      if (!simdjson::validate_utf8(line.data(), line.size())) {
-        dead(r, "invalid_utf8", "line " + std::to_string(reader.line_no()) + ": not UTF-8 text (save the file as UTF-8)");
-        continue;
-      }
       if (cfg_.format == FileFormat::kCsv) {
         std::string_view cols[kMaxCols];
         int n = SplitCsv(line, cols);
@@ -249,6 +243,13 @@ Status FileSource::Run(SourceContext& ctx) {
           // a fifth column, quality, on some lines only.
           if (n >= 4) layout = CsvLayout{0, 3, 1, 2, -1, 4};
           else layout = CsvLayout{0, 1, -1, -1, -1, n};
+        }
+        // Names go into the store, the API and MQTT topics: UTF-8 only (an export
+        // in a legacy code page is refused line by line, with the reason). A
+        // header is only matched against its known column names.
+        if (!simdjson::validate_utf8(line.data(), line.size())) {
+          dead(r, "invalid_utf8", "line " + std::to_string(reader.line_no()) + ": not UTF-8 text (save the file as UTF-8)");
+          continue;
         }
         if (n < layout.columns) {
           dead(r, "parse_error", "line " + std::to_string(reader.line_no()) + ": expected " +

@@ -212,6 +212,12 @@ TEST(FileSource, ALineThatIsNotUtf8IsDeadLetteredWithItsReason) {
     EXPECT_NE(d.detail.find("not UTF-8"), std::string::npos) << d.detail;
   }
   EXPECT_NE(b.dead_letters[1].detail.find("line 3"), std::string::npos) << b.dead_letters[1].detail;
+  // A header with a column name in another code page is still the header: the rows keep their columns.
+  std::ofstream(dir / "h.csv") << "timestamp,sensor,value,raw_\xb5V\n2026-01-01T00:00:00Z,oven,21.5,1234\n";
+  b = Drain(*std::move(FileSource::Create(FileCfg(dir / "h.csv"), BuildContext{})).value());
+  ASSERT_EQ(b.readings.size(), 1u) << (b.dead_letters.empty() ? "" : b.dead_letters[0].detail);
+  EXPECT_EQ(b.readings[0].value, 21.5);
+  EXPECT_EQ(SymName(b.readings[0].sensor), "oven");
 }
 
 TEST(FileSource, JsonlRecordings) {
