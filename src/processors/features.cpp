@@ -36,7 +36,7 @@ const Schema<FeaturesConfig>& FeaturesSchema() {
   static const auto* s = [] {
     auto* s = new Schema<FeaturesConfig>("features", "");
     WithSelectorOptions(*s)
-        .Number<int64_t>("size", &FeaturesConfig::size, 1024, "readings", "Readings per window (even).", 8, 1 << 20)
+        .Number<int64_t>("size", &FeaturesConfig::size, 1024, "readings", "Readings per window (even with bands or peaks).", 8, 1 << 20)
         .Number<int64_t>("hop", &FeaturesConfig::hop, 1024, "readings",
                          "Readings between windows (size: back to back; less: overlapping).", 1, 1 << 20)
         .Number<double>("sample_rate_hz", &FeaturesConfig::sample_rate_hz, 0, "Hz",
@@ -49,7 +49,8 @@ const Schema<FeaturesConfig>& FeaturesSchema() {
         .Bool("forward_readings", &FeaturesConfig::forward_readings, true, "Pass the input readings on.")
         .Check([](const FeaturesConfig& c, const YAML::Node& n, Diagnostics& d) {
           if (c.hop > c.size) d.Error(n["hop"], "features: 'hop' must not exceed 'size' (readings would be skipped)");
-          if (c.size % 2 != 0) d.Error(n["size"], "features: 'size' must be even (the real FFT takes an even length)");
+          if (c.size % 2 != 0 && (!c.bands.empty() || c.peaks > 0))
+            d.Error(n["size"], "features: 'size' must be even for bands and peaks (the real FFT takes an even length)");
           if (!c.stats && c.bands.empty() && c.peaks == 0) d.Error(n, "features: nothing to emit (stats, bands or peaks)");
         });
     return s;
@@ -142,7 +143,7 @@ Result<std::unique_ptr<Processor>> FeaturesProcessor::Create(const FeaturesConfi
   p->cfg_ = cfg;
   p->sel_ = Selector(cfg.sensors, cfg.metrics);
   p->spectrum_ = std::make_unique<Spectrum>(static_cast<size_t>(cfg.size));
-  if (!p->spectrum_->ok()) return Status::Invalid("features: no FFT of " + std::to_string(cfg.size) + " readings (an even size is needed)");
+  if (!p->spectrum_->ok() && (!cfg.bands.empty() || cfg.peaks > 0)) return Status::Invalid("features: no FFT of " + std::to_string(cfg.size) + " readings (an even size is needed)");
   p->scratch_.resize(static_cast<size_t>(cfg.size));
   return std::unique_ptr<Processor>(std::move(p));
 }

@@ -82,7 +82,7 @@ TEST(Features, BadOptionsAreConfigurationErrors) {
                                    "  - {id: f, type: features, inputs: [in], size: 64, hop: 128, "
                                    "bands: [{low_hz: 50, high_hz: 10}]}\n"
                                    "  - {id: g, type: features, inputs: [in], stats: false}\n"
-                                   "  - {id: h, type: features, inputs: [in], size: 1001, hop: 1001}\n"
+                                   "  - {id: h, type: features, inputs: [in], size: 1001, hop: 1001, peaks: 1}\n"
                                    "sinks: [{id: o, type: file, inputs: [f, g, h]}]\n",
                                    &cfg, d));
   const std::string e = d.Format();
