@@ -278,6 +278,9 @@
 
   // ---- the history chart (uPlot) -----------------------------------------
   let chart = null, chartData = [[], []], zoomed = false;
+  // Live points of the shown series, numbered: those that come while a history
+  // request is out are added to its answer (which was computed before them).
+  let chartLive = [], liveSeq = 0;
   const chartSize = () => ({ width: Math.max(280, $('#chart').clientWidth || 600), height: window.innerWidth < 640 ? 220 : 300 });
   function buildChart() {
     if (!window.uPlot) return;
@@ -308,7 +311,7 @@
     if (!chart || !selected) return;
     const s = series.get(selected);
     if (!s) return;
-    const want = selected, load = ++chartRequests;
+    const want = selected, load = ++chartRequests, since = liveSeq;
     const range = Number($('#range').value);
     // Anchored at the newest reading: simulated or replayed data may run ahead of the clock.
     const to = Math.max(Date.now() / 1000, seconds(s.ts)) + 1, from = to - range;
@@ -329,7 +332,8 @@
     // live while it was in flight are newer than its answer and are kept.
     if (want !== selected || load !== chartRequests) return;
     const end = loaded[0].length ? loaded[0][loaded[0].length - 1] : -Infinity;
-    chartData[0].forEach((t, i) => { if (t > end) { loaded[0].push(t); loaded[1].push(chartData[1][i]); } });
+    chartLive = chartLive.filter(([seq]) => seq > since);
+    for (const [, t, v] of chartLive) if (t > end && t >= from) { loaded[0].push(t); loaded[1].push(v); }
     chartData = loaded;
     zoomed = false;
     chart.setSeries(1, { label: selected });
@@ -340,6 +344,8 @@
   }
   function appendToChart(t, v) {
     if (!chart) return;
+    chartLive.push([++liveSeq, t, v]);
+    if (chartLive.length > 5000) chartLive.shift();
     const xs = chartData[0];
     if (xs.length && t <= xs[xs.length - 1]) return;
     xs.push(t); chartData[1].push(v);
@@ -349,7 +355,7 @@
     markChart();
   }
   function selectSeries(k) {
-    if (k !== selected) chartData = [[], []];  // another series: nothing of the old one may stay
+    if (k !== selected) { chartData = [[], []]; chartLive = []; }  // another series: nothing of the old one may stay
     selected = k;
     $('#series').value = k;
     for (const tr of document.querySelectorAll('#sensors tbody tr')) tr.setAttribute('aria-selected', String(tr.dataset.series === k));
