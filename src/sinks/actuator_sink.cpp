@@ -257,8 +257,10 @@ Status ActuatorSink::Write(const Batch& b) {
     const std::string rule(SymName(a.rule));
     const bool opened = a.state == AlertState::kOpen;
     const char* state = opened ? "open" : "clear";
-    if (opened) open_.insert(rule);
-    else open_.erase(rule);
+    // A one-off event (`emit: every`) triggers its actions but never clears:
+    // it is not an open alert for interlocks and waits.
+    if (opened && a.lasting) open_.insert(rule);
+    else if (!opened) open_.erase(rule);
     for (const auto& act : settings_.actions) {
       if (act.rule != rule || act.state != state) continue;
       Apply(outputs_.at(act.output), act.value, "rule " + rule + " " + act.state, act.unless_open, now,

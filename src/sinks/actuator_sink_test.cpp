@@ -72,12 +72,13 @@ class ActuatorLogic : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     sink_ = std::move(s).value();
   }
-  void Alert(const char* rule, AlertState state) {
+  void Alert(const char* rule, AlertState state, bool lasting = true) {
     Batch b;
     AlertEvent a;
     a.ts = clock_.now();
     a.rule = Intern(rule);
     a.state = state;
+    a.lasting = lasting;
     b.alerts.push_back(a);
     ASSERT_TRUE(sink_->Write(b).ok());
   }
@@ -133,6 +134,24 @@ TEST_F(ActuatorLogic, APulseReturnsTheOutputToItsPreviousValue) {
   Run(1);
   EXPECT_EQ(values_[0], 1);
   EXPECT_TRUE(Has("end of pulse: rule shift open motor=1 verified"));
+}
+
+// A rule with `emit: every` sends one-off events: each triggers its actions, none is an open
+// alert for an interlock (one event blocked the interlocked output for good: no clear ever comes).
+TEST_F(ActuatorLogic, OneOffEventsTriggerActionsButNeverHoldAnInterlock) {
+  Start("actions:\n  - {rule: spike, output: horn, value: 1, pulse_secs: 1}\n"
+        "  - {rule: start, output: motor, value: 1, unless_open: [spike]}\n");
+  Alert("spike", AlertState::kOpen, /*lasting=*/false);
+  EXPECT_EQ(values_[1], 1) << "the event's action ran";
+  Run(2);
+  Alert("start", AlertState::kOpen);
+  EXPECT_EQ(values_[0], 1) << "not interlocked by a one-off event";
+  // A lasting alert of the same rule does interlock, until it clears.
+  Alert("start", AlertState::kClear);
+  Start("actions:\n  - {rule: start, output: motor, value: 1, unless_open: [spike]}\n");
+  Alert("spike", AlertState::kOpen);
+  Alert("start", AlertState::kOpen);
+  EXPECT_EQ(values_[0], 0);
 }
 
 TEST_F(ActuatorLogic, ANewerWriteEndsARunningPulse) {
