@@ -42,6 +42,10 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, Sqlite
                                                      : "PRAGMA synchronous=NORMAL";
   EF_RETURN_IF_ERROR(s->Exec(sync_sql));
   EF_RETURN_IF_ERROR(s->Exec("PRAGMA cache_size=-8192"));  // 8 MiB page cache
+  // A file already at this version (every open but the first: the API opens the
+  // store per request) is only read: it does not wait for the write lock that
+  // the sink's batches and retention hold.
+  if (int current = 0; s->ReadVersion(&current).ok() && current == version) return s;
   // Several processes may open a new database at once (the daemon, the API, a
   // test): create or upgrade the schema and its version in one write transaction.
   EF_RETURN_IF_ERROR(s->Exec("BEGIN IMMEDIATE"));

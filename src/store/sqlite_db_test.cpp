@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "core/testing.h"
 
 namespace edgeflow {
@@ -18,6 +20,26 @@ int64_t Scalar(SqliteDb& db, const char* sql) {
   if (!db.Prepare(sql, &st).ok()) return -1;
   StmtGuard g{st};
   return sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+}
+
+// Opening a file that is up to date does not wait for another connection's write
+// transaction (it waited the whole busy timeout, 5 s, then failed: the API stalled
+// behind a long sink write or retention).
+TEST(SqliteDb, OpeningAnUpToDateFileDoesNotWaitForAWriter) {
+  TempDir dir;
+  const std::string path = dir / "x.db";
+  auto writer = SqliteDb::Open(path, SqliteSync::kNormal, "test db", kV1, 1);
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  ASSERT_TRUE((*writer)->Exec("BEGIN IMMEDIATE").ok());
+  ASSERT_TRUE((*writer)->Exec("INSERT INTO t(a) VALUES (1)").ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  auto reader = SqliteDb::Open(path, SqliteSync::kNormal, "test db", kV1, 1);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_LT(secs, 1.0);
+  EXPECT_EQ(Scalar(**reader, "SELECT count(*) FROM t"), 0) << "the writer's rows are not committed yet";
+  ASSERT_TRUE((*writer)->Exec("COMMIT").ok());
+  EXPECT_EQ(Scalar(**reader, "SELECT count(*) FROM t"), 1);
 }
 
 TEST(SqliteDb, AnOlderFileIsUpgradedInPlaceKeepingItsData) {
