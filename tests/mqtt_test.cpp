@@ -113,15 +113,27 @@ int64_t StoredReadings(const std::string& db, const std::string& sensor) {
   return rows.ok() ? static_cast<int64_t>(rows->size()) : -1;
 }
 
-TEST(Mqtt, RoundTripAtQos1WithExactAlerts) {
+// A node with the standard configuration on a broker of its own, a subscriber
+// to its alerts and a publisher of readings.
+struct LiveNode {
   TempDir dir;
-  Broker broker(dir.path());
-  std::ofstream(dir / "c.yaml") << Config(dir.path(), broker.port(), broker.port());
-  Child daemon({kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
-  TestClient sub(broker.port(), "sub"), pub(broker.port(), "pub");
-  ASSERT_TRUE(sub.connected() && pub.connected());
-  ASSERT_TRUE(sub.Subscribe("alerts/#"));
-  ASSERT_TRUE(WaitLive(pub, sub, "probe")) << daemon.err();
+  Broker broker{dir.path()};
+  std::unique_ptr<Child> daemon;
+  TestClient sub{broker.port(), "sub"}, pub{broker.port(), "pub"};
+  LiveNode() {
+    std::ofstream(dir / "c.yaml") << Config(dir.path(), broker.port(), broker.port());
+    daemon = std::make_unique<Child>(std::vector<std::string>{kBin, "run", "-c", dir / "c.yaml"}, dir / "out",
+                                     dir / "err");
+  }
+  // Both clients connected, alerts subscribed, and the node answers a probe.
+  bool Live() { return sub.connected() && pub.connected() && sub.Subscribe("alerts/#") && WaitLive(pub, sub, "probe"); }
+};
+
+TEST(Mqtt, RoundTripAtQos1WithExactAlerts) {
+  LiveNode node;
+  ASSERT_TRUE(node.Live()) << node.daemon->err();
+  Child& daemon = *node.daemon;
+  TestClient &sub = node.sub, &pub = node.pub;
 
   const auto values = Pattern(300, 0);
   for (size_t i = 0; i < values.size(); ++i) ASSERT_TRUE(pub.Publish("sensors/s1/temperature", Reading("s1", static_cast<int64_t>(i), values[i])));
@@ -141,7 +153,7 @@ TEST(Mqtt, RoundTripAtQos1WithExactAlerts) {
       EXPECT_TRUE(ts >= kTs0 && ts < kTs0 + 300 * 1000000LL && (ts - kTs0) % 1000000 == 0) << payload;
     }
   }
-  ASSERT_TRUE(testing::WaitFor([&] { return StoredReadings(dir / "edgeflow.db", "s1") == 300; })) << daemon.err();
+  ASSERT_TRUE(testing::WaitFor([&] { return StoredReadings(node.dir / "edgeflow.db", "s1") == 300; })) << daemon.err();
 
   daemon.Signal(SIGTERM);
   EXPECT_EQ(daemon.Wait(std::chrono::seconds(20)), 0) << daemon.err();
@@ -151,14 +163,10 @@ TEST(Mqtt, ReadingsWithoutATimestampGetTheirTimeOfArrival) {
   // A bare number carries no time: the reading gets the time the node
   // received it, not the time the source last woke up before it (an idle
   // source wakes every 100 ms).
-  TempDir dir;
-  Broker broker(dir.path());
-  std::ofstream(dir / "c.yaml") << Config(dir.path(), broker.port(), broker.port());
-  Child daemon({kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
-  TestClient sub(broker.port(), "sub"), pub(broker.port(), "pub");
-  ASSERT_TRUE(sub.connected() && pub.connected());
-  ASSERT_TRUE(sub.Subscribe("alerts/#"));
-  ASSERT_TRUE(WaitLive(pub, sub, "probe")) << daemon.err();
+  LiveNode node;
+  ASSERT_TRUE(node.Live()) << node.daemon->err();
+  Child& daemon = *node.daemon;
+  TestClient &sub = node.sub, &pub = node.pub;
   const auto now_us = [] {
     return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
@@ -329,13 +337,10 @@ TEST(Mqtt, AlertsAreHeldWhileUplinkIsDown) {
 }
 
 TEST(Mqtt, MalformedInputIsDeadLetteredAndTheDaemonKeepsServing) {
-  TempDir dir;
-  Broker broker(dir.path());
-  std::ofstream(dir / "c.yaml") << Config(dir.path(), broker.port(), broker.port());
-  Child daemon({kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
-  TestClient sub(broker.port(), "sub"), pub(broker.port(), "pub");
-  ASSERT_TRUE(sub.Subscribe("alerts/#"));
-  ASSERT_TRUE(WaitLive(pub, sub, "probe")) << daemon.err();
+  LiveNode node;
+  ASSERT_TRUE(node.Live()) << node.daemon->err();
+  Child& daemon = *node.daemon;
+  TestClient &sub = node.sub, &pub = node.pub;
   const std::vector<std::pair<std::string, std::string>> corpus = {
       {"sensors/a/t", R"({"value":)"},                               // truncated JSON
       {"sensors/a/t", R"({"value":"hot"})"},                         // wrong type
@@ -357,7 +362,7 @@ TEST(Mqtt, MalformedInputIsDeadLetteredAndTheDaemonKeepsServing) {
   EXPECT_TRUE(daemon.running());
   std::multiset<std::string> reasons;
   ASSERT_TRUE(testing::WaitFor([&] {
-    auto s = Store::Open(dir / "edgeflow.db");
+    auto s = Store::Open(node.dir / "edgeflow.db");
     auto dl = (*s)->DeadLetters();
     reasons.clear();
     for (auto& d : *dl) reasons.insert(d.reason);

@@ -21,12 +21,15 @@ PipelineConfig Parse(const std::string& yaml) {
   return cfg;
 }
 
+// A recording of `n` readings at one timestamp: 0, 1, 2, … (modulo `modulo` when given).
+void WriteRecording(const std::string& path, int n, int modulo = 0) {
+  std::ofstream f(path);
+  for (int i = 0; i < n; ++i) f << "2026-01-01T00:00:00Z," << (modulo > 0 ? i % modulo : i) << "\n";
+}
+
 TEST(Runtime, FiniteSourceDrainsIntoStoreThenFinishes) {
   TempDir dir;
-  {
-    std::ofstream f(dir / "rec.csv");
-    for (int i = 0; i < 5000; ++i) f << "2026-01-01T00:00:00Z," << (i % 100) << "\n";
-  }
+  WriteRecording(dir / "rec.csv", 5000, 100);
   auto cfg = Parse(R"(
 node: {data_dir: )" + dir.path() + R"(}
 sources:
@@ -62,10 +65,7 @@ sinks:
 
 TEST(Runtime, AFileSinkWritesTheKindsItsIncludeNames) {
   TempDir dir;
-  {
-    std::ofstream f(dir / "rec.csv");
-    for (int i = 0; i < 200; ++i) f << "2026-01-01T00:00:00Z," << (i % 100) << "\n";
-  }
+  WriteRecording(dir / "rec.csv", 200, 100);
   auto cfg = Parse(R"(
 node: {data_dir: )" + dir.path() + R"(}
 sources:
@@ -141,10 +141,7 @@ sinks:
 
 TEST(Runtime, DropPolicyCountsWhatItDrops) {
   TempDir dir;
-  {
-    std::ofstream f(dir / "rec.csv");
-    for (int i = 0; i < 20000; ++i) f << "2026-01-01T00:00:00Z," << i << "\n";
-  }
+  WriteRecording(dir / "rec.csv", 20000);
   // The sink's broker port is closed: every write fails and is retried, the
   // one-slot queue fills (4096 events coalesced) and the newest batches are
   // dropped and counted; what is still held at shutdown is counted as lost.
