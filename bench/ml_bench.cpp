@@ -49,6 +49,7 @@ BENCHMARK_CAPTURE(BM_DetectorScore, robust, "robust");
 BENCHMARK_CAPTURE(BM_DetectorScore, change, "change");
 BENCHMARK_CAPTURE(BM_DetectorScore, seasonal, "seasonal");
 BENCHMARK_CAPTURE(BM_DetectorScore, knn, "knn");
+BENCHMARK_CAPTURE(BM_DetectorScore, art, "art");
 
 }  // namespace
 }  // namespace edgeflow

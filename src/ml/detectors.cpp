@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ml/art.h"
+
 namespace edgeflow::ml {
 
 namespace {
@@ -300,16 +302,17 @@ bool Detector::Reports(TimeUs ts, double s) {
 }
 
 const std::vector<std::string>& DetectorKinds() {
-  static const std::vector<std::string> k = {"zscore", "robust", "change", "seasonal", "knn"};
+  static const std::vector<std::string> k = {"zscore", "robust", "change", "seasonal", "knn", "art"};
   return k;
 }
 
 Status ValidateDetector(const DetectorConfig& c) {
   if (std::find(DetectorKinds().begin(), DetectorKinds().end(), c.kind) == DetectorKinds().end())
-    return Status::Invalid("unknown detector '" + c.kind + "' (zscore, robust, change, seasonal or knn)");
+    return Status::Invalid("unknown detector '" + c.kind + "' (zscore, robust, change, seasonal, knn or art)");
   if (!(c.alpha > 0 && c.alpha <= 1)) return Status::Invalid("alpha must be in (0, 1]");
   if (c.window < 8 || c.window > 1'000'000) return Status::Invalid("window must be in [8, 1000000]");
   if (c.dim < 1 || c.dim > 256) return Status::Invalid("dim must be in [1, 256]");
+  if (c.learn < 64 || c.learn > 10'000'000) return Status::Invalid("learn must be in [64, 10000000]");
   if (c.kind == "knn" && c.window <= c.dim) return Status::Invalid("window must be larger than dim");
   if (c.warmup < 0 || c.quiet < 0 || c.quiet_time < 0)
     return Status::Invalid("warmup, quiet and quiet_time must not be negative");
@@ -328,6 +331,7 @@ Result<std::unique_ptr<Detector>> MakeDetector(const DetectorConfig& c) {
   EF_RETURN_IF_ERROR(ValidateDetector(c));
   if (c.kind == "zscore") return std::unique_ptr<Detector>(new ZScore(c));
   if (c.kind == "knn") return std::unique_ptr<Detector>(new Knn(c));
+  if (c.kind == "art") return MakeArtDetector(c);
   if (c.kind == "change") return std::unique_ptr<Detector>(new Change(c));
   if (c.kind == "seasonal") return std::unique_ptr<Detector>(new Seasonal(c));
   return std::unique_ptr<Detector>(new Robust(c));

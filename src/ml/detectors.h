@@ -49,11 +49,12 @@ namespace edgeflow::ml {
 inline constexpr int64_t kMaxEventMedian = 64;
 
 struct DetectorConfig {
-  std::string kind = "robust";  // zscore | robust | change | seasonal | knn
+  std::string kind = "robust";  // zscore | robust | change | seasonal | knn | art
   double alpha = 0.02;           // zscore: EWMA weight of a new reading
   int64_t window = 1000;         // robust: readings; knn: patterns remembered
   int64_t dim = 8;               // knn: readings per pattern
   int64_t warmup = 30;           // readings before any score above 0
+  int64_t learn = 750;           // art: readings learned as a batch before scoring
   int64_t quiet = 0;             // only rises above the last `quiet` scores report; 0: off
   TimeUs quiet_time = 0;         // only rises above the scores of the last `quiet_time` report; 0: off
   double escalate = 0;           // > 1: within escalate_time of a report, only this many times its deviation reports

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 namespace edgeflow::ml {
@@ -36,7 +37,9 @@ TEST(Detectors, ASpikeScoresHighAndOrdinaryReadingsLow) {
       const double s = d->Score(static_cast<TimeUs>(i) * kUsPerSec, v[i]);
       ASSERT_GE(s, 0);
       ASSERT_LE(s, 1);
-      if (i == 1500) spike = s;
+      // art scores the reading that completes the downsampling step holding
+      // the spike (a step of 750 / 104 = 7 readings).
+      if (i == 1500 || (kind == "art" && i > 1500 && i < 1507)) spike = std::max(spike, s);
       else if (i > 1000 && i < 1490) worst_ordinary = std::max(worst_ordinary, s);
     }
     EXPECT_GE(spike, 0.5);
@@ -187,6 +190,65 @@ TEST(Detectors, ScoresDependOnlyOnThePast) {
   }
 }
 
+TEST(Detectors, ArtFlagsAShapeItHasNotSeenAtTheSameLevels) {
+  auto art = Make("art");
+  double before = 0, change = 0;
+  int64_t change_at = -1;
+  for (int i = 0; i < 4000; ++i) {
+    // A square wave between 0 and 10 with a period of 80 readings; from
+    // 3000 on, one between the same levels four times as fast.
+    const int period = i < 3000 ? 80 : 20;
+    const double x = (i / (period / 2)) % 2 ? 10 : 0;
+    const double s = art->Score(i, x);
+    if (i < 750) {
+      ASSERT_EQ(s, 0) << "learning: " << i;
+    }
+    if (i >= 1500 && i < 3000) before = std::max(before, s);
+    if (i >= 3000 && i < 3100 && s > change) {
+      change = s;
+      if (change_at < 0) change_at = i;
+    }
+  }
+  std::printf("art: slow wave %.3f, faster wave %.3f at reading %lld\n", before, change, static_cast<long long>(change_at));
+  EXPECT_EQ(before, 0) << "the slow wave's shapes were all learned";
+  EXPECT_GT(change, 0.25) << "the benchmark's threshold";
+  EXPECT_LT(change_at, 3060);
+}
+
+TEST(Detectors, ArtLearnsANewLevelBeyondItsLearnedRange) {
+  auto art = Make("art");
+  std::mt19937 rng(3);
+  std::normal_distribution<double> noise(0, 0.5);
+  double first = 0, later = 0;
+  for (int i = 0; i < 8000; ++i) {
+    // Around 20 while learning; from 2000 on around 60, far beyond it.
+    const double x = (i < 2000 ? 20 : 60) + noise(rng);
+    const double s = art->Score(i, x);
+    if (i >= 2000 && i < 2100) first = std::max(first, s);
+    if (i >= 5000) later = std::max(later, s);
+  }
+  std::printf("art: jump %.3f, the new level later %.3f\n", first, later);
+  EXPECT_GT(first, 0.25) << "the jump is a new shape";
+  EXPECT_LT(later, 0.25) << "the new level became ordinary";
+}
+
+TEST(Detectors, ArtIgnoresValuesThatAreNotNumbers) {
+  auto clean = Make("art"), dirty = Make("art");
+  const auto v = Signal(3000, 2000, 8);
+  for (size_t i = 0, t = 0; i < v.size(); ++i, ++t) {
+    if (i % 97 == 0) {
+      EXPECT_EQ(dirty->Score(t, NAN), 0);
+      EXPECT_EQ(dirty->Score(t, INFINITY), 0);
+    }
+    ASSERT_EQ(clean->Score(t, v[i]), dirty->Score(t, v[i])) << i;
+  }
+  // An enormous value is scored like any other reading, then learned.
+  const double s = dirty->Score(3001, 1e308);
+  EXPECT_GE(s, 0);
+  EXPECT_LE(s, 1);
+  for (int i = 0; i < 100; ++i) ASSERT_LE(dirty->Score(3002 + i, 20), 1);
+}
+
 TEST(Detectors, BadParametersAreRefused) {
   DetectorConfig c;
   c.kind = "magic";
@@ -216,6 +278,12 @@ TEST(Detectors, BadParametersAreRefused) {
   EXPECT_TRUE(ValidateDetector(c).ok());
   c.event_median = 65;
   EXPECT_FALSE(ValidateDetector(c).ok());
+  c.event_median = 5;
+  c.kind = "art";
+  c.learn = 63;
+  EXPECT_NE(ValidateDetector(c).message().find("learn must be"), std::string::npos);
+  c.learn = 64;
+  EXPECT_TRUE(ValidateDetector(c).ok());
 }
 
 }  // namespace

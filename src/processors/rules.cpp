@@ -228,21 +228,30 @@ const Schema<AnomalyConfig>& AnomalySchema() {
         .Enum<Severity>("severity", &AnomalyConfig::severity, Severity::kWarning, SeverityOptions(), "Severity of the alerts.")
         .Enum<std::string>("detector", &AnomalyConfig::detector, "ewma",
                            {{"ewma", "ewma"}, {"robust", "robust"}, {"change", "change"}, {"seasonal", "seasonal"},
-                            {"knn", "knn"}},
+                            {"knn", "knn"}, {"art", "art"}},
                            "ewma: z-score against an exponentially weighted mean (threshold in sigma); robust: median "
                            "and interquartile range of the last `window` readings; change: robust on the readings and "
                            "on their changes, whichever is more unusual; seasonal: change, and the reading against the "
                            "same time on the previous three days and on the previous three weeks; knn: distance of the last `dim` "
-                           "readings to the nearest of the last `window` such patterns (docs/anomaly-detection.md).")
-        .Number<int64_t>("window", &AnomalyConfig::window, 1000, "readings", "robust, change, seasonal and knn: history kept per series.",
+                           "readings to the nearest of the last `window` such patterns; art: learns the series' short shapes "
+                           "(fuzzy adaptive resonance) and scores a shape unlike any seen, at that moment only "
+                           "(docs/anomaly-detection.md).")
+        .Number<int64_t>("window", &AnomalyConfig::window, 1000, "readings", "robust, change, seasonal and knn: history kept per series; art: shape categories kept "
+                         "per series.",
                          8, 1000000)
+        .Number<int64_t>("learn", &AnomalyConfig::learn, 750, "readings",
+                         "art: readings per series learned before any score (the range, the downsampling step of "
+                         "learn/104 readings and the first shapes).",
+                         64, 10000000)
         .Number<int64_t>("dim", &AnomalyConfig::dim, 8, "readings", "knn: readings per pattern.", 1, 256)
         .Number<double>("score_threshold", &AnomalyConfig::score_threshold, 0.9, "",
-                        "robust, change, seasonal and knn: score in [0,1] that opens an alert.", 0, 1)
+                        "robust, change, seasonal, knn and art: score in [0,1] that opens an alert (art scores only "
+                        "the reading that completes a new shape: its alert clears at the next reading; 0.25 is the "
+                        "benchmark's threshold).", 0, 1)
         .Number<double>("score_clear", &AnomalyConfig::score_clear, 0.5, "",
-                        "robust, change, seasonal and knn: score below which the alert clears.", 0, 1)
+                        "robust, change, seasonal, knn and art: score below which the alert clears.", 0, 1)
         .Number<double>("quiet_secs", &AnomalyConfig::quiet_secs, 0, "s",
-                        "robust, change, seasonal and knn: report events, not levels — an alert opens only when the "
+                        "robust, change, seasonal, knn and art: report events, not levels — an alert opens only when the "
                         "score rises above every score of this span (and reaches score_threshold), and clears when "
                         "the score falls below score_clear; 0 = off (docs/anomaly-detection.md).",
                         0, 1e9)
@@ -329,6 +338,7 @@ void AnomalyProcessor::Process(const Batch& in, Batch& out) {
         dc.kind = cfg_.detector;
         dc.window = cfg_.window;
         dc.dim = cfg_.dim;
+        dc.learn = cfg_.learn;
         dc.warmup = cfg_.warmup;
         dc.quiet_time = static_cast<TimeUs>(cfg_.quiet_secs * kUsPerSec);
         dc.escalate = cfg_.escalate;

@@ -103,12 +103,13 @@ struct AnomalyConfig {
   int64_t warmup = 30;
   bool emit_scores = false;
   Severity severity = Severity::kWarning;
-  std::string detector = "ewma";  // ewma | robust | change | seasonal | knn (src/ml/detectors.h)
+  std::string detector = "ewma";  // ewma | robust | change | seasonal | knn | art (src/ml/detectors.h)
   int64_t window = 1000;
   int64_t dim = 8;
+  int64_t learn = 750;
   double score_threshold = 0.9;
   double score_clear = 0.5;
-  // Event reporting (robust, change, seasonal, knn): 0 = off.
+  // Event reporting (robust, change, seasonal, knn, art): 0 = off.
   double quiet_secs = 0;
   double escalate = 0;
   double escalate_secs = 12 * 3600;

@@ -286,16 +286,40 @@ TEST(Anomaly, DetectorOptionsAreChecked) {
                                    "  - {id: c, type: anomaly, inputs: [in], quiet_secs: 3600}\n"
                                    "  - {id: f, type: anomaly, inputs: [in], detector: robust, quiet_secs: 0.0000001}\n"
                                    "  - {id: e, type: anomaly, inputs: [in], detector: seasonal, event_median: 5, escalate: 0.5}\n"
-                                   "sinks: [{id: o, type: file, inputs: [a, b, c, e, f]}]\n",
+                                   "  - {id: g, type: anomaly, inputs: [in], detector: art, learn: 10}\n"
+                                   "sinks: [{id: o, type: file, inputs: [a, b, c, e, f, g]}]\n",
                                    &cfg, d));
   const std::string e = d.Format();
   EXPECT_NE(e.find("knn needs 'window' larger than 'dim'"), std::string::npos) << e;
   EXPECT_NE(e.find("'score_clear' must not exceed 'score_threshold'"), std::string::npos) << e;
-  EXPECT_NE(e.find("'detector' must be one of ewma, robust, change, seasonal, knn, got 'forest'"), std::string::npos) << e;
+  EXPECT_NE(e.find("'detector' must be one of ewma, robust, change, seasonal, knn, art, got 'forest'"), std::string::npos) << e;
   EXPECT_NE(e.find("'quiet_secs' needs a score detector"), std::string::npos) << e;
   EXPECT_NE(e.find("'escalate' must be 0 (off) or above 1"), std::string::npos) << e;
   EXPECT_NE(e.find("'escalate' and 'event_median' need 'quiet_secs'"), std::string::npos) << e;
   EXPECT_NE(e.find("'quiet_secs' must be 0 (off) or at least 0.001"), std::string::npos) << e;
+  EXPECT_NE(e.find("'learn'"), std::string::npos) << e;
+}
+
+TEST(Anomaly, ArtOpensAnAlertAtANewShapeAndClearsItAtTheNextReading) {
+  auto p = MakeAnomaly([](AnomalyConfig& c) {
+    c.detector = "art";
+    c.learn = 750;
+    c.score_threshold = 0.25;
+    c.score_clear = 0.1;
+  });
+  Batch in, out;
+  for (int i = 0; i < 4000; ++i) {
+    // A square wave with a period of 80 readings, then four times as fast.
+    const int period = i < 3000 ? 80 : 20;
+    in.readings.push_back(R("m", "v", At(i), (i / (period / 2)) % 2 ? 10 : 0));
+  }
+  p->Process(in, out);
+  ASSERT_GE(out.alerts.size(), 2u);
+  EXPECT_EQ(out.alerts[0].state, AlertState::kOpen);
+  EXPECT_GE(out.alerts[0].ts, At(3000));
+  EXPECT_LT(out.alerts[0].ts, At(3060));
+  EXPECT_EQ(out.alerts[1].state, AlertState::kClear);
+  EXPECT_EQ(out.alerts[1].ts, out.alerts[0].ts + kUsPerSec);
 }
 
 TEST(Anomaly, ANonFiniteValueIsSkippedNotLearned) {
