@@ -12,6 +12,7 @@
 // timestamp,value,anomaly_score,label) so the figures can be checked with NAB's own scorer.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -70,6 +71,12 @@ int main(int argc, char** argv) {
                  "art: readings learned before scoring; 0: each file's probationary period (the benchmark tells "
                  "every detector its length)")
       ->capture_default_str();
+  bool look_ahead = false;
+  app.add_flag("--look-ahead-range", look_ahead,
+               "art: give each file's minimum and maximum in advance, as NAB's own runner gives them to its detectors "
+               "(ARTime and HTM use them). Uses the future: a comparison with published results, not a streaming score");
+  app.add_flag("--art-reference", base.art_reference,
+               "art: ARTime's wavelet sign and running-median estimate instead of edgeflow's (comparison only)");
   auto* quiet = app.add_option("--quiet", base.quiet, "only rises above the last N scores report (instead of --quiet-hours)");
   double quiet_hours = 96;
   app.add_option("--quiet-hours", quiet_hours, "only rises above the scores of the last H hours report; 0: off")
@@ -144,6 +151,13 @@ int main(int argc, char** argv) {
     for (auto& s : *corpus) {
       ml::DetectorConfig one = cfg;
       one.learn = learn > 0 ? learn : std::max<int64_t>(64, static_cast<int64_t>(s.probation()));
+      if (look_ahead) {
+        const auto [lo, hi] = std::minmax_element(s.values.begin(), s.values.end());
+        if (*lo < *hi) {
+          one.range_lo = *lo;
+          one.range_hi = *hi;
+        }
+      }
       auto det = std::move(ml::MakeDetector(one)).value();
       const auto t0 = std::chrono::steady_clock::now();
       for (size_t i = 0; i < s.ts.size(); ++i) s.scores[i] = det->Score(s.ts[i] * kUsPerSec, s.values[i]);
@@ -160,6 +174,8 @@ int main(int argc, char** argv) {
                          : name == "art"  ? std::string("learn ") + (learn > 0 ? std::to_string(learn) : "= probation")
                                           : "window " + std::to_string(cfg.window);
     if (name != "art") params += ", warmup " + std::to_string(cfg.warmup);
+    if (name == "art" && look_ahead) params += ", **each file's min and max given in advance**";
+    if (name == "art" && cfg.art_reference) params += ", ARTime's wavelet sign and median estimate";
     params += ", quiet ";
     if (name == "art") {
       params += "(its own)";

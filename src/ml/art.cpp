@@ -153,8 +153,9 @@ double Similarity(const Features& a, const Features& b) {
 }
 
 // Haar wavelet transform of 8 values, all levels: [approximation, coarsest
-// detail, 2 middle details, 4 finest details].
-std::array<double, kShape> Haar(std::array<double, kShape> a) {
+// detail, 2 middle details, 4 finest details]; a detail is the earlier value
+// less the later (sign 1) or the other way round (-1).
+std::array<double, kShape> Haar(std::array<double, kShape> a, double sign) {
   static_assert(kShape == 8);
   std::array<double, kShape> out{};
   const double r = 1 / std::sqrt(2.0);
@@ -162,7 +163,7 @@ std::array<double, kShape> Haar(std::array<double, kShape> a) {
     std::array<double, kShape> next{};
     for (int k = 0; k < n / 2; ++k) {
       next[k] = (a[2 * k] + a[2 * k + 1]) * r;
-      out[n / 2 + k] = (a[2 * k] - a[2 * k + 1]) * r;
+      out[n / 2 + k] = (a[2 * k] - a[2 * k + 1]) * r * sign;
     }
     a = next;
   }
@@ -252,14 +253,7 @@ class Art final : public Detector {
     const int level = static_cast<int>(std::lround(u * kLevels));
     ++histogram_[static_cast<size_t>(level)];
     ++leveled_;
-    int64_t below = 0, median = 0;
-    for (int l = 0; l <= kLevels; ++l) {
-      below += histogram_[static_cast<size_t>(l)];
-      if (2 * below >= leveled_) {
-        median = l;
-        break;
-      }
-    }
+    const int median = cfg_.art_reference ? WalkMedian(level) : Median();
     double q = static_cast<double>(level) / kLevels;
     const double m = static_cast<double>(median) / kLevels;
     if (std::fabs(q - m) < kSnap) q = m;
@@ -269,7 +263,7 @@ class Art final : public Detector {
     if (leveled_ < kShape) return f;
     std::array<double, kShape> d = shape_;
     Rescale(d);
-    auto w = Haar(d);
+    auto w = Haar(d, cfg_.art_reference ? -1 : 1);
     Rescale(w);
     std::copy(w.begin(), w.end(), f.begin());
     std::copy(shape_.begin(), shape_.end(), f.begin() + kShape);
@@ -292,6 +286,44 @@ class Art final : public Detector {
       h[static_cast<size_t>(to)] += histogram_[static_cast<size_t>(l)];
     }
     histogram_ = h;
+    walk_ = std::clamp(static_cast<int>(std::lround((a * walk_ / kLevels + b) * kLevels)), 0, kLevels);
+    walk_below_ = walk_above_ = 0;
+    for (int l = 0; l <= kLevels; ++l) {
+      if (l < walk_) walk_below_ += h[static_cast<size_t>(l)];
+      if (l > walk_) walk_above_ += h[static_cast<size_t>(l)];
+    }
+  }
+
+  // The median level of every point so far.
+  int Median() const {
+    int64_t below = 0;
+    for (int l = 0; l <= kLevels; ++l) {
+      below += histogram_[static_cast<size_t>(l)];
+      if (2 * below >= leveled_) return l;
+    }
+    return kLevels;
+  }
+
+  // ARTime's estimate of it: a pointer that moves one occupied level per
+  // point towards the side holding more than half of the points.
+  int WalkMedian(int level) {
+    const auto at = [&](int l) { return histogram_[static_cast<size_t>(l)]; };
+    if (leveled_ == 1) walk_ = level;
+    if (level < walk_) ++walk_below_;
+    if (level > walk_) ++walk_above_;
+    const int64_t half = leveled_ / 2;
+    if (walk_above_ > half) {
+      walk_below_ += at(walk_);
+      do ++walk_;
+      while (walk_ < kLevels && at(walk_) == 0);
+      walk_above_ -= at(walk_);
+    } else if (walk_below_ > half) {
+      walk_above_ += at(walk_);
+      do --walk_;
+      while (walk_ > 0 && at(walk_) == 0);
+      walk_below_ -= at(walk_);
+    }
+    return walk_;
   }
 
   // The learning span as a batch: the starting vigilance from how alike its
@@ -302,6 +334,10 @@ class Art final : public Detector {
     const double span = hi_ - lo_;
     lo_ -= kMargin * span;
     hi_ += kMargin * span;
+    if (cfg_.range_lo < cfg_.range_hi) {  // known in advance
+      lo_ = cfg_.range_lo;
+      hi_ = cfg_.range_hi;
+    }
     std::vector<Features> shapes;
     shapes.reserve(learning_.size());
     for (double v : learning_) shapes.push_back(Shape(v));
@@ -421,6 +457,8 @@ class Art final : public Detector {
   std::vector<double> learning_;
   std::array<int64_t, kLevels + 1> histogram_{};
   int64_t leveled_ = 0;
+  int walk_ = 0;
+  int64_t walk_below_ = 0, walk_above_ = 0;
   bool expand_ = false;
   std::array<double, kShape> shape_{};
 

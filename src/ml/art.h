@@ -12,9 +12,12 @@
 // lowered after a run of poor matches) and candidates right after another are
 // held back unless they are markedly worse.
 //
-// The first `learn` readings are learned as a batch: they set the range, the
-// starting vigilance (from how alike those shapes are) and the first
-// categories; they score 0.
+// The first `learn` readings are learned as a batch: they set the range (what
+// they cover, with a quarter of it added on either side; a later value beyond
+// it widens it, and the categories learned so far are moved to the new
+// levels), the starting vigilance (from how alike those shapes are) and the
+// first categories; they score 0. A range known in advance (range_lo,
+// range_hi: 0-100 % for a utilisation) replaces the learned one.
 #include <memory>
 
 #include "ml/detectors.h"

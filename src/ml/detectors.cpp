@@ -313,6 +313,9 @@ Status ValidateDetector(const DetectorConfig& c) {
   if (c.window < 8 || c.window > 1'000'000) return Status::Invalid("window must be in [8, 1000000]");
   if (c.dim < 1 || c.dim > 256) return Status::Invalid("dim must be in [1, 256]");
   if (c.learn < 64 || c.learn > 10'000'000) return Status::Invalid("learn must be in [64, 10000000]");
+  if ((c.range_lo != 0 || c.range_hi != 0) &&
+      !(std::isfinite(c.range_lo) && std::isfinite(c.range_hi) && c.range_lo < c.range_hi))
+    return Status::Invalid("the range's low end must be below its high end");
   if (c.kind == "knn" && c.window <= c.dim) return Status::Invalid("window must be larger than dim");
   if (c.warmup < 0 || c.quiet < 0 || c.quiet_time < 0)
     return Status::Invalid("warmup, quiet and quiet_time must not be negative");

@@ -232,6 +232,39 @@ TEST(Detectors, ArtLearnsANewLevelBeyondItsLearnedRange) {
   EXPECT_LT(later, 0.25) << "the new level became ordinary";
 }
 
+TEST(Detectors, ArtWithAKnownRangeTakesSmallWigglesForNoise) {
+  // Noise of a few tenths around 20 % utilisation, then a jump to 60 %.
+  const auto run = [](double lo, double hi) {
+    DetectorConfig c;
+    c.kind = "art";
+    c.range_lo = lo;
+    c.range_hi = hi;
+    auto d = std::move(MakeDetector(c)).value();
+    std::mt19937 rng(11);
+    std::normal_distribution<double> noise(0, 0.4);
+    double before = 0, jump = 0;
+    for (int i = 0; i < 4000; ++i) {
+      const double s = d->Score(i, (i < 3000 ? 20 : 60) + noise(rng));
+      (i < 3000 ? before : jump) = std::max(i < 3000 ? before : jump, s);
+    }
+    return std::pair{before, jump};
+  };
+  const auto [known_before, known_jump] = run(0, 100);
+  const auto [learned_before, learned_jump] = run(0, 0);
+  std::printf("art: range 0-100: noise %.3f, jump %.3f; learned range: noise %.3f, jump %.3f\n", known_before, known_jump,
+              learned_before, learned_jump);
+  EXPECT_EQ(known_before, 0) << "a few tenths of a percent are one level";
+  EXPECT_GT(learned_before, 0) << "the learned range is the noise's own: its wiggles are shapes";
+  EXPECT_GT(known_jump, 0.25);
+  DetectorConfig bad;
+  bad.kind = "art";
+  bad.range_lo = 5;
+  bad.range_hi = 5;
+  EXPECT_NE(ValidateDetector(bad).message().find("low end must be below"), std::string::npos);
+  bad.range_hi = INFINITY;
+  EXPECT_FALSE(ValidateDetector(bad).ok());
+}
+
 TEST(Detectors, ArtIgnoresValuesThatAreNotNumbers) {
   auto clean = Make("art"), dirty = Make("art");
   const auto v = Signal(3000, 2000, 8);

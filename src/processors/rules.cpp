@@ -243,6 +243,13 @@ const Schema<AnomalyConfig>& AnomalySchema() {
                          "art: readings per series learned before any score (the range, the downsampling step of "
                          "learn/104 readings and the first shapes).",
                          64, 10000000)
+        .Number<double>("range_min", &AnomalyConfig::range_min, 0, "",
+                        "art: the lowest value the series can take, when known (0 for a percentage); with "
+                        "range_max. Both 0: the range seen while learning, with a quarter of it added on either side "
+                        "(a value beyond it widens it).",
+                        -1e300, 1e300)
+        .Number<double>("range_max", &AnomalyConfig::range_max, 0, "", "art: the highest value the series can take, when known.",
+                        -1e300, 1e300)
         .Number<int64_t>("dim", &AnomalyConfig::dim, 8, "readings", "knn: readings per pattern.", 1, 256)
         .Number<double>("score_threshold", &AnomalyConfig::score_threshold, 0.9, "",
                         "robust, change, seasonal, knn and art: score in [0,1] that opens an alert (art scores only "
@@ -277,6 +284,8 @@ const Schema<AnomalyConfig>& AnomalySchema() {
           if (c.score_clear > c.score_threshold)
             d.Error(n["score_clear"], "anomaly: 'score_clear' must not exceed 'score_threshold'");
           if (c.detector == "knn" && c.window <= c.dim) d.Error(n["window"], "anomaly: knn needs 'window' larger than 'dim'");
+          if ((c.range_min != 0 || c.range_max != 0) && !(c.range_min < c.range_max))
+            d.Error(n["range_max"], "anomaly: 'range_min' must be below 'range_max'");
         });
     return s;
   }();
@@ -339,6 +348,8 @@ void AnomalyProcessor::Process(const Batch& in, Batch& out) {
         dc.window = cfg_.window;
         dc.dim = cfg_.dim;
         dc.learn = cfg_.learn;
+        dc.range_lo = cfg_.range_min;
+        dc.range_hi = cfg_.range_max;
         dc.warmup = cfg_.warmup;
         dc.quiet_time = static_cast<TimeUs>(cfg_.quiet_secs * kUsPerSec);
         dc.escalate = cfg_.escalate;

@@ -107,6 +107,8 @@ struct AnomalyConfig {
   int64_t window = 1000;
   int64_t dim = 8;
   int64_t learn = 750;
+  double range_min = 0;  // art: the series' known range; both 0: learned
+  double range_max = 0;
   double score_threshold = 0.9;
   double score_clear = 0.5;
   // Event reporting (robust, change, seasonal, knn, art): 0 = off.

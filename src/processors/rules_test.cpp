@@ -287,7 +287,8 @@ TEST(Anomaly, DetectorOptionsAreChecked) {
                                    "  - {id: f, type: anomaly, inputs: [in], detector: robust, quiet_secs: 0.0000001}\n"
                                    "  - {id: e, type: anomaly, inputs: [in], detector: seasonal, event_median: 5, escalate: 0.5}\n"
                                    "  - {id: g, type: anomaly, inputs: [in], detector: art, learn: 10}\n"
-                                   "sinks: [{id: o, type: file, inputs: [a, b, c, e, f, g]}]\n",
+                                   "  - {id: h, type: anomaly, inputs: [in], detector: art, range_min: 5, range_max: 5}\n"
+                                   "sinks: [{id: o, type: file, inputs: [a, b, c, e, f, g, h]}]\n",
                                    &cfg, d));
   const std::string e = d.Format();
   EXPECT_NE(e.find("knn needs 'window' larger than 'dim'"), std::string::npos) << e;
@@ -298,6 +299,7 @@ TEST(Anomaly, DetectorOptionsAreChecked) {
   EXPECT_NE(e.find("'escalate' and 'event_median' need 'quiet_secs'"), std::string::npos) << e;
   EXPECT_NE(e.find("'quiet_secs' must be 0 (off) or at least 0.001"), std::string::npos) << e;
   EXPECT_NE(e.find("'learn'"), std::string::npos) << e;
+  EXPECT_NE(e.find("'range_min' must be below 'range_max'"), std::string::npos) << e;
 }
 
 TEST(Anomaly, ArtOpensAnAlertAtANewShapeAndClearsItAtTheNextReading) {
