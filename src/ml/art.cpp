@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 namespace edgeflow::ml {
@@ -21,6 +22,7 @@ constexpr double kSpikeShare = 0.1;      // a step's extreme replaces its mean w
 constexpr double kMargin = 0.25;         // room added above and below the learned range, in ranges
 
 using Features = std::array<double, kFeatures>;
+typedef float Lanes __attribute__((vector_size(16)));
 
 // Fuzzy ART with two vigilance levels. A shape whose match with a category
 // reaches `upper` refines it (the category shrinks to what both share); the
@@ -45,10 +47,10 @@ class FuzzyArt {
   double upper() const { return upper_; }
 
   Match Present(const Features& f, bool learn) {
-    std::array<double, kCoded> x;
+    alignas(16) std::array<float, kCoded> x;
     for (int k = 0; k < kFeatures; ++k) {
-      x[k] = f[k];
-      x[k + kFeatures] = 1 - f[k];
+      x[k] = static_cast<float>(f[k]);
+      x[k + kFeatures] = static_cast<float>(1 - f[k]);
     }
     Match m;
     if (w_.empty()) {
@@ -56,39 +58,54 @@ class FuzzyArt {
       // ones: it matches everything by half).
       Category c;
       c.w.fill(1);
-      c.norm = kCoded;
+      c.Refresh();
       w_.push_back(c);
       m.new_cluster = false;
       return m;
     }
     ++clock_;
-    int best = -1;
-    bool resonated = false;
+    // First every category's match (a tight loop: four-lane minima and
+    // sums, no branches), then the winner and the categories that resonate.
+    match_.resize(w_.size());
+    newest_.resize(w_.size());
     constexpr int newest = kFeatures - 1, newest_c = kCoded - 1;
     for (size_t j = 0; j < w_.size(); ++j) {
-      Category& c = w_[j];
-      double shared = 0;
-      std::array<double, kCoded> both;
-      for (int k = 0; k < kCoded; ++k) {
-        both[k] = std::min(x[k], c.w[k]);
-        shared += both[k];
+      const Category& c = w_[j];
+      // Four lanes at a time (GCC vector extensions: SSE on x86-64, NEON on
+      // arm64).
+      Lanes sum0 = {0, 0, 0, 0}, sum1 = sum0;
+      for (int k = 0; k < kCoded; k += 8) {
+        Lanes a, b, wa, wb;
+        std::memcpy(&a, &x[k], sizeof a);
+        std::memcpy(&b, &x[k + 4], sizeof b);
+        std::memcpy(&wa, &c.w[k], sizeof wa);
+        std::memcpy(&wb, &c.w[k + 4], sizeof wb);
+        sum0 += a < wa ? a : wa;
+        sum1 += b < wb ? b : wb;
       }
-      const double whole = shared / (c.norm > 0 ? c.norm : 1e-3);
-      const double wn = c.w[newest] + c.w[newest_c];
-      const double last = wn > 0 ? (both[newest] + both[newest_c]) / wn : 1;
-      const double match = whole * whole * whole * last * last;
-      if (best < 0 || match > m.best) {
-        best = static_cast<int>(j);
-        m.best = match;
-        m.best_newest = last;
-      }
-      if (learn && match >= upper_) {
-        c.w = both;
-        c.norm = shared;
+      const Lanes sum = sum0 + sum1;
+      const double shared = (static_cast<double>(sum[0]) + sum[1]) + (static_cast<double>(sum[2]) + sum[3]);
+      const double whole = shared * c.inv_norm;
+      const double last =
+          c.inv_newest > 0 ? (static_cast<double>(std::min(x[newest], c.w[newest])) + std::min(x[newest_c], c.w[newest_c])) * c.inv_newest
+                           : 1;
+      match_[j] = whole * whole * whole * last * last;
+      newest_[j] = last;
+    }
+    size_t best = 0;
+    bool resonated = false;
+    for (size_t j = 0; j < w_.size(); ++j) {
+      if (match_[j] > match_[best]) best = j;
+      if (learn && match_[j] >= upper_) {
+        Category& c = w_[j];
+        for (int k = 0; k < kCoded; ++k) c.w[k] = std::min(x[k], c.w[k]);
+        c.Refresh();
         c.used = clock_;
         resonated = true;
       }
     }
+    m.best = match_[best];
+    m.best_newest = newest_[best];
     if (!learn) return m;
     if (resonated) {
       m.new_cluster = false;
@@ -97,10 +114,10 @@ class FuzzyArt {
     // Nothing resonated: a new category of the best match's cluster, or of a
     // new cluster when even the best is below the lower vigilance.
     m.new_cluster = m.best < lower_;
-    if (!m.new_cluster) w_[static_cast<size_t>(best)].used = clock_;
+    if (!m.new_cluster) w_[best].used = clock_;
     Category c;
     c.w = x;
-    c.norm = kFeatures;  // a complement-coded vector sums to its length
+    c.Refresh();
     c.used = clock_;
     if (w_.size() < capacity_) {
       w_.push_back(c);
@@ -118,21 +135,29 @@ class FuzzyArt {
   // boxes [low, high] per level feature, stored as low and 1 - high.
   void Remap(double a, double b) {
     for (Category& c : w_) {
-      if (c.used == 0 && c.norm == kCoded) continue;  // the uncommitted first category
+      if (c.used == 0) continue;  // the uncommitted first category
       for (int k = kShape; k < kFeatures; ++k) {
-        c.w[k] = a * c.w[k] + b;
-        c.w[k + kFeatures] = 1 - (a * (1 - c.w[k + kFeatures]) + b);
+        c.w[k] = static_cast<float>(a * c.w[k] + b);
+        c.w[k + kFeatures] = static_cast<float>(1 - (a * (1 - c.w[k + kFeatures]) + b));
       }
-      c.norm = std::accumulate(c.w.begin(), c.w.end(), 0.0);
+      c.Refresh();
     }
   }
 
  private:
   struct Category {
-    std::array<double, kCoded> w;
-    double norm = 0;
-    uint64_t used = 0;
+    alignas(16) std::array<float, kCoded> w;  // float: half the memory and twice the lanes; levels are 1/80 apart
+    double inv_norm = 0;          // 1 / the sum of w (a near-empty category: 1000)
+    double inv_newest = 0;        // 1 / w's newest level and its complement; 0: they are 0 (matches anything)
+    uint64_t used = 0;            // the presentation that last matched it; 0: never (the first category)
+    void Refresh() {
+      const double norm = std::accumulate(w.begin(), w.end(), 0.0);
+      inv_norm = 1 / (norm > 0 ? norm : 1e-3);
+      const double newest = static_cast<double>(w[kFeatures - 1]) + w[kCoded - 1];
+      inv_newest = newest > 0 ? 1 / newest : 0;
+    }
   };
+  std::vector<double> match_, newest_;  // scratch, per category
   std::vector<Category> w_;
   size_t capacity_;
   uint64_t clock_ = 0;
