@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
                "art: give each file's minimum and maximum in advance, as NAB's own runner gives them to its detectors "
                "(ARTime and HTM use them). Uses the future: a comparison with published results, not a streaming score");
   app.add_flag("--art-reference", base.art_reference,
-               "art: ARTime's wavelet sign and running-median estimate instead of edgeflow's (comparison only)");
+               "art: as ARTime (its wavelet sign and running-median estimate, no discount of frequent candidates) "
+               "instead of edgeflow's: comparison only");
   auto* quiet = app.add_option("--quiet", base.quiet, "only rises above the last N scores report (instead of --quiet-hours)");
   double quiet_hours = 96;
   app.add_option("--quiet-hours", quiet_hours, "only rises above the scores of the last H hours report; 0: off")
@@ -175,7 +176,7 @@ int main(int argc, char** argv) {
                                           : "window " + std::to_string(cfg.window);
     if (name != "art") params += ", warmup " + std::to_string(cfg.warmup);
     if (name == "art" && look_ahead) params += ", **each file's min and max given in advance**";
-    if (name == "art" && cfg.art_reference) params += ", ARTime's wavelet sign and median estimate";
+    if (name == "art" && cfg.art_reference) params += ", as ARTime";
     params += ", quiet ";
     if (name == "art") {
       params += "(its own)";

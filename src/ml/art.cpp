@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <numeric>
 
 namespace edgeflow::ml {
@@ -19,6 +20,7 @@ constexpr double kSnap = 0.075;          // a level this close to the median lev
 constexpr double kStartVigilance = 0.80; // for the batch that sets the starting vigilance
 constexpr double kMaxUpper = 0.97;
 constexpr double kSpikeShare = 0.1;      // a step's extreme replaces its mean when 10 % away from it
+constexpr int64_t kDiscountSpans = 16;   // learning spans whose candidates discount a new one
 constexpr double kMargin = 0.25;         // room added above and below the learned range, in ranges
 
 using Features = std::array<double, kFeatures>;
@@ -423,6 +425,13 @@ class Art final : public Detector {
     double score = 0;
     if (i > learn_points_ && m.new_cluster && (!masked || much_worse)) {
       score = Confidence(m);
+      // A series that often makes new shapes is less surprised by one more:
+      // the score is discounted by the candidates of the last 16 learning
+      // spans (thresholds carry over between series: docs/anomaly-detection.md).
+      while (!recent_candidates_.empty() && recent_candidates_.front() < i - kDiscountSpans * learn_points_)
+        recent_candidates_.pop_front();
+      if (!cfg_.art_reference) score /= std::sqrt(1.0 + static_cast<double>(recent_candidates_.size()));
+      recent_candidates_.push_back(i);
       ++candidates_;
       candidate_sum_ += m.best;
       last_candidate_match_ = worst_candidate_match_ = m.best;
@@ -493,6 +502,7 @@ class Art final : public Detector {
   double match_sum_ = 0;
   int64_t match_count_ = 0;
   bool masked_by_cluster_ = false;
+  std::deque<int64_t> recent_candidates_;  // downsampled points of the candidates of the last kDiscountSpans
   Ring recent_, shortfall_;
 };
 

@@ -57,7 +57,7 @@ struct DetectorConfig {
   int64_t learn = 750;           // art: readings learned as a batch before scoring
   double range_lo = 0;           // art: the series' known range (range_lo < range_hi); both 0: learned
   double range_hi = 0;
-  bool art_reference = false;    // art: ARTime's wavelet sign and running-median estimate (comparison only)
+  bool art_reference = false;    // art: as ARTime (its wavelet sign and running-median estimate, no discount): comparison only
   int64_t quiet = 0;             // only rises above the last `quiet` scores report; 0: off
   TimeUs quiet_time = 0;         // only rises above the scores of the last `quiet_time` report; 0: off
   double escalate = 0;           // > 1: within escalate_time of a report, only this many times its deviation reports

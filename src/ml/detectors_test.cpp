@@ -265,6 +265,30 @@ TEST(Detectors, ArtWithAKnownRangeTakesSmallWigglesForNoise) {
   EXPECT_FALSE(ValidateDetector(bad).ok());
 }
 
+TEST(Detectors, ArtDiscountsNewShapesInASeriesThatKeepsMakingThem) {
+  // A wave whose amplitude and period change every few hundred readings:
+  // new shapes again and again. The k-th candidate within 16 learning spans
+  // scores at most 1/sqrt(k) (a score is at most 1 before the discount).
+  auto art = Make("art");
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> amp(1, 10), period(10, 200);
+  double a = 5, p = 50;
+  std::vector<double> scores;
+  for (int i = 0; i < 11000; ++i) {
+    if (i % 400 == 0) {
+      a = amp(rng);
+      p = period(rng);
+    }
+    const double s = art->Score(i, 50 + a * std::sin(i * 6.283 / p));
+    if (s > 0) scores.push_back(s);
+  }
+  std::printf("art: %zu candidates, scores", scores.size());
+  for (double s : scores) std::printf(" %.2f", s);
+  std::printf("\n");
+  ASSERT_GE(scores.size(), 5u);
+  for (size_t k = 0; k < scores.size(); ++k) EXPECT_LE(scores[k], 1 / std::sqrt(k + 1.0) + 1e-9) << k;
+}
+
 TEST(Detectors, ArtIgnoresValuesThatAreNotNumbers) {
   auto clean = Make("art"), dirty = Make("art");
   const auto v = Signal(3000, 2000, 8);
