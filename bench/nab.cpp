@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
   for (const auto& name : detectors) {
     ml::DetectorConfig cfg = base;
     cfg.kind = name;
+    if (learn > 0) cfg.learn = learn;
     if (name == "art") {
       // Reports each new shape once by construction (its own masking after a
       // candidate): the reporting policy only hides detections (tried: quiet
@@ -159,7 +160,12 @@ int main(int argc, char** argv) {
           one.range_hi = *hi;
         }
       }
-      auto det = std::move(ml::MakeDetector(one)).value();
+      auto made = ml::MakeDetector(one);
+      if (!made.ok()) {
+        std::cerr << "edgeflow_nab: " << s.name << ": " << made.status().message() << "\n";
+        return 2;
+      }
+      auto det = std::move(made).value();
       const auto t0 = std::chrono::steady_clock::now();
       for (size_t i = 0; i < s.ts.size(); ++i) s.scores[i] = det->Score(s.ts[i] * kUsPerSec, s.values[i]);
       secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

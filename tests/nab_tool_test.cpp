@@ -60,12 +60,28 @@ TEST_F(NabTool, DefaultsAreTheDocumentedParameters) {
   std::string out, err;
   ASSERT_EQ(Run({}, &out, &err), 0) << err;
   EXPECT_NE(out.find("2 series, 6000 points, 1 anomaly windows"), std::string::npos) << out;
-  for (const char* d : {"zscore", "robust", "change", "seasonal", "knn"})
+  for (const char* d : {"zscore", "robust", "change", "seasonal", "knn", "art"})
     EXPECT_NE(out.find("| " + std::string(d) + " | "), std::string::npos) << d << "\n" << out;
   EXPECT_NE(out.find("| seasonal | window 2000, warmup 30, quiet 96h, escalate 2× in 12h, event median 5 |"),
             std::string::npos)
       << out;
   EXPECT_GT(Standard(out, "seasonal"), 50) << "the spike is found, early in its window\n" << out;
+  EXPECT_NE(out.find("| art | learn = probation, quiet (its own) |"), std::string::npos) << out;
+  EXPECT_GT(Standard(out, "art"), 50) << out;
+}
+
+TEST_F(NabTool, ArtOptionsAndEachFilesScore) {
+  std::string out, err;
+  ASSERT_EQ(Run({"--detector", "art", "--per-file", "--look-ahead-range", "--art-reference"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("| art | learn = probation, **each file's min and max given in advance**, as ARTime, quiet (its own) |"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("art per file (standard profile, threshold "), std::string::npos) << out;
+  for (const char* f : {"  cat/a.csv ", "  cat/b.csv "}) EXPECT_NE(out.find(f), std::string::npos) << f << "\n" << out;
+  ASSERT_EQ(Run({"--detector", "art", "--learn", "700"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("| art | learn 700, quiet (its own) |"), std::string::npos) << out;
+  EXPECT_EQ(Run({"--detector", "art", "--learn", "10"}, &out, &err), 2);
+  EXPECT_NE(err.find("learn must be in [64, 10000000]"), std::string::npos) << err;
 }
 
 TEST_F(NabTool, AQuietCountReplacesTheHoursAndNoQuietSpanDropsThePolicy) {
