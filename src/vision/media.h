@@ -31,7 +31,7 @@ class CameraState {
   std::atomic<uint64_t> frames_captured{0};
   std::atomic<uint64_t> frames_analysed{0};
   std::atomic<uint64_t> frames_dropped{0};  // oldest frames dropped from the full queue
-  std::atomic<uint64_t> frames_not_written{0};  // clip and preview frames left out (the writer was behind)
+  std::atomic<uint64_t> frames_not_written{0};  // clip, preview and snapshot frames left out (the writer was behind)
   std::atomic<uint64_t> events{0};
   std::atomic<uint64_t> reconnects{0};
   std::atomic<double> fps{0};               // analysed per second, last second

@@ -129,9 +129,13 @@ std::vector<int> JsonBox(const cv::Rect& r) { return {r.x, r.y, r.width, r.heigh
 // that very frame, privacy zones) and then encoded. The analysis thread hands
 // frames over and never waits for a face detector or an encoder; when this
 // thread falls behind, clip and preview frames are left out (a clip gets
-// fewer frames), never written unmasked. It alone writes the event files.
+// fewer frames), and so are snapshots once 8 wait (the event is still
+// recorded, without one); nothing is ever written unmasked. It alone writes
+// the event files.
 class EventWriter {
  public:
+  static constexpr size_t kMaxQueuedSnapshots = 8;
+
   EventWriter(const CameraConfig& cfg, std::string data_dir, std::string camera, Clock* clock)
       : cfg_(cfg), data_dir_(std::move(data_dir)), camera_(std::move(camera)), dir_(CameraDir(data_dir_, camera_)),
         clock_(clock) {}
@@ -172,6 +176,18 @@ class EventWriter {
   void Push(Job j, bool droppable) {
     {
       std::lock_guard lock(mu_);
+      if (j.kind == Job::kOpen) {
+        // Events are never dropped, but their snapshot frames are when the
+        // writer is this far behind (events opening faster than it masks and
+        // encodes, e.g. end_secs 0 on a flickering scene): each queued frame
+        // is a full image.
+        size_t frames = 0;
+        for (const auto& q : jobs_) frames += q.kind == Job::kOpen && !q.frame.image.empty();
+        if (frames >= kMaxQueuedSnapshots) {
+          j.frame = Frame{};
+          if (state_) state_->frames_not_written.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
       if (droppable) {
         size_t same = 0;
         for (const auto& q : jobs_) same += q.kind == j.kind;
@@ -223,7 +239,7 @@ class EventWriter {
         record_["snapshot"] = false;
         record_["clip"] = false;
         record_["max_faces"] = 0;
-        if (cfg_.events.snapshots) {
+        if (cfg_.events.snapshots && !j.frame.image.empty()) {
           int faces = 0;
           const cv::Mat masked = Masked(j.frame.image, &faces);
           record_["faces_masked"] = faces;
