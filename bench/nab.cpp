@@ -68,8 +68,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   int64_t learn = 0;
   app.add_option("--learn", learn,
-                 "art: readings learned before scoring; 0: each file's probationary period (the benchmark tells "
-                 "every detector its length)")
+                 "art: readings learned before scoring; 0: each file's probationary period, at least 64 (the "
+                 "benchmark tells every detector its length)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   bool look_ahead = false;
   app.add_flag("--look-ahead-range", look_ahead,
@@ -135,7 +136,7 @@ int main(int argc, char** argv) {
   for (const auto& name : detectors) {
     ml::DetectorConfig cfg = base;
     cfg.kind = name;
-    if (learn > 0) cfg.learn = learn;
+    if (learn > 0 && name == "art") cfg.learn = learn;
     if (name == "art") {
       // Reports each new shape once by construction (its own masking after a
       // candidate): the reporting policy only hides detections (tried: quiet
@@ -152,7 +153,7 @@ int main(int argc, char** argv) {
     double secs = 0;
     for (auto& s : *corpus) {
       ml::DetectorConfig one = cfg;
-      one.learn = learn > 0 ? learn : std::max<int64_t>(64, static_cast<int64_t>(s.probation()));
+      if (name == "art" && learn == 0) one.learn = std::max<int64_t>(64, static_cast<int64_t>(s.probation()));
       if (look_ahead) {
         const auto [lo, hi] = std::minmax_element(s.values.begin(), s.values.end());
         if (*lo < *hi) {

@@ -78,10 +78,48 @@ TEST_F(NabTool, ArtOptionsAndEachFilesScore) {
       << out;
   EXPECT_NE(out.find("art per file (standard profile, threshold "), std::string::npos) << out;
   for (const char* f : {"  cat/a.csv ", "  cat/b.csv "}) EXPECT_NE(out.find(f), std::string::npos) << f << "\n" << out;
+  // The flags reach the detector: each changes what it reports (the results
+  // files). A third, restless series (its amplitude and period change every
+  // 300 readings) makes new shapes again and again.
+  {
+    const int64_t t0 = 1420070400;
+    std::ofstream f(dir_ / "data/cat/c.csv");
+    f << "timestamp,value\n";
+    double a = 5, p = 50;
+    for (int i = 0; i < 3000; ++i) {
+      if (i % 300 == 0) a = 1 + (i * 7 % 10), p = 10 + (i * 13 % 190);
+      f << nab::FormatTime(t0 + i * 300) << "," << 50 + a * std::sin(i * 6.283 / p) << "\n";
+    }
+    std::string windows;
+    std::ifstream w(dir_ / "windows.json");
+    std::getline(w, windows);
+    windows.back() = ',';
+    std::ofstream(dir_ / "windows.json") << windows << R"( "cat/c.csv": []})";
+  }
+  const auto results = [&](std::vector<std::string> flags) {
+    const std::string res = dir_ / ("res" + std::to_string(flags.size()) + (flags.empty() ? "" : flags[0]));
+    flags.insert(flags.end(), {"--detector", "art", "--results", res});
+    std::string o, e;
+    EXPECT_EQ(Run(flags, &o, &e), 0) << e;
+    std::string all;
+    for (const char* name : {"/art/cat/art_a.csv", "/art/cat/art_b.csv", "/art/cat/art_c.csv"}) {
+      std::ifstream f(res + name);
+      all += std::string(std::istreambuf_iterator<char>(f), {});
+    }
+    return all;
+  };
+  const std::string plain = results({}), ahead = results({"--look-ahead-range"}), reference = results({"--art-reference"}),
+                    learn = results({"--learn", "1500"});
+  ASSERT_GT(plain.size(), 3000u);
+  EXPECT_TRUE(plain != ahead) << "--look-ahead-range changed nothing";
+  EXPECT_TRUE(plain != reference) << "--art-reference changed nothing";
+  EXPECT_TRUE(plain != learn) << "--learn changed nothing";
   ASSERT_EQ(Run({"--detector", "art", "--learn", "700"}, &out, &err), 0) << err;
   EXPECT_NE(out.find("| art | learn 700, quiet (its own) |"), std::string::npos) << out;
   EXPECT_EQ(Run({"--detector", "art", "--learn", "10"}, &out, &err), 2);
   EXPECT_NE(err.find("learn must be in [64, 10000000]"), std::string::npos) << err;
+  EXPECT_NE(Run({"--detector", "art", "--learn", "-5"}, &out, &err), 0);
+  EXPECT_EQ(Run({"--detector", "robust", "--learn", "10"}, &out, &err), 0) << "only art learns: " << err;
 }
 
 TEST_F(NabTool, AQuietCountReplacesTheHoursAndNoQuietSpanDropsThePolicy) {

@@ -22,6 +22,8 @@ constexpr double kMaxUpper = 0.97;
 constexpr double kSpikeShare = 0.1;      // a step's extreme replaces its mean when 10 % away from it
 constexpr int64_t kDiscountSpans = 16;   // learning spans whose candidates discount a new one
 constexpr double kMargin = 0.25;         // room added above and below the learned range, in ranges
+constexpr double kMaxWiden = 2;          // one value widens the range to at most this many times its span
+constexpr double kMaxMagnitude = 1e300;  // readings beyond are taken as this
 
 using Features = std::array<double, kFeatures>;
 typedef float Lanes __attribute__((vector_size(16)));
@@ -235,7 +237,9 @@ class Art final : public Detector {
 
   double Raw(TimeUs, double x) override {
     if (!std::isfinite(x)) return 0;  // not a reading: nothing to learn
-    step_values_.push_back(x);
+    // Sums of a step and spans of the range stay finite.
+    step_values_.push_back(std::clamp(x, -kMaxMagnitude, kMaxMagnitude));
+    x = step_values_.back();
     if (points_ < learn_points_) {
       lo_ = std::min(lo_, x);
       hi_ = std::max(hi_, x);
@@ -276,13 +280,16 @@ class Art final : public Detector {
     if (expand_ && (v > hi_ || v < lo_)) Expand(v);
     const double span = hi_ - lo_;
     double u = span > 0 ? (v - lo_) / span : v - lo_;
-    u = std::isfinite(u) ? std::clamp(u, 0.0, 1.0) : (v > lo_ ? 1 : 0);  // a range of 1e308 overflows
+    u = std::clamp(u, 0.0, 1.0);
     const int level = static_cast<int>(std::lround(u * kLevels));
     ++histogram_[static_cast<size_t>(level)];
     ++leveled_;
     const int median = cfg_.art_reference ? WalkMedian(level) : Median();
     double q = static_cast<double>(level) / kLevels;
     const double m = static_cast<double>(median) / kLevels;
+    // As ARTime: the difference of the two levels as fractions, in floating
+    // point, against 0.075: levels 5 apart always snap, 6 apart for some
+    // pairs, as the rounding of l/80 - m/80 falls (docs/anomaly-detection.md).
     if (std::fabs(q - m) < kSnap) q = m;
     std::rotate(shape_.begin(), shape_.begin() + 1, shape_.end());
     shape_.back() = q;
@@ -297,12 +304,23 @@ class Art final : public Detector {
     return f;
   }
 
+  // A value beyond the range widens it, by at most kMaxWiden times its span
+  // at once (the value then lies at the new edge): one wild reading (a
+  // Modbus error code, a glitch) cannot squeeze every ordinary reading into
+  // one level for good; a real change of scale widens it further at each
+  // step. A range learned flat gets its margins on first widening.
   void Expand(double v) {
     const double old_lo = lo_, old_span = hi_ - lo_;
+    if (old_span > 0) v = std::clamp(v, hi_ - kMaxWiden * old_span, lo_ + kMaxWiden * old_span);
     hi_ = std::max(hi_, v);
     lo_ = std::min(lo_, v);
+    if (old_span <= 0 && !cfg_.art_reference) {
+      const double span = hi_ - lo_;
+      lo_ -= kMargin * span;
+      hi_ += kMargin * span;
+    }
     const double span = hi_ - lo_;
-    if (!(span > 0) || !std::isfinite(span)) return;
+    if (!(span > 0)) return;
     // A flat learning span put every level at 0, where old_lo now lies.
     const double a = old_span > 0 ? old_span / span : 0, b = (old_lo - lo_) / span;
     art_.Remap(a, b);

@@ -180,12 +180,12 @@ TEST(Detectors, EventMedianSilencesCandidatesSmallerThanTheSeriesUsualOnes) {
 }
 
 TEST(Detectors, ScoresDependOnlyOnThePast) {
-  const auto v = Signal(1000, 900, 5);
+  const auto v = Signal(3000, 2900, 5);
   for (const auto& kind : DetectorKinds()) {
     auto full = Make(kind), prefix = Make(kind);
     std::vector<double> a, b;
     for (size_t i = 0; i < v.size(); ++i) a.push_back(full->Score(i, v[i]));
-    for (size_t i = 0; i < 600; ++i) b.push_back(prefix->Score(i, v[i]));
+    for (size_t i = 0; i < 2000; ++i) b.push_back(prefix->Score(i, v[i]));  // beyond art's learning span (750)
     EXPECT_TRUE(std::equal(b.begin(), b.end(), a.begin())) << kind;
   }
 }
@@ -289,6 +289,31 @@ TEST(Detectors, ArtDiscountsNewShapesInASeriesThatKeepsMakingThem) {
   for (size_t k = 0; k < scores.size(); ++k) EXPECT_LE(scores[k], 1 / std::sqrt(k + 1.0) + 1e-9) << k;
 }
 
+TEST(Detectors, ArtForgetsOldCandidatesAfterSixteenLearningSpans) {
+  // The same surprise (a square wave replaces a sine for 300 readings),
+  // after a restless start (the amplitude and period change every 400
+  // readings) that is either recent or more than 16 learning spans (16 x
+  // 107 points x 7 readings = 11,984 readings) back.
+  const auto surprise = [](int calm) {
+    auto art = Make("art");
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<double> amp(1, 10), period(10, 200);
+    double a = 5, p = 50, s_max = 0;
+    int i = 0, candidates = 0;
+    for (; i < 6000; ++i) {
+      if (i % 400 == 0) a = amp(rng), p = period(rng);
+      candidates += art->Score(i, 50 + a * std::sin(i * 6.283 / p)) > 0;
+    }
+    for (int end = i + calm; i < end; ++i) art->Score(i, 50 + 5 * std::sin(i * 6.283 / 50));
+    for (int end = i + 300; i < end; ++i) s_max = std::max(s_max, art->Score(i, (i / 25) % 2 ? 58 : 42));
+    EXPECT_GE(candidates, 5);
+    return s_max;
+  };
+  const double soon = surprise(2000), later = surprise(14000);
+  std::printf("art: the same surprise 2,000 readings after a restless start %.3f, 14,000 after %.3f\n", soon, later);
+  EXPECT_GT(later, 1.5 * soon) << "candidates older than 16 learning spans still discount";
+}
+
 TEST(Detectors, ArtIgnoresValuesThatAreNotNumbers) {
   auto clean = Make("art"), dirty = Make("art");
   const auto v = Signal(3000, 2000, 8);
@@ -299,11 +324,27 @@ TEST(Detectors, ArtIgnoresValuesThatAreNotNumbers) {
     }
     ASSERT_EQ(clean->Score(t, v[i]), dirty->Score(t, v[i])) << i;
   }
-  // An enormous value is scored like any other reading, then learned.
-  const double s = dirty->Score(3001, 1e308);
-  EXPECT_GE(s, 0);
-  EXPECT_LE(s, 1);
-  for (int i = 0; i < 100; ++i) ASSERT_LE(dirty->Score(3002 + i, 20), 1);
+}
+
+TEST(Detectors, ArtIsNotBlindedByOneWildValue) {
+  // Noise around 20; one reading of 65535 (a Modbus error code) at 2000; a
+  // spike of +8 at 2600, on the scale of the series.
+  for (const double wild : {65535.0, 1e308, -1e308}) {
+    SCOPED_TRACE(wild);
+    auto art = Make("art");
+    auto v = Signal(3500, 2600, 8);
+    v[2000] = wild;
+    double glitch = 0, spike = 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const double s = art->Score(static_cast<TimeUs>(i), v[i]);
+      ASSERT_TRUE(s >= 0 && s <= 1) << i;
+      if (i >= 2000 && i < 2100) glitch = std::max(glitch, s);
+      if (i >= 2600 && i < 2700) spike = std::max(spike, s);
+    }
+    std::printf("art: wild value %g scores %.3f; the spike after it %.3f\n", wild, glitch, spike);
+    EXPECT_GT(glitch, 0.25);
+    EXPECT_GT(spike, 0.25) << "one value widened the range so far that the spike fell within one level";
+  }
 }
 
 TEST(Detectors, BadParametersAreRefused) {

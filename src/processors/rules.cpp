@@ -276,7 +276,7 @@ const Schema<AnomalyConfig>& AnomalySchema() {
           if (events && c.quiet_secs < 0.001)
             d.Error(n["quiet_secs"], "anomaly: 'quiet_secs' must be 0 (off) or at least 0.001");
           if (events && c.detector == "ewma")
-            d.Error(n["quiet_secs"], "anomaly: 'quiet_secs' needs a score detector (robust, change, seasonal or knn)");
+            d.Error(n["quiet_secs"], "anomaly: 'quiet_secs' needs a score detector (robust, change, seasonal, knn or art)");
           if (c.escalate != 0 && c.escalate <= 1) d.Error(n["escalate"], "anomaly: 'escalate' must be 0 (off) or above 1");
           if (!events && (c.escalate != 0 || c.event_median != 0))
             d.Error(n[c.escalate != 0 ? "escalate" : "event_median"], "anomaly: 'escalate' and 'event_median' need 'quiet_secs'");
@@ -292,7 +292,30 @@ const Schema<AnomalyConfig>& AnomalySchema() {
   return *s;
 }
 
+namespace {
+
+ml::DetectorConfig DetectorOf(const AnomalyConfig& c) {
+  ml::DetectorConfig dc;
+  dc.kind = c.detector;
+  dc.window = c.window;
+  dc.dim = c.dim;
+  dc.learn = c.learn;
+  dc.range_lo = c.range_min;
+  dc.range_hi = c.range_max;
+  dc.warmup = c.warmup;
+  dc.quiet_time = static_cast<TimeUs>(c.quiet_secs * kUsPerSec);
+  dc.escalate = c.escalate;
+  dc.escalate_time = static_cast<TimeUs>(c.escalate_secs * kUsPerSec);
+  dc.event_median = c.event_median;
+  return dc;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Processor>> AnomalyProcessor::Create(const AnomalyConfig& cfg, const BuildContext& ctx) {
+  // The schema checks every option; a configuration built another way is
+  // refused here rather than at the first reading.
+  if (cfg.detector != "ewma") EF_RETURN_IF_ERROR(ml::ValidateDetector(DetectorOf(cfg)));
   auto p = std::make_unique<AnomalyProcessor>();
   p->cfg_ = cfg;
   p->sel_ = Selector(cfg.sensors, cfg.metrics);
@@ -343,19 +366,7 @@ void AnomalyProcessor::Process(const Batch& in, Batch& out) {
     } else {
       auto& det = detectors_[it->first];
       if (!det) {
-        ml::DetectorConfig dc;
-        dc.kind = cfg_.detector;
-        dc.window = cfg_.window;
-        dc.dim = cfg_.dim;
-        dc.learn = cfg_.learn;
-        dc.range_lo = cfg_.range_min;
-        dc.range_hi = cfg_.range_max;
-        dc.warmup = cfg_.warmup;
-        dc.quiet_time = static_cast<TimeUs>(cfg_.quiet_secs * kUsPerSec);
-        dc.escalate = cfg_.escalate;
-        dc.escalate_time = static_cast<TimeUs>(cfg_.escalate_secs * kUsPerSec);
-        dc.event_median = cfg_.event_median;
-        det = std::move(ml::MakeDetector(dc)).value();  // parameters checked by the schema
+        det = std::move(ml::MakeDetector(DetectorOf(cfg_))).value();  // checked in Create
       }
       warm = ++b.n > cfg_.warmup;
       // With event reporting `reported` is 0 except where an event reports;

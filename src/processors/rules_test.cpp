@@ -302,6 +302,38 @@ TEST(Anomaly, DetectorOptionsAreChecked) {
   EXPECT_NE(e.find("'range_min' must be below 'range_max'"), std::string::npos) << e;
 }
 
+TEST(Anomaly, ArtTakesTheSeriesKnownRange) {
+  // Noise of a few tenths around 20 %: with the range 0-100 % it is one
+  // level and opens nothing; with a learned range its wiggles are shapes.
+  const auto alerts = [](double lo, double hi) {
+    auto p = MakeAnomaly([&](AnomalyConfig& c) {
+      c.detector = "art";
+      c.range_min = lo;
+      c.range_max = hi;
+      c.score_threshold = 0.25;
+      c.score_clear = 0.1;
+    });
+    std::mt19937 rng(11);
+    std::normal_distribution<double> noise(0, 0.4);
+    Batch in, out;
+    for (int i = 0; i < 4000; ++i) in.readings.push_back(R("m", "v", At(i), 20 + noise(rng)));
+    p->Process(in, out);
+    return out.alerts.size();
+  };
+  EXPECT_EQ(alerts(0, 100), 0u);
+  EXPECT_GT(alerts(0, 0), 0u);
+  // A configuration not built by the schema is checked all the same.
+  AnomalyConfig c;
+  AnomalySchema().SetDefaults(c);
+  c.detector = "art";
+  c.range_min = 5;
+  c.range_max = 1;
+  BuildContext ctx;
+  auto made = AnomalyProcessor::Create(c, ctx);
+  ASSERT_FALSE(made.ok());
+  EXPECT_NE(made.status().message().find("low end must be below"), std::string::npos) << made.status().message();
+}
+
 TEST(Anomaly, ArtOpensAnAlertAtANewShapeAndClearsItAtTheNextReading) {
   auto p = MakeAnomaly([](AnomalyConfig& c) {
     c.detector = "art";
