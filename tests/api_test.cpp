@@ -2,6 +2,7 @@
 // route, status, ingest, sensors, readings, alerts, rules (validated,
 // atomic, persistent), metrics, limits; and the OpenAPI document agrees with
 // the routes the server answers.
+#include <fmt/format.h>
 #include <httplib.h>
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
@@ -465,6 +466,38 @@ TEST(Api, OneOffAlertEventsAreListedAsEventsNotAsOpenAlerts) {
   EXPECT_EQ(json::parse(c.Get("/api/v1/alerts?state=event")->body)["alerts"].size(), 2u);
   EXPECT_EQ(json::parse(c.Get("/api/v1/alerts?state=open")->body)["alerts"].size(), 0u) << "they never clear: never open";
   EXPECT_EQ(c.Get("/api/v1/alerts?state=closed")->status, 400);
+}
+
+TEST(Api, AlertsAreListedNewestFirstAFewAtATimeWithTheirCounts) {
+  Node node;
+  auto c = node.Client();
+  auto res = c.Put("/api/v1/rules", R"({"hot": [{"id": "hot", "when": "value > 80", "clear_when": "value < 70"}]})",
+                   "application/json");
+  ASSERT_EQ(res->status, 200) << res->body;
+  // 30 sensors, each opens an alert (a second apart); the first 10 clear.
+  json batch = json::array();
+  for (int i = 0; i < 30; ++i) batch.push_back({{"sensor", fmt::format("s{}", i)}, {"ts", 1767225600 + i}, {"value", 90}});
+  for (int i = 0; i < 10; ++i) batch.push_back({{"sensor", fmt::format("s{}", i)}, {"ts", 1767225700 + i}, {"value", 50}});
+  ASSERT_EQ(c.Post("/api/v1/ingest", batch.dump(), "application/json")->status, 200);
+  json all;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    all = json::parse(c.Get("/api/v1/alerts?state=cleared")->body);
+    return all["alerts"].size() == 10;
+  })) << all;
+  EXPECT_EQ(all["total"], 10);
+  EXPECT_EQ(all["counts"], (json{{"open", 20}, {"cleared", 10}, {"event", 0}}));
+  const json page = json::parse(c.Get("/api/v1/alerts?limit=5")->body);
+  ASSERT_EQ(page["alerts"].size(), 5u) << page;
+  EXPECT_EQ(page["total"], 30);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(page["alerts"][i]["sensor"], fmt::format("s{}", 29 - i)) << "newest first";
+  const json open = json::parse(c.Get("/api/v1/alerts?state=open&limit=100000")->body);
+  EXPECT_EQ(open["alerts"].size(), 20u);
+  EXPECT_EQ(json::parse(c.Get("/api/v1/alerts")->body)["alerts"].size(), 30u) << "1000 by default";
+  for (const char* bad : {"0", "100001", "-1", "ten", "", "1e3"}) {
+    auto r = c.Get(std::string("/api/v1/alerts?limit=") + bad);
+    EXPECT_EQ(r->status, 400) << bad;
+    EXPECT_NE(r->body.find("'limit' must be a number from 1 to 100000"), std::string::npos) << r->body;
+  }
 }
 
 TEST(Api, ReadOnlyRefusesChanges) {

@@ -414,3 +414,27 @@ sinks: [{id: store, type: sqlite, inputs: [yard]}]
     rmSync(camDir, { recursive: true, force: true });
   }
 });
+
+test('alerts: the page fetches the newest 500 in the chosen state and says how many there are', async () => {
+  // 510 sensors too hot at once: 510 open alerts (one is open already from the test above).
+  const now = Date.now() / 1000;
+  await ingest(Array.from({ length: 510 }, (_, i) => ({ sensor: `kiln-${i}`, metric: 'temperature', ts: now + i / 1000, value: 99 })));
+  await waitFor(async () => (await apiGet('/api/v1/alerts?state=open&limit=1')).counts.open >= 510, { what: 'the alerts' });
+  const page = await newPage();
+  const asked = [];
+  page.on('request', (r) => { if (r.url().includes('/api/v1/alerts?')) asked.push(new URL(r.url()).searchParams); });
+  await signIn(page);
+  await page.getByRole('link', { name: /Alerts/ }).click();
+  const rows = page.locator('#alerts tbody tr');
+  await waitFor(async () => (await rows.count()) === 500, { what: 'the newest 500 alerts' });
+  const total = (await apiGet('/api/v1/alerts?state=open&limit=1')).total;
+  assert.ok(total > 500);
+  assert.match(await page.locator('#alerts-more').textContent(), new RegExp(`newest 500 of ${total}`));
+  assert.match(await page.locator('#open-count').textContent(), new RegExp(`^${total}$`), 'the badge counts them all');
+  assert.equal(await rows.first().locator('td').nth(2).textContent(), 'kiln-509', 'newest first');
+  // Another state is asked of the node, not filtered from the 500.
+  await page.locator('#alert-state').selectOption('cleared');
+  await waitFor(() => asked.some((p) => p.get('state') === 'cleared' && p.get('limit') === '500'), { what: 'the cleared alerts request' });
+  await waitFor(async () => (await page.locator('#alerts-more').isHidden()), { what: 'the note to go' });
+  await page.context().close();
+});

@@ -367,15 +367,26 @@
   window.addEventListener('resize', () => { if (chart && !$('#page-sensors').hidden) chart.setSize(chartSize()); });
 
   // ---- alerts --------------------------------------------------------------
-  let alerts = [], openAlerts = undefined;
+  // The newest ALERTS_SHOWN alerts in the chosen state and acknowledgement
+  // come from the node; the text filter works on those.
+  const ALERTS_SHOWN = 500;
+  let alerts = [], alertsTotal = 0, openAlerts = undefined, alertsAsked = 0;
   async function loadAlerts() {
+    const params = new URLSearchParams({ limit: String(ALERTS_SHOWN) });
+    if ($('#alert-state').value) params.set('state', $('#alert-state').value);
+    if ($('#alert-ack').value) params.set('acknowledged', $('#alert-ack').value);
+    const asked = ++alertsAsked;
+    let answer;
     try {
-      ({ alerts } = await api('/api/v1/alerts'));
+      answer = await api(`/api/v1/alerts?${params}`);
     } catch (e) {
-      if (e.status === 404) alerts = [];  // no store on this node
+      if (e.status === 404) answer = { alerts: [], total: 0, counts: { open: 0 } };  // no store on this node
       else return;
     }
-    openAlerts = alerts.filter((a) => a.state === 'open').length;
+    if (asked !== alertsAsked) return;  // a newer request (another filter) is out
+    ({ alerts } = answer);
+    alertsTotal = answer.total ?? alerts.length;
+    openAlerts = answer.counts ? answer.counts.open : alerts.filter((a) => a.state === 'open').length;
     const badge = $('#open-count');
     badge.textContent = String(openAlerts);
     badge.hidden = openAlerts === 0;
@@ -408,6 +419,9 @@
       });
     $('#alerts tbody').replaceChildren(...rows);
     $('#alerts-empty').hidden = rows.length > 0;
+    const more = $('#alerts-more');
+    more.hidden = alertsTotal <= alerts.length;
+    more.textContent = `Showing the newest ${fmtCount(alerts.length)} of ${fmtCount(alertsTotal)} alerts; choose a state or acknowledgement to see others.`;
   }
   async function acknowledge(a, button) {
     button.disabled = true;
@@ -418,7 +432,7 @@
     }
     await loadAlerts();
   }
-  for (const id of ['#alert-state', '#alert-ack']) $(id).addEventListener('change', renderAlerts);
+  for (const id of ['#alert-state', '#alert-ack']) $(id).addEventListener('change', () => { renderAlerts(); loadAlerts(); });
   $('#alert-filter').addEventListener('input', renderAlerts);
 
   // ---- rules ---------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -387,6 +388,14 @@ void HttpApiServer::Routes() {
     const std::string acked = req.has_param("acknowledged") ? req.get_param_value("acknowledged") : "";
     if (!acked.empty() && acked != "true" && acked != "false")
       return Error(res, 400, "'acknowledged' must be true or false");
+    size_t limit = 1000;
+    if (req.has_param("limit")) {
+      const std::string l = req.get_param_value("limit");
+      if (l.empty() || l.size() > 6 || l.find_first_not_of("0123456789") != std::string::npos || std::stoul(l) < 1 ||
+          std::stoul(l) > 100000)
+        return Error(res, 400, "'limit' must be a number from 1 to 100000");
+      limit = std::stoul(l);
+    }
     auto store = open_store(res);
     if (!store) return;
     auto rows = store->Alerts(1000000);
@@ -404,15 +413,37 @@ void HttpApiServer::Routes() {
       latest[k] = &a;
       first.try_emplace(k, a.id);
     }
-    json arr = json::array();
+    // Newest first (by opening, then id); `limit` of them, with the number
+    // that matched and the count of every state.
+    struct Match {
+      const AlertRow* row;
+      int64_t id;
+      const char* state;
+    };
+    std::vector<Match> matches;
+    std::map<std::string, int64_t> counts{{"open", 0}, {"cleared", 0}, {"event", 0}};
     for (const auto& [k, a] : latest) {
       // A one-off event (a rule with `emit: every`) never clears: it is an "event", never open.
       const char* now_state = !a->lasting ? "event" : a->state == "open" ? "open" : "cleared";
-      const bool open = a->state == "open";
+      ++counts[now_state];
       if (!state.empty() && state != now_state) continue;
       const int64_t id = first[k];
+      const bool is_acked = acks->count(id) > 0;
+      if ((acked == "true" && !is_acked) || (acked == "false" && is_acked)) continue;
+      matches.push_back({a, id, now_state});
+    }
+    const size_t shown = std::min(limit, matches.size());
+    std::partial_sort(matches.begin(), matches.begin() + static_cast<std::ptrdiff_t>(shown), matches.end(),
+                      [](const Match& x, const Match& y) {
+                        return x.row->opened_at != y.row->opened_at ? x.row->opened_at > y.row->opened_at : x.id > y.id;
+                      });
+    json arr = json::array();
+    for (size_t i = 0; i < shown; ++i) {
+      const AlertRow* a = matches[i].row;
+      const char* now_state = matches[i].state;
+      const bool open = a->state == "open";
+      const int64_t id = matches[i].id;
       auto ack = acks->find(id);
-      if ((acked == "true" && ack == acks->end()) || (acked == "false" && ack != acks->end())) continue;
       json j = {{"id", id},
                 {"rule", a->rule},
                 {"sensor", a->sensor},
@@ -429,7 +460,7 @@ void HttpApiServer::Routes() {
       }
       arr.push_back(j);
     }
-    Reply(res, 200, json{{"alerts", arr}});
+    Reply(res, 200, json{{"alerts", arr}, {"total", matches.size()}, {"counts", counts}});
   });
 
   h.Post(R"(/api/v1/alerts/(\d{1,18})/ack)", [this, open_store](const httplib::Request& req, httplib::Response& res) {
