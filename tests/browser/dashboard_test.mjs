@@ -401,6 +401,15 @@ sinks: [{id: store, type: sqlite, inputs: [yard]}]
     await waitFor(async () => (await snaps.first().evaluate((img) => img.complete && img.naturalWidth)) === 640,
       { what: 'a snapshot to load' });
     await shot(page, 'cameras');
+    // The node reloads its configuration: the camera starts again and the old
+    // stream ends; the page asks for the new one and plays it.
+    const streams = Number(await preview.getAttribute('data-streams'));
+    cam.kill('SIGHUP');
+    await waitFor(async () => Number(await preview.getAttribute('data-streams')) > streams,
+      { timeout: 15000, what: 'the preview to be asked for again after the reload' });
+    const frames = Number(await preview.getAttribute('data-frames'));
+    await waitFor(async () => Number(await preview.getAttribute('data-frames')) > frames + 3,
+      { timeout: 15000, what: 'frames of the new stream' });
     // Leaving the page stops the preview: the node stops encoding for it.
     await page.getByRole('link', { name: 'Overview' }).click();
     await waitFor(async () => {

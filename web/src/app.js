@@ -401,7 +401,7 @@
       .filter((a) => !state || a.state === state)
       .filter((a) => !ack || String(Boolean(a.acknowledged_at)) === ack)
       .filter((a) => !text || `${a.rule} ${a.sensor} ${a.metric}`.toLowerCase().includes(text))
-      .sort((a, b) => b.opened_at.localeCompare(a.opened_at))
+      .sort((a, b) => (Date.parse(b.opened_at) - Date.parse(a.opened_at)) || (b.id - a.id))  // newest first (the texts differ in length)
       .map((a) => {
         const ackCell = el('td');
         if (a.acknowledged_at) {
@@ -470,10 +470,70 @@
   });
 
   // ---- cameras ---------------------------------------------------------------
-  // The live preview is an MJPEG stream in an <img>; it is dropped when the
-  // page is left, so the node stops encoding preview frames.
+  // The live preview: the camera's MJPEG stream read with fetch, each JPEG
+  // shown in the <img> as it arrives. A stream that ends (the camera fell
+  // silent for a while, the node reloaded its configuration) is asked for
+  // again after a pause, as long as the page is shown; leaving the page
+  // aborts it, so the node stops encoding preview frames.
+  const previews = new Set();
+  const CRLF2 = [13, 10, 13, 10];
+  function indexOfBytes(buf, pat) {
+    outer: for (let i = 0; i + pat.length <= buf.length; i++) {
+      for (let k = 0; k < pat.length; k++) if (buf[i + k] !== pat[k]) continue outer;
+      return i;
+    }
+    return -1;
+  }
+  function playPreview(img, url) {
+    const ctl = new AbortController();
+    previews.add(ctl);
+    let streams = 0, frames = 0, shown = [];
+    const show = (jpeg) => {
+      shown.push(URL.createObjectURL(new Blob([jpeg], { type: 'image/jpeg' })));
+      img.src = shown[shown.length - 1];
+      while (shown.length > 2) URL.revokeObjectURL(shown.shift());  // the one before stays until this one loads
+      img.dataset.frames = String(++frames);
+    };
+    (async () => {
+      while (!ctl.signal.aborted) {
+        img.dataset.streams = String(++streams);
+        try {
+          const res = await fetch(url, { credentials: 'same-origin', cache: 'no-store', signal: ctl.signal });
+          if (res.status === 401 || res.status === 403) break;  // signed out: nothing to retry
+          if (res.ok && res.body) {
+            const reader = res.body.getReader();
+            let buf = new Uint8Array(0);
+            for (;;) {
+              const { value, done } = await reader.read();
+              if (done) break;
+              const more = new Uint8Array(buf.length + value.length);
+              more.set(buf);
+              more.set(value, buf.length);
+              buf = more;
+              // Each part: headers, a blank line, Content-Length bytes of JPEG.
+              for (;;) {
+                const end = indexOfBytes(buf, CRLF2);
+                if (end < 0) break;
+                const m = /content-length:\s*(\d+)/i.exec(new TextDecoder().decode(buf.subarray(0, end)));
+                const start = end + 4, len = m ? Number(m[1]) : 0;
+                if (buf.length < start + len) break;
+                if (len > 0) show(buf.slice(start, start + len));
+                buf = buf.subarray(start + len);
+              }
+            }
+          }
+        } catch {
+          if (ctl.signal.aborted) break;
+        }
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+      previews.delete(ctl);
+      for (const u of shown) URL.revokeObjectURL(u);
+    })();
+  }
   function stopPreviews() {
-    for (const img of document.querySelectorAll('img.preview')) img.removeAttribute('src');
+    for (const ctl of previews) ctl.abort();
+    previews.clear();
     $('#cameras-list').replaceChildren();
   }
   async function loadCameras() {
@@ -482,12 +542,17 @@
       ({ cameras } = await api('/api/v1/cameras'));
       ({ events } = await api('/api/v1/vision/events?limit=24'));
     } catch { return; }
+    if (document.body.dataset.page !== 'cameras') return;  // left while the answer was on its way
+    for (const ctl of previews) ctl.abort();  // the cards are drawn anew, with their previews
+    previews.clear();
     $('#cameras-empty').hidden = cameras.length > 0;
     $('#cameras-list').replaceChildren(...cameras.map((c) => {
       const id = encodeURIComponent(c.id);
+      const preview = el('img', { class: 'preview', alt: `Live view of ${c.id} (faces masked)` });
+      playPreview(preview, `/api/v1/cameras/${id}/preview.mjpg`);
       return el('div', { class: 'card camera', 'data-camera': c.id },
         el('h3', { text: c.id }),
-        el('img', { class: 'preview', alt: `Live view of ${c.id} (faces masked)`, src: `/api/v1/cameras/${id}/preview.mjpg` }),
+        preview,
         el('div', { class: 'tiles' },
           stat('State', c.connected ? 'connected' : (c.error || 'not connected')),
           stat('Frame', c.width ? `${c.width} × ${c.height}` : '–'),

@@ -246,7 +246,7 @@ void HttpApiServer::Routes() {
     res.set_header("Cache-Control", "no-cache");
     // Scripts and styles from this node only; nothing inline, no frames.
     res.set_header("Content-Security-Policy",
-                   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
                    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
   });
 
