@@ -215,9 +215,9 @@ test('an alert is acknowledged from the alerts page', async () => {
   const hot = alerts.find((a) => a.rule === 'too_hot');
   assert.ok(hot.acknowledged_at, 'stored in the node');
   assert.equal(hot.acknowledged_by, 'dashboard 127.0.0.1');
-  // Filters: unacknowledged only hides it.
+  // Filters (asked of the node): unacknowledged only hides it.
   await page.locator('#alert-ack').selectOption('false');
-  assert.equal(await row.count(), 0);
+  await waitFor(async () => (await row.count()) === 0, { what: 'the acknowledged alert to be filtered out' });
   await page.context().close();
 });
 

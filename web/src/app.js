@@ -368,31 +368,45 @@
 
   // ---- alerts --------------------------------------------------------------
   // The newest ALERTS_SHOWN alerts in the chosen state and acknowledgement
-  // come from the node; the text filter works on those.
+  // come from the node; the text filter works on those. One request at a
+  // time: changes that come meanwhile (an alert storm sends one every 250 ms)
+  // ask once more when it returns, so an answer is always shown.
   const ALERTS_SHOWN = 500;
-  let alerts = [], alertsTotal = 0, openAlerts = undefined, alertsAsked = 0;
-  async function loadAlerts() {
+  let alerts = [], alertsTotal = 0, openAlerts = undefined, alertsBusy = false, alertsAgain = false;
+  function alertFilters() {
     const params = new URLSearchParams({ limit: String(ALERTS_SHOWN) });
     if ($('#alert-state').value) params.set('state', $('#alert-state').value);
     if ($('#alert-ack').value) params.set('acknowledged', $('#alert-ack').value);
-    const asked = ++alertsAsked;
-    let answer;
+    return params.toString();
+  }
+  async function loadAlerts() {
+    if (alertsBusy) { alertsAgain = true; return; }
+    alertsBusy = true;
     try {
-      answer = await api(`/api/v1/alerts?${params}`);
-    } catch (e) {
-      if (e.status === 404) answer = { alerts: [], total: 0, counts: { open: 0 } };  // no store on this node
-      else return;
+      do {
+        alertsAgain = false;
+        const asked = alertFilters();
+        let answer;
+        try {
+          answer = await api(`/api/v1/alerts?${asked}`);
+        } catch (e) {
+          if (e.status === 404) answer = { alerts: [], total: 0, counts: { open: 0 } };  // no store on this node
+          else continue;
+        }
+        if (asked !== alertFilters()) { alertsAgain = true; continue; }  // the filters changed meanwhile
+        ({ alerts } = answer);
+        alertsTotal = answer.total ?? alerts.length;
+        openAlerts = answer.counts ? answer.counts.open : alerts.filter((a) => a.state === 'open').length;
+        const badge = $('#open-count');
+        badge.textContent = String(openAlerts);
+        badge.hidden = openAlerts === 0;
+        badge.setAttribute('aria-label', `${openAlerts} open`);
+        renderAlerts();
+        if (lastStatus) renderStatus(lastStatus);
+      } while (alertsAgain);
+    } finally {
+      alertsBusy = false;
     }
-    if (asked !== alertsAsked) return;  // a newer request (another filter) is out
-    ({ alerts } = answer);
-    alertsTotal = answer.total ?? alerts.length;
-    openAlerts = answer.counts ? answer.counts.open : alerts.filter((a) => a.state === 'open').length;
-    const badge = $('#open-count');
-    badge.textContent = String(openAlerts);
-    badge.hidden = openAlerts === 0;
-    badge.setAttribute('aria-label', `${openAlerts} open`);
-    renderAlerts();
-    if (lastStatus) renderStatus(lastStatus);
   }
   function renderAlerts() {
     const state = $('#alert-state').value, ack = $('#alert-ack').value;
@@ -400,8 +414,7 @@
     const rows = alerts
       .filter((a) => !state || a.state === state)
       .filter((a) => !ack || String(Boolean(a.acknowledged_at)) === ack)
-      .filter((a) => !text || `${a.rule} ${a.sensor} ${a.metric}`.toLowerCase().includes(text))
-      .sort((a, b) => (Date.parse(b.opened_at) - Date.parse(a.opened_at)) || (b.id - a.id))  // newest first (the texts differ in length)
+      .filter((a) => !text || `${a.rule} ${a.sensor} ${a.metric}`.toLowerCase().includes(text))  // newest first, as the node sends them
       .map((a) => {
         const ackCell = el('td');
         if (a.acknowledged_at) {
@@ -421,7 +434,7 @@
     $('#alerts-empty').hidden = rows.length > 0;
     const more = $('#alerts-more');
     more.hidden = alertsTotal <= alerts.length;
-    more.textContent = `Showing the newest ${fmtCount(alerts.length)} of ${fmtCount(alertsTotal)} alerts; choose a state or acknowledgement to see others.`;
+    more.textContent = `Showing the newest ${fmtCount(alerts.length)} of ${fmtCount(alertsTotal)} alerts.`;
   }
   async function acknowledge(a, button) {
     button.disabled = true;
@@ -432,7 +445,7 @@
     }
     await loadAlerts();
   }
-  for (const id of ['#alert-state', '#alert-ack']) $(id).addEventListener('change', () => { renderAlerts(); loadAlerts(); });
+  for (const id of ['#alert-state', '#alert-ack']) $(id).addEventListener('change', () => loadAlerts());
   $('#alert-filter').addEventListener('input', renderAlerts);
 
   // ---- rules ---------------------------------------------------------------
@@ -484,10 +497,12 @@
     }
     return -1;
   }
+  const PART_MAX = 16 << 20, HEAD_MAX = 8 << 10;
   function playPreview(img, url) {
     const ctl = new AbortController();
     previews.add(ctl);
-    let streams = 0, frames = 0, shown = [];
+    let streams = 0, frames = 0, pause = 2000;
+    const shown = [];
     const show = (jpeg) => {
       shown.push(URL.createObjectURL(new Blob([jpeg], { type: 'image/jpeg' })));
       img.src = shown[shown.length - 1];
@@ -497,13 +512,16 @@
     (async () => {
       while (!ctl.signal.aborted) {
         img.dataset.streams = String(++streams);
+        const before = frames;
         try {
           const res = await fetch(url, { credentials: 'same-origin', cache: 'no-store', signal: ctl.signal });
-          if (res.status === 401 || res.status === 403) break;  // signed out: nothing to retry
+          if (!res.ok) res.body?.cancel();
+          // Signed out, or the camera is gone (a reload removed it): nothing to ask again.
+          if (res.status === 401 || res.status === 403 || res.status === 404) break;
           if (res.ok && res.body) {
             const reader = res.body.getReader();
             let buf = new Uint8Array(0);
-            for (;;) {
+            read: for (;;) {
               const { value, done } = await reader.read();
               if (done) break;
               const more = new Uint8Array(buf.length + value.length);
@@ -513,9 +531,13 @@
               // Each part: headers, a blank line, Content-Length bytes of JPEG.
               for (;;) {
                 const end = indexOfBytes(buf, CRLF2);
-                if (end < 0) break;
+                if (end < 0) {
+                  if (buf.length > HEAD_MAX) { reader.cancel(); break read; }  // not a stream of parts
+                  break;
+                }
                 const m = /content-length:\s*(\d+)/i.exec(new TextDecoder().decode(buf.subarray(0, end)));
                 const start = end + 4, len = m ? Number(m[1]) : 0;
+                if (len > PART_MAX) { reader.cancel(); break read; }
                 if (buf.length < start + len) break;
                 if (len > 0) show(buf.slice(start, start + len));
                 buf = buf.subarray(start + len);
@@ -525,7 +547,10 @@
         } catch {
           if (ctl.signal.aborted) break;
         }
-        await new Promise((r) => setTimeout(r, 2000));
+        // Again after a pause; longer each time nothing came (a silent
+        // camera, all stream slots taken: the node's live updates need one).
+        pause = frames > before ? 2000 : Math.min(pause * 2, 60000);
+        await new Promise((r) => setTimeout(r, pause));
       }
       previews.delete(ctl);
       for (const u of shown) URL.revokeObjectURL(u);

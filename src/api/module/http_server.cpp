@@ -635,7 +635,9 @@ void HttpApiServer::Routes() {
                                                                           httplib::Response& res) {
     auto cam = vision::CameraHub::Instance().Find(req.matches[1]);
     if (!cam) return Error(res, 404, "no running camera '" + std::string(req.matches[1]) + "'");
-    if (streams_.fetch_add(1) >= kMaxStreams) {
+    // Previews leave the last slot to the live updates (/api/v1/events): a
+    // page showing four cameras still gets its alerts and readings.
+    if (streams_.fetch_add(1) >= kMaxStreams - 1) {
       --streams_;
       return Error(res, 503, "too many live streams; close one and retry");
     }

@@ -130,8 +130,8 @@ std::vector<int> JsonBox(const cv::Rect& r) { return {r.x, r.y, r.width, r.heigh
 // frames over and never waits for a face detector or an encoder; when this
 // thread falls behind, clip and preview frames are left out (a clip gets
 // fewer frames), and so are snapshots once 8 wait (the event is still
-// recorded, without one); nothing is ever written unmasked. It alone writes
-// the event files.
+// recorded, without a snapshot and so without a clip); nothing is ever
+// written unmasked. It alone writes the event files.
 class EventWriter {
  public:
   static constexpr size_t kMaxQueuedSnapshots = 8;
@@ -160,7 +160,9 @@ class EventWriter {
     if (thread_.joinable()) thread_.join();
   }
 
-  void Open(const nlohmann::json& event, const Frame& f) { Push(Job{Job::kOpen, f, event, {}}, false); }
+  void Open(const nlohmann::json& event, const Frame& f) {
+    Push(Job{Job::kOpen, cfg_.events.snapshots ? f : Frame{}, event, {}}, false);  // no snapshot: no frame to hold
+  }
   void Close(const nlohmann::json& event) { Push(Job{Job::kClose, Frame{}, event, {}}, false); }
   void ClipFrame(const Frame& f) { Push(Job{Job::kClip, f, {}, {}}, true); }
   void Preview(const Frame& f, std::vector<cv::Rect> boxes) { Push(Job{Job::kPreview, f, {}, std::move(boxes)}, true); }
