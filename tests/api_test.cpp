@@ -492,6 +492,26 @@ TEST(Api, AlertsAreListedNewestFirstAFewAtATimeWithTheirCounts) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(page["alerts"][i]["sensor"], fmt::format("s{}", 29 - i)) << "newest first";
   const json open = json::parse(c.Get("/api/v1/alerts?state=open&limit=100000")->body);
   EXPECT_EQ(open["alerts"].size(), 20u);
+  EXPECT_FALSE(open.contains("next")) << "nothing follows";
+  // Pages of 7 with before=next: every alert once, newest first.
+  std::vector<std::string> seen;
+  std::string cursor;
+  for (int pages = 0; pages < 10; ++pages) {
+    const json p = json::parse(c.Get("/api/v1/alerts?limit=7" + cursor)->body);
+    for (const auto& a : p["alerts"]) seen.push_back(a["sensor"]);
+    EXPECT_EQ(p["total"], 30);
+    if (!p.contains("next")) break;
+    cursor = "&before=" + std::to_string(p["next"].get<int64_t>());
+  }
+  ASSERT_EQ(seen.size(), 30u);
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(seen[static_cast<size_t>(i)], fmt::format("s{}", 29 - i));
+  // Text: rule, sensor or metric, any case.
+  const json text = json::parse(c.Get("/api/v1/alerts?q=S2")->body);
+  EXPECT_EQ(text["total"], 11) << "s2 and s20-s29";
+  EXPECT_EQ(json::parse(c.Get("/api/v1/alerts?q=HOT")->body)["total"], 30);
+  EXPECT_EQ(c.Get("/api/v1/alerts?before=999999")->status, 400);
+  EXPECT_EQ(c.Get("/api/v1/alerts?before=x")->status, 400);
+  EXPECT_EQ(c.Get("/api/v1/alerts?q=" + std::string(201, 'a'))->status, 400);
   EXPECT_EQ(json::parse(c.Get("/api/v1/alerts")->body)["alerts"].size(), 30u) << "1000 by default";
   for (const char* bad : {"0", "100001", "-1", "ten", "", "1e3"}) {
     auto r = c.Get(std::string("/api/v1/alerts?limit=") + bad);

@@ -441,6 +441,15 @@ test('alerts: the page fetches the newest 500 in the chosen state and says how m
   assert.match(await page.locator('#alerts-more').textContent(), new RegExp(`newest 500 of ${total}`));
   assert.match(await page.locator('#open-count').textContent(), new RegExp(`^${total}$`), 'the badge counts them all');
   assert.equal(await rows.first().locator('td').nth(2).textContent(), 'kiln-509', 'newest first');
+  // The older ones, a page further.
+  await page.locator('#alerts-older').click();
+  await waitFor(async () => (await rows.count()) === total, { what: 'the older alerts' });
+  assert.ok(await page.locator('#alerts-older').isHidden(), 'nothing older');
+  // Text is asked of the node too: kiln-5, kiln-50..59, kiln-500..509.
+  await page.locator('#alert-filter').fill('KILN-5');
+  await waitFor(() => asked.some((p) => p.get('q') === 'KILN-5'), { what: 'the text request' });
+  await waitFor(async () => (await rows.count()) === 21, { what: 'the alerts matching the text' });
+  await page.locator('#alert-filter').fill('');
   // Another state is asked of the node, not filtered from the 500.
   await page.locator('#alert-state').selectOption('cleared');
   await waitFor(() => asked.some((p) => p.get('state') === 'cleared' && p.get('limit') === '500'), { what: 'the cleared alerts request' });

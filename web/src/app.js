@@ -372,11 +372,13 @@
   // time: changes that come meanwhile (an alert storm sends one every 250 ms)
   // ask once more when it returns, so an answer is always shown.
   const ALERTS_SHOWN = 500;
-  let alerts = [], alertsTotal = 0, openAlerts = undefined, alertsBusy = false, alertsAgain = false;
+  let alerts = [], alertsTotal = 0, alertsNext = null, openAlerts = undefined, alertsBusy = false, alertsAgain = false;
   function alertFilters() {
     const params = new URLSearchParams({ limit: String(ALERTS_SHOWN) });
     if ($('#alert-state').value) params.set('state', $('#alert-state').value);
     if ($('#alert-ack').value) params.set('acknowledged', $('#alert-ack').value);
+    const text = $('#alert-filter').value.trim();
+    if (text) params.set('q', text.slice(0, 200));
     return params.toString();
   }
   async function loadAlerts() {
@@ -396,6 +398,7 @@
         if (asked !== alertFilters()) { alertsAgain = true; continue; }  // the filters changed meanwhile
         ({ alerts } = answer);
         alertsTotal = answer.total ?? alerts.length;
+        alertsNext = answer.next ?? null;
         openAlerts = answer.counts ? answer.counts.open : alerts.filter((a) => a.state === 'open').length;
         const badge = $('#open-count');
         badge.textContent = String(openAlerts);
@@ -435,6 +438,18 @@
     const more = $('#alerts-more');
     more.hidden = alertsTotal <= alerts.length;
     more.textContent = `Showing the newest ${fmtCount(alerts.length)} of ${fmtCount(alertsTotal)} alerts.`;
+    $('#alerts-older').hidden = alertsNext === null;
+  }
+  // The next page, after the last alert shown, added below.
+  async function loadOlderAlerts() {
+    if (alertsNext === null || alertsBusy) return;
+    const asked = alertFilters();
+    let answer;
+    try { answer = await api(`/api/v1/alerts?${asked}&before=${alertsNext}`); } catch { return; }
+    if (asked !== alertFilters()) return;
+    alerts = alerts.concat(answer.alerts);
+    alertsNext = answer.next ?? null;
+    renderAlerts();
   }
   async function acknowledge(a, button) {
     button.disabled = true;
@@ -446,7 +461,14 @@
     await loadAlerts();
   }
   for (const id of ['#alert-state', '#alert-ack']) $(id).addEventListener('change', () => loadAlerts());
-  $('#alert-filter').addEventListener('input', renderAlerts);
+  // The text filters what is shown at once, and is asked of the node when typing pauses.
+  let alertTyping = null;
+  $('#alert-filter').addEventListener('input', () => {
+    renderAlerts();
+    clearTimeout(alertTyping);
+    alertTyping = setTimeout(loadAlerts, 300);
+  });
+  $('#alerts-older').addEventListener('click', loadOlderAlerts);
 
   // ---- rules ---------------------------------------------------------------
   let rulesLoaded = false;

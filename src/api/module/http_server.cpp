@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
@@ -396,6 +397,22 @@ void HttpApiServer::Routes() {
         return Error(res, 400, "'limit' must be a number from 1 to 100000");
       limit = std::stoul(l);
     }
+    // Older pages: the alerts after the one with this id in the list's order.
+    int64_t before = 0;
+    if (req.has_param("before")) {
+      const std::string b = req.get_param_value("before");
+      if (b.empty() || b.size() > 18 || b.find_first_not_of("0123456789") != std::string::npos)
+        return Error(res, 400, "'before' must be an alert id");
+      before = std::stoll(b);
+    }
+    // Text: alerts whose rule, sensor or metric contains it (case-insensitive).
+    const std::string q = req.has_param("q") ? req.get_param_value("q") : "";
+    if (q.size() > 200) return Error(res, 400, "'q' must be at most 200 characters");
+    const auto lower = [](std::string t) {
+      for (char& ch : t) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      return t;
+    };
+    const std::string needle = lower(q);
     auto store = open_store(res);
     if (!store) return;
     auto rows = store->Alerts(1000000);
@@ -430,13 +447,23 @@ void HttpApiServer::Routes() {
       const int64_t id = first[k];
       const bool is_acked = acks->count(id) > 0;
       if ((acked == "true" && !is_acked) || (acked == "false" && is_acked)) continue;
+      if (!needle.empty() && lower(a->rule).find(needle) == std::string::npos &&
+          lower(a->sensor).find(needle) == std::string::npos && lower(a->metric).find(needle) == std::string::npos)
+        continue;
       matches.push_back({a, id, now_state});
     }
+    const auto newer = [](const Match& x, const Match& y) {
+      return x.row->opened_at != y.row->opened_at ? x.row->opened_at > y.row->opened_at : x.id > y.id;
+    };
+    const size_t total = matches.size();
+    if (before > 0) {
+      const auto ref = std::find_if(matches.begin(), matches.end(), [&](const Match& m) { return m.id == before; });
+      if (ref == matches.end()) return Error(res, 400, "'before': no alert " + std::to_string(before) + " matches these filters");
+      const Match at = *ref;
+      std::erase_if(matches, [&](const Match& m) { return !newer(at, m); });
+    }
     const size_t shown = std::min(limit, matches.size());
-    std::partial_sort(matches.begin(), matches.begin() + static_cast<std::ptrdiff_t>(shown), matches.end(),
-                      [](const Match& x, const Match& y) {
-                        return x.row->opened_at != y.row->opened_at ? x.row->opened_at > y.row->opened_at : x.id > y.id;
-                      });
+    std::partial_sort(matches.begin(), matches.begin() + static_cast<std::ptrdiff_t>(shown), matches.end(), newer);
     json arr = json::array();
     for (size_t i = 0; i < shown; ++i) {
       const AlertRow* a = matches[i].row;
@@ -460,7 +487,9 @@ void HttpApiServer::Routes() {
       }
       arr.push_back(j);
     }
-    Reply(res, 200, json{{"alerts", arr}, {"total", matches.size()}, {"counts", counts}});
+    json body{{"alerts", arr}, {"total", total}, {"counts", counts}};
+    if (shown < matches.size()) body["next"] = matches[shown - 1].id;  // before= this for the next page
+    Reply(res, 200, body);
   });
 
   h.Post(R"(/api/v1/alerts/(\d{1,18})/ack)", [this, open_store](const httplib::Request& req, httplib::Response& res) {
