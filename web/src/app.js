@@ -372,9 +372,9 @@
   // time: changes that come meanwhile (an alert storm sends one every 250 ms)
   // ask once more when it returns, so an answer is always shown.
   const ALERTS_SHOWN = 500;
-  let alerts = [], alertsTotal = 0, alertsNext = null, openAlerts = undefined, alertsBusy = false, alertsAgain = false;
+  let alerts = [], alertsTotal = 0, alertsPages = 1, openAlerts = undefined, alertsBusy = false, alertsAgain = false;
   function alertFilters() {
-    const params = new URLSearchParams({ limit: String(ALERTS_SHOWN) });
+    const params = new URLSearchParams({ limit: String(Math.min(100000, ALERTS_SHOWN * alertsPages)) });
     if ($('#alert-state').value) params.set('state', $('#alert-state').value);
     if ($('#alert-ack').value) params.set('acknowledged', $('#alert-ack').value);
     const text = $('#alert-filter').value.trim();
@@ -398,7 +398,6 @@
         if (asked !== alertFilters()) { alertsAgain = true; continue; }  // the filters changed meanwhile
         ({ alerts } = answer);
         alertsTotal = answer.total ?? alerts.length;
-        alertsNext = answer.next ?? null;
         openAlerts = answer.counts ? answer.counts.open : alerts.filter((a) => a.state === 'open').length;
         const badge = $('#open-count');
         badge.textContent = String(openAlerts);
@@ -438,18 +437,7 @@
     const more = $('#alerts-more');
     more.hidden = alertsTotal <= alerts.length;
     more.textContent = `Showing the newest ${fmtCount(alerts.length)} of ${fmtCount(alertsTotal)} alerts.`;
-    $('#alerts-older').hidden = alertsNext === null;
-  }
-  // The next page, after the last alert shown, added below.
-  async function loadOlderAlerts() {
-    if (alertsNext === null || alertsBusy) return;
-    const asked = alertFilters();
-    let answer;
-    try { answer = await api(`/api/v1/alerts?${asked}&before=${alertsNext}`); } catch { return; }
-    if (asked !== alertFilters()) return;
-    alerts = alerts.concat(answer.alerts);
-    alertsNext = answer.next ?? null;
-    renderAlerts();
+    $('#alerts-older').hidden = alertsTotal <= alerts.length;
   }
   async function acknowledge(a, button) {
     button.disabled = true;
@@ -460,15 +448,16 @@
     }
     await loadAlerts();
   }
-  for (const id of ['#alert-state', '#alert-ack']) $(id).addEventListener('change', () => loadAlerts());
+  for (const id of ['#alert-state', '#alert-ack']) $(id).addEventListener('change', () => { alertsPages = 1; loadAlerts(); });
   // The text filters what is shown at once, and is asked of the node when typing pauses.
   let alertTyping = null;
   $('#alert-filter').addEventListener('input', () => {
     renderAlerts();
     clearTimeout(alertTyping);
-    alertTyping = setTimeout(loadAlerts, 300);
+    alertTyping = setTimeout(() => { alertsPages = 1; loadAlerts(); }, 300);
   });
-  $('#alerts-older').addEventListener('click', loadOlderAlerts);
+  // Older alerts: one more page, kept when the list is asked for again.
+  $('#alerts-older').addEventListener('click', () => { alertsPages += 1; loadAlerts(); });
 
   // ---- rules ---------------------------------------------------------------
   let rulesLoaded = false;
