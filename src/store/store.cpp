@@ -461,6 +461,27 @@ Result<std::vector<AlertRow>> Store::Alerts(int64_t limit) {
   return out;
 }
 
+Result<std::vector<Store::CurrentAlert>> Store::CurrentAlerts() {
+  // Grouped along alerts_by_key: one pass over the index, no sort.
+  sqlite3_stmt* st = nullptr;
+  EF_RETURN_IF_ERROR(Prepare(
+      "WITH g AS (SELECT min(id) AS first, max(id) AS last FROM alerts GROUP BY series, rule, origin, opened_at) "
+      "SELECT a.id, a.rule, s.sensor, s.metric, a.origin, a.state, a.severity, a.ts, a.opened_at, a.value, a.lasting, g.first "
+      "FROM g JOIN alerts a ON a.id = g.last JOIN series s ON s.id = a.series",
+      &st));
+  StmtGuard g{st};
+  std::vector<CurrentAlert> out;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    out.push_back({{sqlite3_column_int64(st, 0), ColumnText(st, 1), ColumnText(st, 2), ColumnText(st, 3), ColumnText(st, 4),
+                    ColumnText(st, 5), ColumnText(st, 6), sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8),
+                    sqlite3_column_double(st, 9), sqlite3_column_int(st, 10) != 0},
+                   sqlite3_column_int64(st, 11)});
+  }
+  if (rc != SQLITE_DONE) return Err("read current alerts");
+  return out;
+}
+
 Status Store::Acknowledge(int64_t alert, TimeUs at, const std::string& by, const std::string& note) {
   sqlite3_stmt* st = nullptr;
   EF_RETURN_IF_ERROR(Prepare("SELECT state FROM alerts WHERE id = ?", &st));

@@ -86,6 +86,14 @@ class Store {
   Result<std::vector<ReadingRow>> Latest();
   // The newest `limit` transitions of the alert log, oldest first.
   Result<std::vector<AlertRow>> Alerts(int64_t limit = 1000);
+  // Every alert as it stands: its latest transition, with the id of its
+  // opening (`first`). An alert is the transitions of one rule, stage,
+  // series and opening time.
+  struct CurrentAlert {
+    AlertRow latest;
+    int64_t first;
+  };
+  Result<std::vector<CurrentAlert>> CurrentAlerts();
   // Acknowledges the alert whose opening transition has id `alert`.
   // NotFound when there is no such opening; AlreadyExists when acknowledged.
   Status Acknowledge(int64_t alert, TimeUs at, const std::string& by, const std::string& note);

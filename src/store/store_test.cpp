@@ -131,6 +131,40 @@ TEST(Store, UnwritableLocationIsAnError) {
   EXPECT_NE(s.status().message().find("cannot open store"), std::string::npos) << s.status().ToString();
 }
 
+TEST(Store, CurrentAlertsAreEachAlertsLatestTransitionWithItsOpening) {
+  TempDir dir;
+  auto s = std::move(Store::Open(dir / "a.db")).value();
+  const auto event = [](const char* rule, const char* sensor, TimeUs opened, TimeUs ts, AlertState state) {
+    AlertEvent al;
+    al.rule = Intern(rule);
+    al.sensor = Intern(sensor);
+    al.metric = Intern("temperature");
+    al.opened_at = opened;
+    al.ts = ts;
+    al.state = state;
+    return al;
+  };
+  Batch b;
+  b.alerts.push_back(event("hot", "oven", At(1), At(1), AlertState::kOpen));    // 1: opened ...
+  b.alerts.push_back(event("hot", "kiln", At(2), At(2), AlertState::kOpen));    // 2: open still
+  b.alerts.push_back(event("hot", "oven", At(1), At(3), AlertState::kClear));   // 3: ... 1 cleared
+  b.alerts.push_back(event("hot", "oven", At(4), At(4), AlertState::kOpen));    // 4: oven again: another alert
+  b.alerts.push_back(event("cold", "oven", At(1), At(5), AlertState::kOpen));   // 5: another rule, same time
+  ASSERT_TRUE(s->Write(b, StoreWhat{}, At(10)).ok());
+  auto rows = s->Alerts();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 5u);
+  auto current = s->CurrentAlerts();
+  ASSERT_TRUE(current.ok()) << current.status().ToString();
+  std::map<int64_t, std::string> got;  // opening id -> rule, sensor, latest state
+  for (const auto& c : *current) got[c.first] = c.latest.rule + " " + c.latest.sensor + " " + c.latest.state;
+  const int64_t id0 = (*rows)[0].id;
+  EXPECT_EQ(got, (std::map<int64_t, std::string>{{id0, "hot oven clear"},
+                                                 {id0 + 1, "hot kiln open"},
+                                                 {id0 + 3, "hot oven open"},
+                                                 {id0 + 4, "cold oven open"}}));
+}
+
 TEST(Store, RetentionKeepsAnAlertUntilItHasBeenClearedForTheRetentionSpan) {
   TempDir dir;
   auto s = std::move(Store::Open(dir / "a.db")).value();

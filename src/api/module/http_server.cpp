@@ -415,21 +415,10 @@ void HttpApiServer::Routes() {
     const std::string needle = lower(q);
     auto store = open_store(res);
     if (!store) return;
-    auto rows = store->Alerts(1000000);
-    if (!rows.ok()) return Error(res, 500, rows.status().message());
+    auto current = store->CurrentAlerts();
+    if (!current.ok()) return Error(res, 500, current.status().message());
     auto acks = store->Acks();
     if (!acks.ok()) return Error(res, 500, acks.status().message());
-    // The log holds transitions; an alert is open when its latest transition
-    // is an open. Its id is the id of its first transition (the opening). Two
-    // rules stages may use the same rule id: the stage (origin) is part of it.
-    using Key = std::tuple<std::string, std::string, std::string, std::string, TimeUs>;
-    std::map<Key, const AlertRow*> latest;
-    std::map<Key, int64_t> first;
-    for (const auto& a : *rows) {
-      const Key k{a.rule, a.sensor, a.metric, a.origin, a.opened_at};
-      latest[k] = &a;
-      first.try_emplace(k, a.id);
-    }
     // Newest first (by opening, then id); `limit` of them, with the number
     // that matched and the count of every state.
     struct Match {
@@ -439,12 +428,13 @@ void HttpApiServer::Routes() {
     };
     std::vector<Match> matches;
     std::map<std::string, int64_t> counts{{"open", 0}, {"cleared", 0}, {"event", 0}};
-    for (const auto& [k, a] : latest) {
+    for (const auto& c : *current) {
+      const AlertRow* a = &c.latest;
       // A one-off event (a rule with `emit: every`) never clears: it is an "event", never open.
       const char* now_state = !a->lasting ? "event" : a->state == "open" ? "open" : "cleared";
       ++counts[now_state];
       if (!state.empty() && state != now_state) continue;
-      const int64_t id = first[k];
+      const int64_t id = c.first;
       const bool is_acked = acks->count(id) > 0;
       if ((acked == "true" && !is_acked) || (acked == "false" && is_acked)) continue;
       if (!needle.empty() && lower(a->rule).find(needle) == std::string::npos &&
