@@ -401,6 +401,11 @@ sinks: [{id: store, type: sqlite, inputs: [yard]}]
     await waitFor(async () => (await snaps.first().evaluate((img) => img.complete && img.naturalWidth)) === 640,
       { what: 'a snapshot to load' });
     await shot(page, 'cameras');
+    // The figures follow without leaving the page (every 5 s): new motion events are counted.
+    const eventsTile = page.locator('.camera[data-camera="yard"] .tile', { hasText: 'Events' }).locator('.value');
+    const counted = async () => Number((await eventsTile.textContent()).replace(/\D/g, ''));
+    const firstCount = await counted();
+    await waitFor(async () => (await counted()) > firstCount, { timeout: 15000, what: 'the camera figures to refresh' });
     // The node reloads its configuration: the camera starts again and the old
     // stream ends; the page asks for the new one and plays it.
     const streams = Number(await preview.getAttribute('data-streams'));

@@ -568,9 +568,38 @@
     })();
   }
   function stopPreviews() {
+    clearInterval(camerasTimer);
+    camerasTimer = null;
     for (const ctl of previews) ctl.abort();
     previews.clear();
     $('#cameras-list').replaceChildren();
+  }
+  function cameraTiles(c) {
+    return el('div', { class: 'tiles' },
+      stat('State', c.connected ? 'connected' : (c.error || 'not connected')),
+      stat('Frame', c.width ? `${c.width} × ${c.height}` : '–'),
+      stat('Analysed', `${fmtNum(c.fps, 1)} fps, ${fmtNum(c.analyse_ms, 1)} ms each`),
+      stat('Dropped frames', fmtCount(c.frames_dropped)),
+      stat('Events', fmtCount(c.events)), stat('Reconnects', fmtCount(c.reconnects)));
+  }
+  // While the page is shown: the cameras' figures every 5 s (the previews
+  // play on), and the events list when a new event came.
+  let camerasTimer = null, newestEvent = null;
+  async function refreshCameras() {
+    let cameras = [], events = [];
+    try {
+      ({ cameras } = await api('/api/v1/cameras'));
+      ({ events } = await api('/api/v1/vision/events?limit=24'));
+    } catch { return; }
+    if (document.body.dataset.page !== 'cameras') return;
+    const cards = [...document.querySelectorAll('#cameras-list .camera')];
+    if (cards.map((c) => c.dataset.camera).join('\n') !== cameras.map((c) => c.id).join('\n')) {
+      loadCameras();  // cameras came or went: draw the page anew
+      return;
+    }
+    cards.forEach((card, i) => card.querySelector('.tiles').replaceWith(cameraTiles(cameras[i])));
+    const newest = events.length ? `${events[0].id} ${events[0].end} ${events[0].clip}` : null;
+    if (newest !== newestEvent) renderVisionEvents(events);
   }
   async function loadCameras() {
     let cameras = [], events = [];
@@ -586,16 +615,14 @@
       const id = encodeURIComponent(c.id);
       const preview = el('img', { class: 'preview', alt: `Live view of ${c.id} (faces masked)` });
       playPreview(preview, `/api/v1/cameras/${id}/preview.mjpg`);
-      return el('div', { class: 'card camera', 'data-camera': c.id },
-        el('h3', { text: c.id }),
-        preview,
-        el('div', { class: 'tiles' },
-          stat('State', c.connected ? 'connected' : (c.error || 'not connected')),
-          stat('Frame', c.width ? `${c.width} × ${c.height}` : '–'),
-          stat('Analysed', `${fmtNum(c.fps, 1)} fps, ${fmtNum(c.analyse_ms, 1)} ms each`),
-          stat('Dropped frames', fmtCount(c.frames_dropped)),
-          stat('Events', fmtCount(c.events)), stat('Reconnects', fmtCount(c.reconnects))));
+      return el('div', { class: 'card camera', 'data-camera': c.id }, el('h3', { text: c.id }), preview, cameraTiles(c));
     }));
+    renderVisionEvents(events);
+    clearInterval(camerasTimer);
+    camerasTimer = setInterval(refreshCameras, 5000);
+  }
+  function renderVisionEvents(events) {
+    newestEvent = events.length ? `${events[0].id} ${events[0].end} ${events[0].clip}` : null;
     $('#vision-events-empty').hidden = events.length > 0;
     $('#vision-events').replaceChildren(...events.map((e) => {
       const id = encodeURIComponent(e.id);
