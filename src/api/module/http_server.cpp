@@ -112,6 +112,21 @@ void StatusReply(httplib::Response& res, const Status& st) {
   Reply(res, code, json{{"error", list.empty() ? st.message() : list[0].get<std::string>()}, {"errors", list}});
 }
 
+// A query parameter that is a whole number in [lo, hi], in digits only and
+// no more of them than hi has; `def` when absent. False when it is given
+// otherwise.
+bool WholeParam(const httplib::Request& req, const char* name, int64_t def, int64_t lo, int64_t hi, int64_t* out) {
+  if (!req.has_param(name)) {
+    *out = def;
+    return true;
+  }
+  const std::string v = req.get_param_value(name);
+  if (v.empty() || v.size() > std::to_string(hi).size() || v.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  *out = std::stoll(v);
+  return *out >= lo && *out <= hi;
+}
+
 bool TimeParam(const httplib::Request& req, const char* name, TimeUs def, TimeUs* out, std::string* err) {
   if (!req.has_param(name)) {
     *out = def;
@@ -389,22 +404,11 @@ void HttpApiServer::Routes() {
     const std::string acked = req.has_param("acknowledged") ? req.get_param_value("acknowledged") : "";
     if (!acked.empty() && acked != "true" && acked != "false")
       return Error(res, 400, "'acknowledged' must be true or false");
-    size_t limit = 1000;
-    if (req.has_param("limit")) {
-      const std::string l = req.get_param_value("limit");
-      if (l.empty() || l.size() > 6 || l.find_first_not_of("0123456789") != std::string::npos || std::stoul(l) < 1 ||
-          std::stoul(l) > 100000)
-        return Error(res, 400, "'limit' must be a number from 1 to 100000");
-      limit = std::stoul(l);
-    }
+    int64_t limit = 0;
+    if (!WholeParam(req, "limit", 1000, 1, 100000, &limit)) return Error(res, 400, "'limit' must be a number from 1 to 100000");
     // Older pages: the alerts after the one with this id in the list's order.
     int64_t before = 0;
-    if (req.has_param("before")) {
-      const std::string b = req.get_param_value("before");
-      if (b.empty() || b.size() > 18 || b.find_first_not_of("0123456789") != std::string::npos)
-        return Error(res, 400, "'before' must be an alert id");
-      before = std::stoll(b);
-    }
+    if (!WholeParam(req, "before", 0, 0, 999'999'999'999'999'999, &before)) return Error(res, 400, "'before' must be an alert id");
     // Text: alerts whose rule, sensor or metric contains it (case-insensitive).
     const std::string q = req.has_param("q") ? req.get_param_value("q") : "";
     if (q.size() > 200) return Error(res, 400, "'q' must be at most 200 characters");
@@ -452,7 +456,7 @@ void HttpApiServer::Routes() {
       const Match at = *ref;
       std::erase_if(matches, [&](const Match& m) { return !newer(at, m); });
     }
-    const size_t shown = std::min(limit, matches.size());
+    const size_t shown = std::min(static_cast<size_t>(limit), matches.size());
     std::partial_sort(matches.begin(), matches.begin() + static_cast<std::ptrdiff_t>(shown), matches.end(), newer);
     json arr = json::array();
     for (size_t i = 0; i < shown; ++i) {
@@ -616,14 +620,9 @@ void HttpApiServer::Routes() {
     const std::string camera = req.get_param_value("camera");
     if (!camera.empty() && (!IsComponentId(camera) || camera == "." || camera == ".."))
       return Error(res, 400, "'camera' is not a component id");
-    size_t limit = 100;
-    if (req.has_param("limit")) {
-      const std::string l = req.get_param_value("limit");
-      if (l.empty() || l.size() > 5 || l.find_first_not_of("0123456789") != std::string::npos || std::stoul(l) == 0)
-        return Error(res, 400, "'limit' must be a number from 1 to 99999");
-      limit = std::stoul(l);
-    }
-    Reply(res, 200, json{{"events", vision::ListEvents(data_dir_, camera, from, to, limit)}});
+    int64_t limit = 0;
+    if (!WholeParam(req, "limit", 100, 1, 99999, &limit)) return Error(res, 400, "'limit' must be a number from 1 to 99999");
+    Reply(res, 200, json{{"events", vision::ListEvents(data_dir_, camera, from, to, static_cast<size_t>(limit))}});
   });
   const std::string event_re = R"(/api/v1/vision/events/([A-Za-z0-9_.-]{1,64}-[0-9]{1,19}))";
   h.Get(event_re, [this](const httplib::Request& req, httplib::Response& res) {
