@@ -585,29 +585,33 @@
   // While the page is shown: the cameras' figures every 5 s (the previews
   // play on), and the events list when a new event came.
   let camerasTimer = null, newestEvent = null;
-  async function refreshCameras() {
-    let cameras = [], events = [];
+  // The cameras and the latest events; null when the page was left while
+  // the answers were on their way (or the node did not answer).
+  async function fetchCameras() {
     try {
-      ({ cameras } = await api('/api/v1/cameras'));
-      ({ events } = await api('/api/v1/vision/events?limit=24'));
-    } catch { return; }
-    if (document.body.dataset.page !== 'cameras') return;
+      const { cameras } = await api('/api/v1/cameras');
+      const { events } = await api('/api/v1/vision/events?limit=24');
+      return document.body.dataset.page === 'cameras' ? { cameras, events } : null;
+    } catch { return null; }
+  }
+  // What changes when the newest event does: a new one, its end, its clip.
+  const eventsKey = (events) => (events.length ? `${events[0].id} ${events[0].end} ${events[0].clip}` : null);
+  async function refreshCameras() {
+    const got = await fetchCameras();
+    if (!got) return;
     const cards = [...document.querySelectorAll('#cameras-list .camera')];
-    if (cards.map((c) => c.dataset.camera).join('\n') !== cameras.map((c) => c.id).join('\n')) {
-      loadCameras();  // cameras came or went: draw the page anew
+    if (cards.map((c) => c.dataset.camera).join('\n') !== got.cameras.map((c) => c.id).join('\n')) {
+      drawCameras(got);  // cameras came or went: draw the page anew
       return;
     }
-    cards.forEach((card, i) => card.querySelector('.tiles').replaceWith(cameraTiles(cameras[i])));
-    const newest = events.length ? `${events[0].id} ${events[0].end} ${events[0].clip}` : null;
-    if (newest !== newestEvent) renderVisionEvents(events);
+    cards.forEach((card, i) => card.querySelector('.tiles').replaceWith(cameraTiles(got.cameras[i])));
+    if (eventsKey(got.events) !== newestEvent) renderVisionEvents(got.events);
   }
   async function loadCameras() {
-    let cameras = [], events = [];
-    try {
-      ({ cameras } = await api('/api/v1/cameras'));
-      ({ events } = await api('/api/v1/vision/events?limit=24'));
-    } catch { return; }
-    if (document.body.dataset.page !== 'cameras') return;  // left while the answer was on its way
+    const got = await fetchCameras();
+    if (got) drawCameras(got);
+  }
+  function drawCameras({ cameras, events }) {
     for (const ctl of previews) ctl.abort();  // the cards are drawn anew, with their previews
     previews.clear();
     $('#cameras-empty').hidden = cameras.length > 0;
@@ -622,7 +626,7 @@
     camerasTimer = setInterval(refreshCameras, 5000);
   }
   function renderVisionEvents(events) {
-    newestEvent = events.length ? `${events[0].id} ${events[0].end} ${events[0].clip}` : null;
+    newestEvent = eventsKey(events);
     $('#vision-events-empty').hidden = events.length > 0;
     $('#vision-events').replaceChildren(...events.map((e) => {
       const id = encodeURIComponent(e.id);
