@@ -133,8 +133,6 @@ class FuzzyArt {
     return m;
   }
 
-  size_t categories() const { return w_.size(); }
-
   // The levels' range changed: a level u is now a * u + b. Categories are
   // boxes [low, high] per level feature, stored as low and 1 - high.
   void Remap(double a, double b) {
