@@ -253,8 +253,8 @@ const Schema<AnomalyConfig>& AnomalySchema() {
         .Number<int64_t>("dim", &AnomalyConfig::dim, 8, "readings", "knn: readings per pattern.", 1, 256)
         .Number<double>("score_threshold", &AnomalyConfig::score_threshold, 0.9, "",
                         "robust, change, seasonal, knn and art: score in [0,1] that opens an alert (art scores only "
-                        "the reading that completes a new shape: its alert clears at the next reading; 0.25 is the "
-                        "benchmark's threshold).", 0, 1)
+                        "the reading that completes a new shape: its alert clears at the next reading unless that "
+                        "completes another; 0.14 is the benchmark's threshold).", 0, 1)
         .Number<double>("score_clear", &AnomalyConfig::score_clear, 0.5, "",
                         "robust, change, seasonal, knn and art: score below which the alert clears.", 0, 1)
         .Number<double>("quiet_secs", &AnomalyConfig::quiet_secs, 0, "s",
