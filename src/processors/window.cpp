@@ -2,8 +2,8 @@
 #include "processors/window.h"
 
 #include <algorithm>
-#include <limits>
 #include <cmath>
+#include <limits>
 
 namespace edgeflow {
 
@@ -58,6 +58,12 @@ void WindowProcessor::Process(const Batch& in, Batch& out) {
   for (const Reading& r : in.readings) {
     if (!sel_.Matches(r.sensor, r.metric)) {
       out.readings.push_back(r);
+      continue;
+    }
+    // A NaN or infinite value (a failed Modbus poll, a CSV "nan") would make
+    // every statistic of its windows NaN: it is passed on, not aggregated.
+    if (!std::isfinite(r.value)) {
+      if (cfg_.forward_readings) out.readings.push_back(r);
       continue;
     }
     auto [it, fresh] = series_.try_emplace(SeriesKey(r.sensor, r.metric));

@@ -198,6 +198,29 @@ TEST(Window, CountWindowEmitsPerReadingOverTheLastN) {
   EXPECT_TRUE(flushed.aggregates.empty());
 }
 
+// A NaN or infinite value (a failed Modbus poll gives NaN) is passed on but
+// left out of the statistics, in time and in count windows.
+TEST(Window, NonFiniteValuesArePassedOnButNotAggregated) {
+  auto p = Make(10);
+  const double nan = std::nan("");
+  Batch out = Feed(*p, {R("s", "m", At(1), 2), R("s", "m", At(2), nan), R("s", "m", At(3), INFINITY),
+                        R("s", "m", At(4), 4), R("s", "m", At(12), 1)});
+  EXPECT_EQ(out.readings.size(), 5u) << "every reading is forwarded";
+  ASSERT_EQ(out.aggregates.size(), 1u);
+  EXPECT_EQ(F(out.aggregates[0], AggField::kCount), 2);
+  EXPECT_EQ(F(out.aggregates[0], AggField::kMean), 3);
+  EXPECT_EQ(F(out.aggregates[0], AggField::kMax), 4);
+
+  WindowConfig c;
+  WindowSchema().SetDefaults(c);
+  c.size_count = 2;
+  auto counted = std::move(WindowProcessor::Create(c, BuildContext{})).value();
+  out = Feed(*counted, {R("s", "m", At(0), 1), R("s", "m", At(1), nan), R("s", "m", At(2), 3)});
+  ASSERT_EQ(out.aggregates.size(), 2u) << "one per finite reading";
+  EXPECT_EQ(F(out.aggregates[1], AggField::kMean), 2);
+  EXPECT_EQ(F(out.aggregates[1], AggField::kCount), 2);
+}
+
 }  // namespace
 }  // namespace edgeflow
 

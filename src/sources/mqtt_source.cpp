@@ -185,6 +185,8 @@ void PayloadDecoder::Decode(std::string_view topic, const void* payload, size_t 
     while (!t.empty() && (t.back() == ' ' || t.back() == '\n' || t.back() == '\r' || t.back() == '\t')) t.remove_suffix(1);
     auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), r.value);
     if (ec != std::errc() || p != t.data() + t.size() || t.empty()) return Dead(out, r, "bad_value", topic, text, "not a number");
+    // from_chars reads "nan" and "inf" too; JSON payloads cannot carry them.
+    if (!std::isfinite(r.value)) return Dead(out, r, "bad_value", topic, text, "not a finite number");
     if (r.sensor == kNoSymbol) return Dead(out, r, "missing_sensor", topic, text, "bare numbers need {sensor} in topic_map");
     r.seq = ++*seq;
     out.readings.push_back(r);
@@ -196,11 +198,22 @@ void PayloadDecoder::Decode(std::string_view topic, const void* payload, size_t 
   if (auto err = parser_.parse(buf_.data(), len, false).get(doc)) {
     return Dead(out, r, err == simdjson::UTF8_ERROR ? "invalid_utf8" : "invalid_json", topic, text, simdjson::error_message(err));
   }
+  // One dead letter per rejected element, up to kMaxDeadPerMessage; the rest
+  // of a message are summed up in one more (a 256 KB array of bad elements
+  // would otherwise become 100,000 dead letters, each with its excerpt).
+  size_t rejected = 0;
   auto one = [&](simdjson::dom::element e) {
     Reading x = r;
     std::string detail;
-    if (const char* reason = DecodeObject(e, x, &detail)) return Dead(out, x, reason, topic, text, detail);
-    if (x.sensor == kNoSymbol) return Dead(out, x, "missing_sensor", topic, text, "no sensor in topic or payload");
+    const char* reason = DecodeObject(e, x, &detail);
+    if (!reason && x.sensor == kNoSymbol) {
+      reason = "missing_sensor";
+      detail = "no sensor in topic or payload";
+    }
+    if (reason) {
+      if (++rejected <= kMaxDeadPerMessage) Dead(out, x, reason, topic, text, detail);
+      return;
+    }
     x.seq = ++*seq;
     out.readings.push_back(x);
   };
@@ -210,6 +223,10 @@ void PayloadDecoder::Decode(std::string_view topic, const void* payload, size_t 
   } else {
     one(doc);
   }
+  if (rejected > kMaxDeadPerMessage)
+    Dead(out, r, "more_bad_elements", topic, text,
+         std::to_string(rejected - kMaxDeadPerMessage) + " more elements of this message rejected, " +
+             std::to_string(rejected) + " in all");
 }
 
 Result<std::unique_ptr<Source>> MqttSource::Create(const MqttSourceConfig& cfg, const BuildContext& ctx) {

@@ -41,6 +41,9 @@ class PayloadDecoder {
   static Result<PayloadDecoder> Create(const MqttSourceConfig& cfg, Symbol origin);
   // `now` stamps readings whose payload has no timestamp.
   void Decode(std::string_view topic, const void* payload, size_t len, TimeUs now, uint64_t* seq, Batch& out);
+  // Rejected elements of one array payload that get a dead letter each; the
+  // others are counted in one more.
+  static constexpr size_t kMaxDeadPerMessage = 16;
 
  private:
   // Fills `r` from one JSON object; returns a dead-letter reason or nullptr.

@@ -118,6 +118,38 @@ TEST(PayloadDecoder, MalformedCorpusIsDeadLetteredWithReasons) {
   }
 }
 
+// from_chars reads "nan", "inf" and "infinity": a bare number must be finite,
+// as a JSON one is (a NaN reading would poison every window it falls in).
+TEST(PayloadDecoder, BareNumbersMustBeFinite) {
+  auto d = PayloadDecoder::Create(Cfg(), Intern("mq"));
+  auto out = DecodeAll(*d, {{"sensors/a/t", "nan"}, {"sensors/a/t", "-inf"}, {"sensors/a/t", "infinity"},
+                            {"sensors/a/t", "NaN"}, {"sensors/a/t", " 21.5 "}});
+  EXPECT_EQ(out.reasons(), (std::vector<std::string>{"bad_value", "bad_value", "bad_value", "bad_value"}));
+  for (auto& dl : out.batch.dead_letters) EXPECT_NE(dl.detail.find("not a finite number"), std::string::npos) << dl.detail;
+  ASSERT_EQ(out.batch.readings.size(), 1u);
+  EXPECT_EQ(out.batch.readings[0].value, 21.5);
+}
+
+// An array payload of 50,000 bad elements gives 16 dead letters and one that
+// counts the rest, not 50,000; its good elements still become readings.
+TEST(PayloadDecoder, AnArrayOfBadElementsIsDeadLetteredInBrief) {
+  auto d = PayloadDecoder::Create(Cfg(), Intern("mq"));
+  std::string arr = R"([{"value":1},)";
+  for (int i = 0; i < 50000; ++i) arr += "0,";
+  arr += R"({"value":2}])";
+  auto out = DecodeAll(*d, {{"sensors/a/t", arr}});
+  ASSERT_EQ(out.batch.readings.size(), 2u);
+  EXPECT_EQ(out.batch.readings[1].value, 2);
+  ASSERT_EQ(out.batch.dead_letters.size(), PayloadDecoder::kMaxDeadPerMessage + 1);
+  for (size_t i = 0; i < PayloadDecoder::kMaxDeadPerMessage; ++i) EXPECT_EQ(out.batch.dead_letters[i].reason, "not_an_object");
+  const auto& last = out.batch.dead_letters.back();
+  EXPECT_EQ(last.reason, "more_bad_elements");
+  EXPECT_NE(last.detail.find("49984 more elements of this message rejected, 50000 in all"), std::string::npos) << last.detail;
+  // A few bad elements are each reported, with nothing summed up.
+  out = DecodeAll(*d, {{"sensors/a/t", R"([0,{"value":3},"x"])"}});
+  EXPECT_EQ(out.reasons(), (std::vector<std::string>{"not_an_object", "not_an_object"}));
+}
+
 TEST(TopicTemplate, Renders) {
   auto t = TopicTemplate::Compile("edge/{node}/{type}/{sensor}/{rule}");
   ASSERT_TRUE(t.ok());
