@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "broker.h"
@@ -184,6 +186,105 @@ TEST(MqttTransport, ARefusedConnectionIsOneFailedAttemptWithItsReason) {
   EXPECT_EQ(c.counters().failed_attempts, 1u);
   EXPECT_NE(c.last_error().find("broker refused the connection"), std::string::npos) << c.last_error();
   EXPECT_FALSE(c.connected());
+}
+
+// Two nodes cloned with the same client id take the broker's session from
+// each other: every connection is accepted, then dropped when the twin
+// connects. Such losses must not reset the backoff (it starts again only
+// after a connection lasted), or the twins reconnect every 0.1 s for ever;
+// with MQTT 5 the broker's DISCONNECT (reason 142) must wait its backoff too
+// (it was followed by an immediate attempt).
+TEST(MqttTransport, TwinsSharingAClientIdBackOffInsteadOfFlapping) {
+  TempDir dir;
+  Broker broker(dir.path());
+  for (MqttProtocol protocol : {MqttProtocol::kV311, MqttProtocol::kV5}) {
+    StopToken stop;
+    MqttBrokerConfig cfg = BrokerAt(broker.port(), 16);
+    cfg.protocol = protocol;
+    cfg.reconnect_min_secs = 0.1;
+    cfg.reconnect_max_secs = 30;
+    const std::string id = protocol == MqttProtocol::kV5 ? "twin-5" : "twin-311";
+    auto a = MqttConnection::Create(cfg, id, SystemClock::Instance());
+    auto b = MqttConnection::Create(cfg, id, SystemClock::Instance());
+    ASSERT_TRUE(a.ok() && b.ok());
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (std::chrono::steady_clock::now() < end) {
+      (*a)->Loop(5, stop);
+      (*b)->Loop(5, stop);
+    }
+    const uint64_t connects = (*a)->counters().connects + (*b)->counters().connects;
+    const uint64_t losses = (*a)->counters().connection_losses + (*b)->counters().connection_losses;
+    // Delays of 0.1, 0.2, 0.4, 0.8, 1.6 s (±25%) allow about 5 connects each
+    // in 3 s; a backoff reset by every loss allows 30 or more.
+    EXPECT_GE(connects, 3u) << "the twins did take each other's session";
+    EXPECT_LE(connects, 14u) << "protocol " << (protocol == MqttProtocol::kV5 ? "5" : "3.1.1");
+    EXPECT_GE(losses, 2u);
+  }
+}
+
+// The plugin that comes with the broker, wherever the architecture puts it.
+std::string DynsecPlugin() {
+  for (const auto& d : std::filesystem::directory_iterator("/usr/lib"))
+    if (std::filesystem::exists(d.path() / "mosquitto_dynamic_security.so")) return d.path() / "mosquitto_dynamic_security.so";
+  return "";
+}
+
+// A topic filter the broker refuses (its access control: the dynamic-security
+// plugin answers the SUBACK with 128, or 135 "not authorized" in MQTT 5) is
+// reported, logged and counted, not left silently without messages; the
+// allowed filter of the same connection still works.
+TEST(MqttTransport, ARefusedSubscriptionIsCountedAndTheOthersWork) {
+  TempDir dir;
+  const std::string plugin = DynsecPlugin();
+  ASSERT_FALSE(plugin.empty()) << "mosquitto_dynamic_security.so not found";
+  std::string out, err;
+  ASSERT_EQ(testing::RunCommand({"/usr/bin/mosquitto_ctrl", "dynsec", "init", dir / "dynsec.json", "device", "s3cret"}, &out,
+                                &err, dir.path()),
+            0)
+      << err;
+  // One role: subscribe and publish under allowed/ only.
+  auto j = nlohmann::json::parse(testing::ReadFile(dir / "dynsec.json"));
+  for (auto& role : j["roles"])
+    role["acls"] = nlohmann::json::array({{{"acltype", "subscribePattern"}, {"topic", "allowed/#"}, {"allow", true}},
+                                           {{"acltype", "publishClientSend"}, {"topic", "allowed/#"}, {"allow", true}}});
+  std::ofstream(dir / "dynsec.json") << j.dump();
+  // The broker drops root for its own user, which must be able to read the file.
+  std::filesystem::permissions(dir / "dynsec.json", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                                        std::filesystem::perms::others_read);
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_all | std::filesystem::perms::others_read |
+                                               std::filesystem::perms::others_exec);
+  Broker broker(dir.path(), "plugin " + plugin + "\nplugin_opt_config_file " + (dir / "dynsec.json") + "\n");
+  for (MqttProtocol protocol : {MqttProtocol::kV311, MqttProtocol::kV5}) {
+    const char* name = protocol == MqttProtocol::kV5 ? "5" : "3.1.1";
+    StopToken stop;
+    MqttBrokerConfig cfg = BrokerAt(broker.port(), 16);
+    cfg.protocol = protocol;
+    cfg.username = "device";
+    cfg.password = "s3cret";
+    auto conn = MqttConnection::Create(cfg, Numbered("acl-", protocol == MqttProtocol::kV5 ? 5 : 3), SystemClock::Instance());
+    ASSERT_TRUE(conn.ok());
+    MqttConnection& c = **conn;
+    std::vector<std::string> got;
+    c.on_message([&](const mosquitto_message& m) {
+      got.emplace_back(static_cast<const char*>(m.payload), static_cast<size_t>(m.payloadlen));
+    });
+    c.on_connect([](MqttConnection& cc) {
+      EXPECT_TRUE(cc.Subscribe("denied/#", 0).ok());
+      EXPECT_TRUE(cc.Subscribe("allowed/#", 0).ok());
+    });
+    ASSERT_TRUE(WaitFor([&] {
+      c.Loop(10, stop);
+      return c.counters().subscriptions_refused > 0;
+    })) << "protocol " << name;
+    ASSERT_TRUE(WaitFor([&] {
+      if (c.connected()) {
+        EXPECT_TRUE(c.Publish("allowed/x", "yes", 3, 0, false).ok());
+      }
+      c.Loop(20, stop);
+      return !got.empty();
+    })) << "protocol " << name;
+    EXPECT_EQ(c.counters().subscriptions_refused, 1u) << "protocol " << name;
+  }
 }
 
 TEST(MqttTransport, ReadBufferStartsCleanAfterTheBrokerRestarts) {

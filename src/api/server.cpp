@@ -89,15 +89,17 @@ std::string PrometheusText(const json& status) {
     if (it.value().contains("queue"))
       out += "edgeflow_queue_dropped_events_total{component=\"" + it.key() + "\",when_full=\"" +
              it.value()["queue"].value("when_full", "") + "\"} " + num(it.value()["queue"]["dropped_events"]) + "\n";
-  // Sink-specific metrics (e.g. the uplink's outbox), one gauge family each.
+  // Source- and sink-specific metrics (an MQTT connection's state, the
+  // uplink's outbox), one gauge family each: edgeflow_<kind>_<name>.
   std::map<std::string, std::string> families;
   for (auto it = comps.begin(); it != comps.end(); ++it)
-    if (it.value().contains("metrics"))
+    if (it.value().contains("metrics")) {
+      const std::string prefix = "edgeflow_" + it.value().value("kind", std::string("sink")) + "_";
       for (auto m = it.value()["metrics"].begin(); m != it.value()["metrics"].end(); ++m)
-        families["edgeflow_sink_" + m.key()] +=
-            "edgeflow_sink_" + m.key() + "{component=\"" + it.key() + "\"} " + num(m.value()) + "\n";
+        families[prefix + m.key()] += prefix + m.key() + "{component=\"" + it.key() + "\"} " + num(m.value()) + "\n";
+    }
   for (const auto& [name, lines] : families) {
-    metric(name, "gauge", "Sink-specific metric (see docs/outbox.md for the uplink's).");
+    metric(name, "gauge", "Component-specific metric (docs/api/openapi.yaml; docs/outbox.md for the uplink's).");
     out += lines;
   }
   return out;

@@ -55,6 +55,9 @@ class Source {
   // Produces readings until the input is exhausted (finite sources) or stop is
   // requested. Returns a non-OK status only for errors that end the source.
   virtual Status Run(SourceContext& ctx) = 0;
+  // Source-specific gauges and counters for the status API and /metrics
+  // (e.g. {"connected", 1}). Called from other threads: read atomics only.
+  virtual void Metrics(std::vector<std::pair<std::string, double>>& /*out*/) const {}
 };
 
 class Processor {

@@ -284,6 +284,11 @@ nlohmann::json Runtime::Stats() const {
                           {"dropped_batches", s.dropped_batches}, {"dropped_events", s.dropped_events},
                           {"blocked", s.blocked}};
   };
+  for (size_t i = 0; i < pipeline_->num_sources(); ++i) {
+    std::vector<std::pair<std::string, double>> metrics;
+    pipeline_->source(i).Metrics(metrics);
+    for (const auto& [name, value] : metrics) comps[pipeline_->source_decl(i).id]["metrics"][name] = value;
+  }
   for (size_t i = 0; i < source_queues_.size() && !inline_; ++i) {
     auto& c = comps[pipeline_->source_decl(i).id];
     c["queue"] = queue_json(source_queues_[i]->stats());

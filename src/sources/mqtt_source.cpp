@@ -296,6 +296,7 @@ Status MqttSource::Run(SourceContext& ctx) {
       c.Loop(0, *ctx.stop);
     }
     if (!batch.empty()) ctx.emit(batch);
+    Publish(c);
     if (cfg_.coalesce_us > 0) {
       const auto now = SteadyClock::now();
       const auto span = std::chrono::duration_cast<std::chrono::microseconds>(now - window_start).count();
@@ -308,7 +309,24 @@ Status MqttSource::Run(SourceContext& ctx) {
     }
   }
   if (!batch.empty()) ctx.emit(batch);
+  Publish(c);
+  connected_.store(false, std::memory_order_relaxed);
   return Status::Ok();
+}
+
+void MqttSource::Publish(const MqttConnection& c) {
+  const MqttCounters& n = c.counters();
+  connected_.store(c.connected(), std::memory_order_relaxed);
+  connects_.store(n.connects, std::memory_order_relaxed);
+  losses_.store(n.connection_losses, std::memory_order_relaxed);
+  refused_.store(n.subscriptions_refused, std::memory_order_relaxed);
+}
+
+void MqttSource::Metrics(std::vector<std::pair<std::string, double>>& out) const {
+  out.emplace_back("connected", connected_.load(std::memory_order_relaxed) ? 1 : 0);
+  out.emplace_back("connects", static_cast<double>(connects_.load(std::memory_order_relaxed)));
+  out.emplace_back("connection_losses", static_cast<double>(losses_.load(std::memory_order_relaxed)));
+  out.emplace_back("subscriptions_refused", static_cast<double>(refused_.load(std::memory_order_relaxed)));
 }
 
 }  // namespace edgeflow

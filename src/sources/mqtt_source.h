@@ -5,6 +5,7 @@
 // from the topic (`topic_map`) or the payload. Every message that cannot be
 // turned into a reading becomes a dead letter with its reason; the source
 // keeps running.
+#include <atomic>
 #include <simdjson.h>
 
 #include "config/schema.h"
@@ -66,11 +67,18 @@ class MqttSource final : public Source {
  public:
   static Result<std::unique_ptr<Source>> Create(const MqttSourceConfig& cfg, const BuildContext& ctx);
   Status Run(SourceContext& ctx) override;
+  // connected (0/1), connects, connection_losses, subscriptions_refused.
+  void Metrics(std::vector<std::pair<std::string, double>>& out) const override;
 
  private:
+  // Copies the connection's counters for Metrics() (other threads).
+  void Publish(const MqttConnection& c);
+
   MqttSourceConfig cfg_;
   BuildContext build_;
   std::unique_ptr<PayloadDecoder> decoder_;
+  std::atomic<bool> connected_{false};
+  std::atomic<uint64_t> connects_{0}, losses_{0}, refused_{0};
 };
 
 }  // namespace edgeflow

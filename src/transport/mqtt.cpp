@@ -96,6 +96,7 @@ Result<std::unique_ptr<MqttConnection>> MqttConnection::Create(const MqttBrokerC
   mosquitto_disconnect_callback_set(c->m_, &MqttConnection::OnDisconnect);
   mosquitto_message_callback_set(c->m_, &MqttConnection::OnMessage);
   mosquitto_publish_v5_callback_set(c->m_, &MqttConnection::OnPublish);
+  mosquitto_subscribe_callback_set(c->m_, &MqttConnection::OnSubscribe);
   c->tls_ = !cfg.tls.ca_file.empty();
   c->buffered_ = !c->tls_ && cfg.read_buffer_kb > 0 && SocketReadBuffer::Interposed();
   c->WatchTlsErrors(true);
@@ -139,26 +140,55 @@ void MqttConnection::OnConnect(mosquitto*, void* self, int rc) {
   }
   c->connected_ = true;
   c->WatchTlsErrors(false);
-  c->attempt_ = 0;
+  // The backoff starts again only once the connection has lasted (see
+  // ScheduleRetry): one accepted and dropped at once is not a success.
+  c->connected_at_ = c->clock_.now();
   ++c->counters_.connects;
+  c->subscribing_.clear();
   spdlog::info("mqtt: connected to {}", c->endpoint());
   if (c->on_connect_) c->on_connect_(*c);
 }
 
 void MqttConnection::OnDisconnect(mosquitto*, void* self, int rc) {
   auto* c = static_cast<MqttConnection*>(self);
-  if (c->connected_) {
-    ++c->counters_.connection_losses;
-    spdlog::warn("mqtt: connection to {} lost ({})", c->endpoint(), rc == 0 ? "closed" : mosquitto_strerror(rc));
-  }
+  const bool lost = c->connected_;
+  c->subscribing_.clear();  // no SUBACK comes on a closed connection
   c->WatchTlsErrors(true);
   c->connected_ = false;
   c->connecting_ = false;
+  if (!lost) return;  // ours (closing), or a failed attempt reported by Loop()
+  ++c->counters_.connection_losses;
+  // An MQTT 5 broker says why it disconnects (a reason code >= 128, e.g.
+  // 142: another client took over this client id); otherwise rc is the
+  // library's error. Either way the next attempt waits for its backoff.
+  const std::string why = rc == 0    ? "closed"
+                          : rc >= 128 ? std::string("broker: ") + mosquitto_reason_string(rc)
+                                      : mosquitto_strerror(rc);
+  spdlog::warn("mqtt: connection to {} lost ({})", c->endpoint(), why);
+  c->last_error_ = "connection lost: " + why;  // said above: ScheduleRetry does not say it again
+  c->ScheduleRetry(c->last_error_);
 }
 
 void MqttConnection::OnPublish(mosquitto*, void* self, int mid, int reason, const mosquitto_property*) {
   auto* c = static_cast<MqttConnection*>(self);
   if (c->on_published_) c->on_published_(mid, reason);
+}
+
+// A refused filter is easy to miss: the connection is up, and nothing ever
+// arrives. Said once per refusal, with the broker's reason, and counted.
+void MqttConnection::OnSubscribe(mosquitto*, void* self, int mid, int count, const int* granted) {
+  auto* c = static_cast<MqttConnection*>(self);
+  auto it = c->subscribing_.find(mid);
+  const std::string topic = it != c->subscribing_.end() ? it->second : "?";
+  if (it != c->subscribing_.end()) c->subscribing_.erase(it);
+  for (int i = 0; i < count; ++i) {
+    if (granted[i] < 128) continue;
+    ++c->counters_.subscriptions_refused;
+    // MQTT 3.1.1 has one failure code (128); MQTT 5 says why.
+    const std::string why = c->cfg_.protocol == MqttProtocol::kV5 ? mosquitto_reason_string(granted[i])
+                                                                  : "failure (often an ACL that does not allow it)";
+    spdlog::error("mqtt: {} refused the subscription to '{}': {}", c->endpoint(), topic, why);
+  }
 }
 
 void MqttConnection::OnMessage(mosquitto*, void* self, const mosquitto_message* msg) {
@@ -168,6 +198,11 @@ void MqttConnection::OnMessage(mosquitto*, void* self, const mosquitto_message* 
 }
 
 void MqttConnection::ScheduleRetry(const std::string& why) {
+  // A connection that lasted kStableUs was a success: start from the shortest
+  // delay again. One dropped sooner (a client id taken over by a twin, a
+  // broker that accepts and then closes) keeps doubling the delay.
+  if (connected_at_ != 0 && clock_.now() - connected_at_ >= kStableUs) attempt_ = 0;
+  connected_at_ = 0;
   ++counters_.failed_attempts;
   if (why != last_error_) spdlog::warn("mqtt: {}: {}", endpoint(), why);
   last_error_ = why;
@@ -251,8 +286,10 @@ int MqttConnection::Service(int timeout_ms) {
 bool MqttConnection::want_write() const { return mosquitto_want_write(m_); }
 
 Status MqttConnection::Subscribe(const std::string& topic, int qos) {
-  const int rc = mosquitto_subscribe(m_, nullptr, topic.c_str(), qos);
+  int mid = 0;
+  const int rc = mosquitto_subscribe(m_, &mid, topic.c_str(), qos);
   if (rc != MOSQ_ERR_SUCCESS) return Status::Unavailable("subscribe " + topic + ": " + mosquitto_strerror(rc));
+  subscribing_[mid] = topic;
   return Status::Ok();
 }
 

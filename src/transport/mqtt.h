@@ -10,6 +10,7 @@
 #include <mosquitto.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -55,6 +56,8 @@ struct MqttCounters {
   uint64_t failed_attempts = 0;
   uint64_t messages_in = 0;
   uint64_t messages_out = 0;
+  // Topic filters the broker refused (SUBACK failure: an ACL, a bad filter).
+  uint64_t subscriptions_refused = 0;
 };
 
 class MqttConnection {
@@ -110,6 +113,7 @@ class MqttConnection {
   static void OnDisconnect(mosquitto*, void* self, int rc);
   static void OnMessage(mosquitto*, void* self, const mosquitto_message* msg);
   static void OnPublish(mosquitto*, void* self, int mid, int reason, const mosquitto_property*);
+  static void OnSubscribe(mosquitto*, void* self, int mid, int count, const int* granted);
 
   MqttBrokerConfig cfg_;
   Clock& clock_;
@@ -119,6 +123,8 @@ class MqttConnection {
   bool ever_attempted_ = false;
   TimeUs next_attempt_ = 0;
   TimeUs connect_started_ = 0;
+  TimeUs connected_at_ = 0;  // 0: not connected since the last retry was scheduled
+  static constexpr TimeUs kStableUs = 10 * kUsPerSec;
   int attempt_ = 0;
   std::mt19937 rng_;
   MessageFn on_message_;
@@ -127,6 +133,7 @@ class MqttConnection {
   MqttCounters counters_;
   std::string last_error_;
   std::string tls_detail_;
+  std::map<int, std::string> subscribing_;  // SUBSCRIBE message id -> topic filter, until the SUBACK
   bool tls_ = false;
   bool buffered_ = false;
   SocketReadBuffer rbuf_;
