@@ -59,8 +59,13 @@ class Broker {
                                      dir_ + "/mosquitto.out", dir_ + "/mosquitto.err");
     WaitFor([&] { return PortOpen(port_); }, std::chrono::seconds(10));
   }
+  // Freezes the broker (SIGSTOP): connections stay open, nothing is read or
+  // acknowledged, as with a broker stuck on a slow disk or a saturated link.
+  void Pause() { child_->Signal(SIGSTOP); }
+  void Resume() { child_->Signal(SIGCONT); }
   void Stop() {
     if (!child_) return;
+    child_->Signal(SIGCONT);  // a paused broker cannot handle SIGTERM
     child_->Signal(SIGTERM);
     child_->Wait(std::chrono::seconds(10));
     child_.reset();

@@ -16,6 +16,7 @@
 
 #include "broker.h"
 #include "process.h"
+#include "sinks/mqtt_sink.h"
 #include "sources/mqtt_source.h"
 #include "transport/mqtt.h"
 
@@ -285,6 +286,102 @@ TEST(MqttTransport, ARefusedSubscriptionIsCountedAndTheOthersWork) {
     })) << "protocol " << name;
     EXPECT_EQ(c.counters().subscriptions_refused, 1u) << "protocol " << name;
   }
+}
+
+double MetricOf(const Sink& s, const std::string& name) {
+  std::vector<std::pair<std::string, double>> m;
+  s.Metrics(m);
+  for (auto& [k, v] : m)
+    if (k == name) return v;
+  ADD_FAILURE() << "no metric " << name;
+  return -1;
+}
+
+Batch Alerts(int n, int first) {
+  Batch b;
+  for (int i = 0; i < n; ++i) {
+    AlertEvent a;
+    a.ts = a.opened_at = testing::kT0 + (first + i);
+    a.value = first + i;
+    a.rule = Intern("hot");
+    a.sensor = Intern("s1");
+    a.metric = Intern("t");
+    b.alerts.push_back(a);
+  }
+  return b;
+}
+
+// libmosquitto accepts publishes without limit while the broker takes
+// nothing (QoS 1 beyond the in-flight window). The sink refuses, retryably,
+// once 1000 are unacknowledged, so that its own bounded queue and when_full
+// policy apply; what the broker never acknowledged by the end of a shutdown
+// is counted as lost (it used to be counted as written).
+TEST(MqttTransport, SinkBacklogIsBoundedAndUnacknowledgedMessagesAreCountedLostAtStop) {
+  TempDir dir;
+  Broker broker(dir.path());
+  testing::TestClient sub(broker.port(), "backlog-sub");
+  ASSERT_TRUE(sub.Subscribe("alerts/#"));
+  MqttSinkConfig cfg;
+  MqttSinkSchema().SetDefaults(cfg);
+  cfg.broker = BrokerAt(broker.port(), 16);
+  cfg.broker.max_inflight = 100;
+  cfg.qos = 1;
+  cfg.topic = "alerts/{sensor}";
+  BuildContext ctx;
+  ctx.component_id = "backlog";
+  auto made = MqttSink::Create(cfg, ctx);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  Sink& sink = **made;
+  ASSERT_TRUE(sink.Write(Alerts(10, 0)).ok());
+  ASSERT_TRUE(WaitFor([&] {
+    (void)sink.Tick(0);
+    return MetricOf(sink, "unconfirmed") == 0;
+  }));
+
+  broker.Pause();
+  int64_t published = 10;
+  bool refused = false;
+  for (int i = 0; i < 100 && !refused; ++i) {
+    Status st = sink.Write(Alerts(100, static_cast<int>(published)));
+    if (st.ok()) {
+      published += 100;
+    } else {
+      refused = true;
+      EXPECT_TRUE(st.retryable()) << st.ToString();
+      EXPECT_NE(st.message().find("not keeping up"), std::string::npos) << st.ToString();
+    }
+  }
+  EXPECT_TRUE(refused) << "wrote " << published << " events to a frozen broker";
+  EXPECT_LE(MetricOf(sink, "unconfirmed"), 1100);
+  EXPECT_FALSE(sink.CanWriteDirectly()) << "no direct write while the backlog is full";
+
+  broker.Resume();
+  ASSERT_TRUE(WaitFor([&] {
+    (void)sink.Tick(0);
+    return MetricOf(sink, "unconfirmed") == 0;
+  }, std::chrono::seconds(20)));
+  EXPECT_TRUE(sink.Write(Alerts(1, static_cast<int>(published))).ok());
+  ++published;
+  ASSERT_TRUE(WaitFor([&] {
+    (void)sink.Tick(0);
+    sub.Pump();
+    return static_cast<int64_t>(sub.messages().size()) >= published;
+  }, std::chrono::seconds(20)));
+  EXPECT_EQ(static_cast<int64_t>(sub.messages().size()), published);
+  EXPECT_EQ(MetricOf(sink, "lost_in_transit"), 0);
+
+  // Frozen again: five published, never acknowledged. Flush waits (5 s),
+  // then counts them lost.
+  broker.Pause();
+  ASSERT_TRUE(sink.Write(Alerts(5, 0)).ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(sink.Flush().ok());
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GE(waited, 4.5);
+  EXPECT_LT(waited, 8);
+  EXPECT_EQ(MetricOf(sink, "lost_in_transit"), 5);
+  EXPECT_EQ(MetricOf(sink, "unconfirmed"), 0);
+  broker.Resume();
 }
 
 TEST(MqttTransport, ReadBufferStartsCleanAfterTheBrokerRestarts) {

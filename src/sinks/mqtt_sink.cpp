@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include "sinks/sinks.h"
 
 namespace edgeflow {
@@ -97,12 +100,25 @@ Result<std::unique_ptr<Sink>> MqttSink::Create(const MqttSinkConfig& cfg, const 
   auto c = MqttConnection::Create(cfg.broker, ctx.node_id + "-" + ctx.component_id, *ctx.clock);
   if (!c.ok()) return c.status();
   s->conn_ = std::move(c).value();
+  s->max_unconfirmed_ = std::max<int64_t>(1000, 2 * cfg.broker.max_inflight);
+  MqttSink* self = s.get();
+  s->conn_->on_published([self](int, int reason) {
+    self->unconfirmed_.fetch_sub(1, std::memory_order_relaxed);
+    // An MQTT 5 broker may refuse a QoS 1 message in its PUBACK (e.g. 135,
+    // not authorized): it was not delivered, and will not be.
+    if (reason >= 128 && self->refused_.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
+      spdlog::warn("mqtt sink: the broker refused a message (counted in refused_events): {}", mosquitto_reason_string(reason));
+  });
   s->conn_->Loop(0, s->never_);  // start connecting now (asynchronously), not at the first event
+  s->Settle();
   return std::unique_ptr<Sink>(std::move(s));
 }
 
 Status MqttSink::Send(const std::string& topic) {
+  // Counted before the call: the library may confirm a QoS 0 message within it.
+  unconfirmed_.fetch_add(1, std::memory_order_relaxed);
   Status st = conn_->Publish(topic, payload_.data(), payload_.size(), static_cast<int>(cfg_.qos), cfg_.retain);
+  if (!st.ok()) unconfirmed_.fetch_sub(1, std::memory_order_relaxed);
   if (st.ok() || st.retryable()) return st;
   if (refused_.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
     spdlog::warn("mqtt sink: event refused (counted in refused_events): {}", st.message());
@@ -111,6 +127,28 @@ Status MqttSink::Send(const std::string& topic) {
 
 void MqttSink::Metrics(std::vector<std::pair<std::string, double>>& out) const {
   out.emplace_back("refused_events", static_cast<double>(refused_.load(std::memory_order_relaxed)));
+  out.emplace_back("connected", connected_.load(std::memory_order_relaxed) ? 1 : 0);
+  out.emplace_back("connection_losses", static_cast<double>(losses_.load(std::memory_order_relaxed)));
+  out.emplace_back("unconfirmed", static_cast<double>(unconfirmed_.load(std::memory_order_relaxed)));
+  out.emplace_back("lost_in_transit", static_cast<double>(lost_in_transit_.load(std::memory_order_relaxed)));
+}
+
+void MqttSink::Settle() {
+  const MqttCounters& n = conn_->counters();
+  if (n.connects != seen_connects_) {
+    seen_connects_ = n.connects;
+    // A reconnect: the library sends its QoS 1 messages again, but drops the
+    // QoS 0 packets it had not written yet, without a callback.
+    if (cfg_.qos == 0) {
+      const int64_t gone = unconfirmed_.exchange(0, std::memory_order_relaxed);
+      if (gone > 0) {
+        lost_in_transit_.fetch_add(static_cast<uint64_t>(gone), std::memory_order_relaxed);
+        spdlog::warn("mqtt sink: {} messages not yet sent when the connection was lost are gone (QoS 0)", gone);
+      }
+    }
+  }
+  connected_.store(conn_->connected(), std::memory_order_relaxed);
+  losses_.store(n.connection_losses, std::memory_order_relaxed);
 }
 
 Status MqttSink::Write(const Batch& b) {
@@ -118,8 +156,18 @@ Status MqttSink::Write(const Batch& b) {
     conn_->Loop(0, never_);
     // A handshake in progress gets up to 200 ms to complete.
     for (int i = 0; i < 20 && conn_->connecting(); ++i) conn_->Loop(10, never_);
+    Settle();
     if (!conn_->connected()) return Status::Unavailable("MQTT broker " + conn_->endpoint() + " not connected");
   }
+  // The library's backlog is full: give the broker up to 50 ms to take some,
+  // then let the engine keep the batch in the sink's bounded queue.
+  for (int i = 0; i < 10 && unconfirmed_.load(std::memory_order_relaxed) >= max_unconfirmed_ && conn_->connected(); ++i)
+    conn_->Loop(5, never_);
+  Settle();
+  if (unconfirmed_.load(std::memory_order_relaxed) >= max_unconfirmed_)
+    return Status::Unavailable("MQTT broker " + conn_->endpoint() + " is not keeping up: " +
+                               std::to_string(unconfirmed_.load(std::memory_order_relaxed)) +
+                               " messages not yet " + (cfg_.qos > 0 ? "acknowledged" : "sent"));
   const TsFormat tf = cfg_.ts_format;
   if (what_.readings) {
     for (const auto& r : b.readings) {
@@ -157,16 +205,30 @@ Status MqttSink::Write(const Batch& b) {
   // Flush what the socket did not take at once and read acknowledgements; a
   // QoS 0 publish that went out whole needs neither (keep-alive is Tick's).
   if (cfg_.qos > 0 || conn_->want_write()) conn_->Loop(0, never_);
+  Settle();
   return Status::Ok();
 }
 
 Status MqttSink::Tick(TimeUs) {
   conn_->Loop(0, never_);  // keep-alive and reconnect
+  Settle();
   return Status::Ok();
 }
 
+// At shutdown: wait (up to kFlushWaitUs) until the broker has everything
+// published, then count what it has not as lost.
 Status MqttSink::Flush() {
-  for (int i = 0; i < 20 && conn_->connected(); ++i) conn_->Loop(5, never_);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kFlushWaitUs);
+  do {
+    conn_->Loop(5, never_);
+    Settle();
+  } while (conn_->connected() && unconfirmed_.load(std::memory_order_relaxed) > 0 && std::chrono::steady_clock::now() < until);
+  const int64_t left = unconfirmed_.exchange(0, std::memory_order_relaxed);
+  if (left > 0) {
+    lost_in_transit_.fetch_add(static_cast<uint64_t>(left), std::memory_order_relaxed);
+    spdlog::error("mqtt sink: {} messages published to {} were not {} by the broker at shutdown: lost", left,
+                  conn_->endpoint(), cfg_.qos > 0 ? "acknowledged" : "sent");
+  }
   return Status::Ok();
 }
 

@@ -45,8 +45,15 @@ class MqttSink final : public Sink {
   Status Tick(TimeUs now) override;
   Status Flush() override;
   EventMask wants() const override { return what_; }
-  bool CanWriteDirectly() const override { return cfg_.direct && conn_->connected(); }
+  // Never while the library holds a full backlog: Write() would then wait.
+  bool CanWriteDirectly() const override {
+    return cfg_.direct && conn_->connected() && unconfirmed_ < max_unconfirmed_;
+  }
+  // refused_events, connected, connection_losses, unconfirmed (published,
+  // not yet written out at QoS 0 or acknowledged at QoS 1), lost_in_transit.
   void Metrics(std::vector<std::pair<std::string, double>>& out) const override;
+  // The longest Flush() waits for the broker to acknowledge what was published.
+  static constexpr TimeUs kFlushWaitUs = 5 * kUsPerSec;
 
  private:
   // Publishes payload_ to `topic`. An event the broker can never take (a
@@ -54,6 +61,10 @@ class MqttSink final : public Sink {
   // the broker's maximum) is refused and counted, and the batch goes on;
   // only retryable errors fail the write.
   Status Send(const std::string& topic);
+  // Settles the counts after a reconnect (QoS 0 messages the library had not
+  // written are gone) and refreshes the gauges.
+  void Settle();
+
   MqttSinkConfig cfg_;
   StoreWhat what_;
   std::string node_;
@@ -62,6 +73,17 @@ class MqttSink final : public Sink {
   StopToken never_;
   std::string topic_buf_, payload_;
   std::atomic<uint64_t> refused_{0};
+  // Messages handed to the library and not yet confirmed by its publish
+  // callback. libmosquitto queues without limit (QoS 0 behind a full socket,
+  // QoS 1 beyond the in-flight window), so Write() refuses (retryably) while
+  // this is at max_unconfirmed_: the sink's own bounded queue and its
+  // when_full policy then apply. Written under the engine's write lock.
+  std::atomic<int64_t> unconfirmed_{0};
+  int64_t max_unconfirmed_ = 1000;
+  uint64_t seen_connects_ = 0;
+  std::atomic<uint64_t> lost_in_transit_{0};
+  std::atomic<bool> connected_{false};
+  std::atomic<uint64_t> losses_{0};
 };
 
 }  // namespace edgeflow
