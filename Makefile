@@ -8,7 +8,7 @@ CONFIG ?=
 # other build directories share compiler-cache entries.
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: all deps configure build run test test-native test-lean test-asan cross-arm64 bench bench-peers bench-bandwidth package docs clean
+.PHONY: all deps configure build run test test-native test-lean test-asan cross-arm64 bench bench-peers bench-p99 bench-bandwidth package docs clean
 
 all: build
 
@@ -52,6 +52,9 @@ test-asan:
 
 bench-peers: build
 	@scripts/bench-peers $(BUILD_DIR)/edgeflow
+
+bench-p99: build
+	@scripts/bench-p99 $(BUILD_DIR)/edgeflow
 
 bench: build
 	@scripts/bench-replay $(BUILD_DIR)/edgeflow
