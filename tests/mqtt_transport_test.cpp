@@ -384,6 +384,63 @@ TEST(MqttTransport, SinkBacklogIsBoundedAndUnacknowledgedMessagesAreCountedLostA
   broker.Resume();
 }
 
+// With a persistent session the broker keeps the subscription of a client
+// that is away (a restart, a reload, a network cut) and delivers the QoS 1
+// messages sent meanwhile when it is back; with the default clean session
+// they are gone.
+TEST(MqttTransport, APersistentSessionGetsTheQos1MessagesSentWhileItWasAway) {
+  TempDir dir;
+  Broker broker(dir.path());
+  testing::TestClient device(broker.port(), "device");
+  ASSERT_TRUE(device.connected());
+  for (bool persistent : {true, false}) {
+    const std::string name = persistent ? "persistent" : "clean";
+    StopToken stop;
+    MqttBrokerConfig cfg = BrokerAt(broker.port(), 16);
+    cfg.persistent_session = persistent;
+    std::vector<std::string> got;
+    auto open = [&] {
+      auto conn = MqttConnection::Create(cfg, "session-" + name, SystemClock::Instance());
+      EXPECT_TRUE(conn.ok());
+      (*conn)->on_message([&](const mosquitto_message& m) {
+        got.emplace_back(static_cast<const char*>(m.payload), static_cast<size_t>(m.payloadlen));
+      });
+      (*conn)->on_connect([](MqttConnection& cc) { EXPECT_TRUE(cc.Subscribe("t/#", 1).ok()); });
+      return std::move(conn).value();
+    };
+    // Up, subscribed (a probe comes back), then away.
+    auto Probe = [&](MqttConnection& c, const std::string& probe) {
+      return WaitFor([&] {
+        if (c.connected()) {
+          EXPECT_TRUE(device.Publish("t/probe", probe));
+        }
+        c.Loop(20, stop);
+        return std::find(got.begin(), got.end(), probe) != got.end();
+      });
+    };
+    {
+      auto c = open();
+      ASSERT_TRUE(Probe(*c, "probe-1")) << name;
+    }
+    got.clear();
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(device.Publish("t/x", Numbered("m", i)));
+    auto c = open();
+    ASSERT_TRUE(Probe(*c, "probe-2")) << name;
+    std::vector<std::string> missed;
+    for (auto& m : got)
+      if (m.rfind("m", 0) == 0) missed.push_back(m);
+    if (persistent) {
+      EXPECT_EQ(missed, (std::vector<std::string>{"m0", "m1", "m2", "m3", "m4"}));
+    } else {
+      EXPECT_TRUE(missed.empty()) << missed.size();
+    }
+  }
+  MqttBrokerConfig v5 = BrokerAt(broker.port(), 16);
+  v5.protocol = MqttProtocol::kV5;
+  v5.persistent_session = true;
+  EXPECT_FALSE(MqttConnection::Create(v5, "session-5", SystemClock::Instance()).ok());
+}
+
 TEST(MqttTransport, ReadBufferStartsCleanAfterTheBrokerRestarts) {
   TempDir dir;
   Broker broker(dir.path());

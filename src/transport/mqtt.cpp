@@ -50,12 +50,22 @@ const Schema<MqttBrokerConfig>& MqttBrokerSchema() {
                          "Read buffer for plain TCP connections: one system call reads many messages instead of "
                          "several calls per message. 0: read as libmosquitto does by itself.",
                          0, 1024)
+        .Bool("persistent_session", &MqttBrokerConfig::persistent_session, false,
+              "Ask the broker to keep this client's session while it is disconnected (MQTT 3.1.1 clean session "
+              "off): its subscriptions, and the QoS 1 messages that arrive meanwhile, which it then delivers on "
+              "reconnect. For sources with `qos: 1` that must lose nothing across restarts, network cuts and "
+              "reloads. The client id must stay the same (the default does); how long the broker keeps a session "
+              "is its setting (Mosquitto: `persistent_client_expiration`). MQTT 3.1.1 only.")
         .Object("tls", &MqttBrokerConfig::tls, TlsSchema(), "TLS settings.")
         .Check([](const MqttBrokerConfig& c, const YAML::Node& n, Diagnostics& d) {
           if (c.host.empty()) d.Error(n["host"], "'host' must not be empty");
           if (c.reconnect_min_secs > c.reconnect_max_secs)
             d.Error(n["reconnect_min_secs"], "'reconnect_min_secs' exceeds 'reconnect_max_secs'");
           if (!c.password.empty() && c.username.empty()) d.Error(n["password"], "'password' needs a 'username'");
+          // MQTT 5 keeps a session only with a session expiry interval in
+          // CONNECT, which libmosquitto sends only with a blocking connect.
+          if (c.persistent_session && c.protocol == MqttProtocol::kV5)
+            d.Error(n["persistent_session"], "'persistent_session' needs protocol 3.1.1");
         });
     return s;
   }();
@@ -69,9 +79,11 @@ std::once_flag g_lib_once;
 Result<std::unique_ptr<MqttConnection>> MqttConnection::Create(const MqttBrokerConfig& cfg,
                                                                 const std::string& default_client_id, Clock& clock) {
   std::call_once(g_lib_once, [] { mosquitto_lib_init(); });
+  if (cfg.persistent_session && cfg.protocol == MqttProtocol::kV5)
+    return Status::Invalid("'persistent_session' needs protocol 3.1.1");
   std::unique_ptr<MqttConnection> c(new MqttConnection(cfg, clock));
   const std::string id = cfg.client_id.empty() ? default_client_id : cfg.client_id;
-  c->m_ = mosquitto_new(id.c_str(), true, c.get());
+  c->m_ = mosquitto_new(id.c_str(), !cfg.persistent_session, c.get());
   if (!c->m_) return Status::Internal("mosquitto_new failed for client id '" + id + "'");
   mosquitto_int_option(c->m_, MOSQ_OPT_PROTOCOL_VERSION,
                        cfg.protocol == MqttProtocol::kV5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);

@@ -44,6 +44,7 @@ struct MqttBrokerConfig {
   int64_t max_inflight = 1000;
   bool tcp_nodelay = true;
   int64_t read_buffer_kb = 16;
+  bool persistent_session = false;
   MqttTlsConfig tls;
 };
 
