@@ -63,6 +63,13 @@ class SymbolCache {
     e = Entry{SymName(s), s, true};
     return s;
   }
+  // As Get(), but a name this cache has not seen yet is interned only while
+  // it holds fewer than `max` names; kNoSymbol otherwise.
+  Symbol GetBounded(std::string_view name, size_t max) {
+    if (cache_.size() >= max && !cache_.contains(name)) return kNoSymbol;
+    return Get(name);
+  }
+  size_t size() const { return cache_.size(); }
 
  private:
   static constexpr size_t kSlots = 256;

@@ -38,6 +38,11 @@ const Schema<MqttSourceConfig>& MqttSourceSchema() {
         .String("default_metric", &MqttSourceConfig::default_metric, "value", "Metric when neither topic nor payload names one.")
         .Number<int64_t>("max_payload_bytes", &MqttSourceConfig::max_payload_bytes, 262144, "bytes",
                          "Larger messages are dead-lettered unparsed.", 16, 64 * 1024 * 1024)
+        .Number<int64_t>("max_names", &MqttSourceConfig::max_names, 100000, "names",
+                         "Distinct sensor and metric names this source accepts. A reading with a new name beyond "
+                         "them is dead-lettered (too_many_names): names are kept for the life of the process, so a "
+                         "device that puts a counter or a UUID in its topic would otherwise grow memory without end.",
+                         1, 100000000)
         .Number<double>("linger_ms", &MqttSourceConfig::linger_ms, 1, "ms",
                         "While messages keep arriving, collect them this long into one batch; an idle source emits at once.",
                         0, 1000)
@@ -110,6 +115,11 @@ void PayloadDecoder::Dead(Batch& out, const Reading& r, const char* reason, std:
                               "topic " + Excerpt(topic, 200) + (detail.empty() ? "" : ": " + detail) + ": " + Excerpt(payload)});
 }
 
+const char* PayloadDecoder::TooManyNames(std::string* detail) const {
+  *detail = "this source already has " + std::to_string(cfg_.max_names) + " sensor and metric names (max_names)";
+  return "too_many_names";
+}
+
 const char* PayloadDecoder::DecodeObject(simdjson::dom::element obj, Reading& r, std::string* detail) {
   if (!obj.is_object()) return "not_an_object";
   simdjson::dom::element v;
@@ -140,14 +150,14 @@ const char* PayloadDecoder::DecodeObject(simdjson::dom::element obj, Reading& r,
       *detail = "'" + cfg_.sensor_field + "' is not a non-empty string";
       return "bad_sensor";
     }
-    r.sensor = names_.Get(sv);
+    if ((r.sensor = Name(sv)) == kNoSymbol) return TooManyNames(detail);
   }
   if (!(has_map_ && map_.has_metric()) && !obj.at_pointer(metric_ptr_).get(e)) {
     if (e.get_string().get(sv) || sv.empty()) {
       *detail = "'" + cfg_.metric_field + "' is not a non-empty string";
       return "bad_metric";
     }
-    r.metric = names_.Get(sv);
+    if ((r.metric = Name(sv)) == kNoSymbol) return TooManyNames(detail);
   }
   if (!obj.at_pointer(quality_ptr_).get(e)) {
     int64_t q;
@@ -171,8 +181,11 @@ void PayloadDecoder::Decode(std::string_view topic, const void* payload, size_t 
   std::string_view sensor, metric;
   if (has_map_) {
     if (!map_.Match(topic, &sensor, &metric)) return Dead(out, r, "unmatched_topic", topic, text, "topic_map " + cfg_.topic_map);
-    if (!sensor.empty()) r.sensor = names_.Get(sensor);
-    if (!metric.empty()) r.metric = names_.Get(metric);
+    if ((!sensor.empty() && (r.sensor = Name(sensor)) == kNoSymbol) ||
+        (!metric.empty() && (r.metric = Name(metric)) == kNoSymbol)) {
+      std::string detail;
+      return Dead(out, r, TooManyNames(&detail), topic, text, detail);
+    }
   }
   if (len > static_cast<size_t>(cfg_.max_payload_bytes))
     return Dead(out, r, "payload_too_large", topic, text.substr(0, 64), std::to_string(len) + " bytes");

@@ -30,6 +30,7 @@ struct MqttSourceConfig {
   std::string quality_field;
   std::string default_metric;
   int64_t max_payload_bytes = 0;
+  int64_t max_names = 100000;
   double linger_ms = 1;
   int64_t coalesce_us = 100;
 };
@@ -49,6 +50,10 @@ class PayloadDecoder {
  private:
   // Fills `r` from one JSON object; returns a dead-letter reason or nullptr.
   const char* DecodeObject(simdjson::dom::element obj, Reading& r, std::string* detail);
+  // The symbol of a sensor or metric name; kNoSymbol once max_names other
+  // names have come (the global name table never shrinks).
+  Symbol Name(std::string_view name) { return names_.GetBounded(name, static_cast<size_t>(cfg_.max_names)); }
+  const char* TooManyNames(std::string* detail) const;
   void Dead(Batch& out, const Reading& r, const char* reason, std::string_view topic, std::string_view payload,
             const std::string& detail);
 

@@ -150,6 +150,33 @@ TEST(PayloadDecoder, AnArrayOfBadElementsIsDeadLetteredInBrief) {
   EXPECT_EQ(out.reasons(), (std::vector<std::string>{"not_an_object", "not_an_object"}));
 }
 
+// Names are kept for the life of the process: a source takes at most
+// max_names distinct sensor and metric names, from the topic or the payload;
+// readings with a new one beyond that are dead-lettered, known ones still flow.
+TEST(PayloadDecoder, NewNamesBeyondMaxNamesAreDeadLettered) {
+  MqttSourceConfig c = Cfg();
+  c.max_names = 3;
+  auto d = PayloadDecoder::Create(c, Intern("mq"));
+  auto out = DecodeAll(*d, {{"sensors/a/t", "1"},
+                            {"sensors/b/t", "2"},
+                            {"sensors/c/t", "3"},
+                            {"sensors/a/u", "4"},
+                            {"sensors/b/t", "5"}});
+  EXPECT_EQ(out.reasons(), (std::vector<std::string>{"too_many_names", "too_many_names"}));
+  ASSERT_EQ(out.batch.readings.size(), 3u);
+  EXPECT_EQ(out.batch.readings[2].value, 5);
+  EXPECT_NE(out.batch.dead_letters[0].detail.find("3 sensor and metric names (max_names)"), std::string::npos);
+
+  MqttSourceConfig pc = Cfg("");
+  pc.max_names = 2;
+  auto p = PayloadDecoder::Create(pc, Intern("mq"));
+  out = DecodeAll(*p, {{"any", R"({"sensor":"x","metric":"t","value":1})"},
+                       {"any", R"({"sensor":"y","metric":"t","value":2})"},
+                       {"any", R"({"sensor":"x","metric":"t","value":3})"}});
+  EXPECT_EQ(out.reasons(), (std::vector<std::string>{"too_many_names"}));
+  EXPECT_EQ(out.batch.readings.size(), 2u);
+}
+
 TEST(TopicTemplate, Renders) {
   auto t = TopicTemplate::Compile("edge/{node}/{type}/{sensor}/{rule}");
   ASSERT_TRUE(t.ok());
