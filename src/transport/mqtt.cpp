@@ -313,7 +313,15 @@ Status MqttConnection::Publish(const std::string& topic, const void* payload, si
     return Status::Ok();
   }
   if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO || rc == MOSQ_ERR_OVERSIZE_PACKET) {
-    if (rc != MOSQ_ERR_OVERSIZE_PACKET) connected_ = false;
+    if (rc != MOSQ_ERR_OVERSIZE_PACKET && connected_) {
+      // Lost while writing: counted and retried like any other loss.
+      connected_ = false;
+      ++counters_.connection_losses;
+      const std::string why = rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc);
+      spdlog::warn("mqtt: connection to {} lost ({})", endpoint(), why);
+      last_error_ = "connection lost: " + why;
+      ScheduleRetry(last_error_);
+    }
     return Status(rc == MOSQ_ERR_OVERSIZE_PACKET ? StatusCode::kInvalidArgument : StatusCode::kUnavailable,
                   "publish " + topic + ": " + mosquitto_strerror(rc));
   }
