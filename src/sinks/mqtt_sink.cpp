@@ -117,8 +117,15 @@ Result<std::unique_ptr<Sink>> MqttSink::Create(const MqttSinkConfig& cfg, const 
 Status MqttSink::Send(const std::string& topic) {
   // Counted before the call: the library may confirm a QoS 0 message within it.
   unconfirmed_.fetch_add(1, std::memory_order_relaxed);
+  const bool was_connected = conn_->connected();
   Status st = conn_->Publish(topic, payload_.data(), payload_.size(), static_cast<int>(cfg_.qos), cfg_.retain);
-  if (!st.ok()) unconfirmed_.fetch_sub(1, std::memory_order_relaxed);
+  if (!st.ok()) {
+    // A QoS 1 message whose sending failed on a lost connection stays with
+    // the library, which sends it again after the reconnect (its PUBACK then
+    // confirms it). Anything else refused was never taken.
+    if (!(cfg_.qos > 0 && was_connected && st.retryable())) unconfirmed_.fetch_sub(1, std::memory_order_relaxed);
+    Settle();
+  }
   if (st.ok() || st.retryable()) return st;
   if (refused_.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
     spdlog::warn("mqtt sink: event refused (counted in refused_events): {}", st.message());
@@ -159,9 +166,12 @@ Status MqttSink::Write(const Batch& b) {
     Settle();
     if (!conn_->connected()) return Status::Unavailable("MQTT broker " + conn_->endpoint() + " not connected");
   }
-  // The library's backlog is full: give the broker up to 50 ms to take some,
-  // then let the engine keep the batch in the sink's bounded queue.
-  for (int i = 0; i < 10 && unconfirmed_.load(std::memory_order_relaxed) >= max_unconfirmed_ && conn_->connected(); ++i)
+  // The library's backlog is full: a slow but working broker is waited for
+  // here, on the sink's thread (direct writes never get here, see
+  // CanWriteDirectly), serving the connection all the while. One that takes
+  // nothing for a second fails the write, retryably: the engine keeps the
+  // batch in the sink's bounded queue.
+  for (int i = 0; i < 200 && unconfirmed_.load(std::memory_order_relaxed) >= max_unconfirmed_ && conn_->connected(); ++i)
     conn_->Loop(5, never_);
   Settle();
   if (unconfirmed_.load(std::memory_order_relaxed) >= max_unconfirmed_)

@@ -69,21 +69,24 @@ class MqttSink final : public Sink {
   StoreWhat what_;
   std::string node_;
   TopicTemplate topic_;
-  std::unique_ptr<MqttConnection> conn_;
   StopToken never_;
   std::string topic_buf_, payload_;
   std::atomic<uint64_t> refused_{0};
   // Messages handed to the library and not yet confirmed by its publish
   // callback. libmosquitto queues without limit (QoS 0 behind a full socket,
-  // QoS 1 beyond the in-flight window), so Write() refuses (retryably) while
-  // this is at max_unconfirmed_: the sink's own bounded queue and its
-  // when_full policy then apply. Written under the engine's write lock.
+  // QoS 1 beyond the in-flight window), so while this is at max_unconfirmed_
+  // before a batch, Write() waits (up to 1 s) and then refuses, retryably:
+  // the sink's own bounded queue and its when_full policy then apply.
+  // Written under the engine's write lock.
   std::atomic<int64_t> unconfirmed_{0};
   int64_t max_unconfirmed_ = 1000;
   uint64_t seen_connects_ = 0;
   std::atomic<uint64_t> lost_in_transit_{0};
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> losses_{0};
+  // Last: destroyed first, while the counters its callbacks touch still exist
+  // (closing the connection writes what is queued and confirms it).
+  std::unique_ptr<MqttConnection> conn_;
 };
 
 }  // namespace edgeflow
