@@ -60,12 +60,6 @@ void WindowProcessor::Process(const Batch& in, Batch& out) {
       out.readings.push_back(r);
       continue;
     }
-    // A NaN or infinite value (a failed Modbus poll, a CSV "nan") would make
-    // every statistic of its windows NaN: it is passed on, not aggregated.
-    if (!std::isfinite(r.value)) {
-      if (cfg_.forward_readings) out.readings.push_back(r);
-      continue;
-    }
     auto [it, fresh] = series_.try_emplace(SeriesKey(r.sensor, r.metric));
     Series& s = it->second;
     if (fresh) {
@@ -75,9 +69,13 @@ void WindowProcessor::Process(const Batch& in, Batch& out) {
       // this one may still arrive.
       s.next_start = FirstWindowContaining(r.ts - lateness_);
     }
+    // A NaN or infinite value (a failed Modbus poll, a CSV "nan") would make
+    // every statistic of its windows NaN: it is passed on, not aggregated;
+    // its time still closes the windows it has passed.
+    const bool finite = std::isfinite(r.value);
     if (count_ > 0) {
       if (cfg_.forward_readings) out.readings.push_back(r);
-      AddCounted(s, r, out);
+      if (finite) AddCounted(s, r, out);
       continue;
     }
     if (r.ts < s.next_start) {
@@ -85,7 +83,18 @@ void WindowProcessor::Process(const Batch& in, Batch& out) {
       continue;
     }
     if (cfg_.forward_readings) out.readings.push_back(r);
-    Add(s, r, out);
+    if (finite) {
+      Add(s, r, out);
+    } else {
+      Advance(s, r.ts, out);
+    }
+  }
+}
+
+void WindowProcessor::Advance(Series& s, TimeUs ts, Batch& out) {
+  if (ts > s.max_ts) {
+    s.max_ts = ts;
+    CloseUpTo(s, s.max_ts - lateness_, out);
   }
 }
 
@@ -98,10 +107,7 @@ void WindowProcessor::Add(Series& s, const Reading& r, Batch& out) {
                                 [](TimeUs t, const Point& p) { return t < p.ts; });
     s.buf.insert(pos, {r.ts, r.value});
   }
-  if (r.ts > s.max_ts) {
-    s.max_ts = r.ts;
-    CloseUpTo(s, s.max_ts - lateness_, out);
-  }
+  Advance(s, r.ts, out);
 }
 
 void WindowProcessor::CloseUpTo(Series& s, TimeUs watermark, Batch& out) {

@@ -54,6 +54,8 @@ class WindowProcessor final : public Processor {
     Symbol sensor, metric;
   };
   void Add(Series& s, const Reading& r, Batch& out);
+  // Moves the series' event time to `ts` (if later) and closes the windows it has passed.
+  void Advance(Series& s, TimeUs ts, Batch& out);
   void CloseUpTo(Series& s, TimeUs watermark, Batch& out);
   void EmitWindow(Series& s, TimeUs start, Batch& out);
   void AddCounted(Series& s, const Reading& r, Batch& out);

@@ -210,6 +210,14 @@ TEST(Window, NonFiniteValuesArePassedOnButNotAggregated) {
   EXPECT_EQ(F(out.aggregates[0], AggField::kCount), 2);
   EXPECT_EQ(F(out.aggregates[0], AggField::kMean), 3);
   EXPECT_EQ(F(out.aggregates[0], AggField::kMax), 4);
+  // Only NaN from then on: its time still closes the window [10, 20).
+  out = Feed(*p, {R("s", "m", At(25), nan)});
+  ASSERT_EQ(out.aggregates.size(), 1u) << "the window closes when NaN readings pass its end";
+  EXPECT_EQ(F(out.aggregates[0], AggField::kCount), 1);
+  // A late NaN is late like any reading.
+  out = Feed(*p, {R("s", "m", At(5), nan)});
+  ASSERT_EQ(out.dead_letters.size(), 1u);
+  EXPECT_STREQ(out.dead_letters[0].reason, "late");
 
   WindowConfig c;
   WindowSchema().SetDefaults(c);
