@@ -225,8 +225,13 @@ TEST(MqttTransport, TwinsSharingAClientIdBackOffInsteadOfFlapping) {
 
 // The plugin that comes with the broker, wherever the architecture puts it.
 std::string DynsecPlugin() {
-  for (const auto& d : std::filesystem::directory_iterator("/usr/lib"))
-    if (std::filesystem::exists(d.path() / "mosquitto_dynamic_security.so")) return d.path() / "mosquitto_dynamic_security.so";
+  std::error_code ec;
+  for (const char* lib : {"/usr/lib", "/usr/lib64"}) {
+    if (std::filesystem::exists(std::string(lib) + "/mosquitto_dynamic_security.so", ec))
+      return std::string(lib) + "/mosquitto_dynamic_security.so";
+    for (const auto& d : std::filesystem::directory_iterator(lib, ec))
+      if (std::filesystem::exists(d.path() / "mosquitto_dynamic_security.so", ec)) return d.path() / "mosquitto_dynamic_security.so";
+  }
   return "";
 }
 
