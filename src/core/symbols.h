@@ -69,7 +69,6 @@ class SymbolCache {
     if (cache_.size() >= max && !cache_.contains(name)) return kNoSymbol;
     return Get(name);
   }
-  size_t size() const { return cache_.size(); }
 
  private:
   static constexpr size_t kSlots = 256;

@@ -309,7 +309,7 @@ Status MqttSource::Run(SourceContext& ctx) {
       c.Loop(0, *ctx.stop);
     }
     if (!batch.empty()) ctx.emit(batch);
-    Publish(c);
+    CopyCounters(c);
     if (cfg_.coalesce_us > 0) {
       const auto now = SteadyClock::now();
       const auto span = std::chrono::duration_cast<std::chrono::microseconds>(now - window_start).count();
@@ -322,12 +322,12 @@ Status MqttSource::Run(SourceContext& ctx) {
     }
   }
   if (!batch.empty()) ctx.emit(batch);
-  Publish(c);
+  CopyCounters(c);
   connected_.store(false, std::memory_order_relaxed);
   return Status::Ok();
 }
 
-void MqttSource::Publish(const MqttConnection& c) {
+void MqttSource::CopyCounters(const MqttConnection& c) {
   const MqttCounters& n = c.counters();
   connected_.store(c.connected(), std::memory_order_relaxed);
   connects_.store(n.connects, std::memory_order_relaxed);

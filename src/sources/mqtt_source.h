@@ -77,7 +77,7 @@ class MqttSource final : public Source {
 
  private:
   // Copies the connection's counters for Metrics() (other threads).
-  void Publish(const MqttConnection& c);
+  void CopyCounters(const MqttConnection& c);
 
   MqttSourceConfig cfg_;
   BuildContext build_;

@@ -163,22 +163,27 @@ void MqttConnection::OnConnect(mosquitto*, void* self, int rc) {
 
 void MqttConnection::OnDisconnect(mosquitto*, void* self, int rc) {
   auto* c = static_cast<MqttConnection*>(self);
-  const bool lost = c->connected_;
   c->subscribing_.clear();  // no SUBACK comes on a closed connection
   c->WatchTlsErrors(true);
-  c->connected_ = false;
-  c->connecting_ = false;
-  if (!lost) return;  // ours (closing), or a failed attempt reported by Loop()
-  ++c->counters_.connection_losses;
+  if (!c->connected_) {  // ours (closing), or a failed attempt reported by Loop()
+    c->connecting_ = false;
+    return;
+  }
   // An MQTT 5 broker says why it disconnects (a reason code >= 128, e.g.
   // 142: another client took over this client id); otherwise rc is the
   // library's error. Either way the next attempt waits for its backoff.
-  const std::string why = rc == 0    ? "closed"
-                          : rc >= 128 ? std::string("broker: ") + mosquitto_reason_string(rc)
-                                      : mosquitto_strerror(rc);
-  spdlog::warn("mqtt: connection to {} lost ({})", c->endpoint(), why);
-  c->last_error_ = "connection lost: " + why;  // said above: ScheduleRetry does not say it again
-  c->ScheduleRetry(c->last_error_);
+  c->ConnectionLost(rc == 0     ? "closed"
+                    : rc >= 128 ? std::string("broker: ") + mosquitto_reason_string(rc)
+                                : mosquitto_strerror(rc));
+}
+
+void MqttConnection::ConnectionLost(const std::string& why) {
+  connected_ = false;
+  connecting_ = false;
+  ++counters_.connection_losses;
+  spdlog::warn("mqtt: connection to {} lost ({})", endpoint(), why);
+  last_error_ = "connection lost: " + why;  // said above: ScheduleRetry does not say it again
+  ScheduleRetry(last_error_);
 }
 
 void MqttConnection::OnPublish(mosquitto*, void* self, int mid, int reason, const mosquitto_property*) {
@@ -252,21 +257,16 @@ void MqttConnection::Loop(int timeout_ms, StopToken& stop) {
   const uint64_t failed_before = counters_.failed_attempts;
   const int rc = Service(timeout_ms);
   if (rc != MOSQ_ERR_SUCCESS) {
-    const bool was = connected_;
-    connected_ = false;
-    connecting_ = false;
-    if (was) {
-      ++counters_.connection_losses;
-      spdlog::warn("mqtt: connection to {} lost: {}", endpoint(), mosquitto_strerror(rc));
-    }
     std::string why = rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc);
     // The library reports the TLS reason (certificate verify failed, host
     // name mismatch) only through its log: add it.
     if (rc == MOSQ_ERR_TLS && !tls_detail_.empty()) why += " (" + tls_detail_ + ")";
     tls_detail_.clear();
     WatchTlsErrors(true);
-    // A refused CONNACK has already scheduled the retry with the broker's
-    // reason (libmosquitto then reports the refusal here too): one attempt.
+    if (connected_) return ConnectionLost(why);
+    connecting_ = false;
+    // A refused CONNACK or a loss reported by the disconnect callback has
+    // already scheduled the retry, with its reason: one attempt.
     if (counters_.failed_attempts == failed_before) ScheduleRetry(std::string("connection error: ") + why);
     return;
   }
@@ -313,15 +313,9 @@ Status MqttConnection::Publish(const std::string& topic, const void* payload, si
     return Status::Ok();
   }
   if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO || rc == MOSQ_ERR_OVERSIZE_PACKET) {
-    if (rc != MOSQ_ERR_OVERSIZE_PACKET && connected_) {
-      // Lost while writing: counted and retried like any other loss.
-      connected_ = false;
-      ++counters_.connection_losses;
-      const std::string why = rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc);
-      spdlog::warn("mqtt: connection to {} lost ({})", endpoint(), why);
-      last_error_ = "connection lost: " + why;
-      ScheduleRetry(last_error_);
-    }
+    // Lost while writing: counted and retried like any other loss.
+    if (rc != MOSQ_ERR_OVERSIZE_PACKET && connected_)
+      ConnectionLost(rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc));
     return Status(rc == MOSQ_ERR_OVERSIZE_PACKET ? StatusCode::kInvalidArgument : StatusCode::kUnavailable,
                   "publish " + topic + ": " + mosquitto_strerror(rc));
   }

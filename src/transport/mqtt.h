@@ -109,6 +109,8 @@ class MqttConnection {
       : cfg_(cfg), clock_(clock), rng_(std::random_device{}()), rbuf_(static_cast<size_t>(cfg.read_buffer_kb) * 1024) {}
   int Service(int timeout_ms);
   void ScheduleRetry(const std::string& why);
+  // An established connection is gone: counted, said, and retried after the backoff.
+  void ConnectionLost(const std::string& why);
   void WatchTlsErrors(bool on);
   static void OnConnect(mosquitto*, void* self, int rc);
   static void OnDisconnect(mosquitto*, void* self, int rc);
