@@ -389,6 +389,59 @@ TEST(MqttTransport, SinkBacklogIsBoundedAndUnacknowledgedMessagesAreCountedLostA
   broker.Resume();
 }
 
+// A QoS 1 message whose send fails on a lost connection stays with
+// libmosquitto, which sends it again after the reconnect: it must stay in
+// the sink's unconfirmed count until its PUBACK (it was also subtracted on
+// the error, and the count ended below zero, hiding later losses).
+TEST(MqttTransport, SinkCountsAQos1MessageCaughtByADisconnectUntilItsAcknowledgement) {
+  TempDir dir;
+  Broker broker(dir.path());
+  MqttSinkConfig cfg;
+  MqttSinkSchema().SetDefaults(cfg);
+  cfg.broker = BrokerAt(broker.port(), 16);
+  cfg.broker.reconnect_min_secs = 0.05;
+  cfg.broker.reconnect_max_secs = 0.2;
+  cfg.qos = 1;
+  cfg.topic = "alerts/{sensor}";
+  BuildContext ctx;
+  ctx.component_id = "midsend";
+  auto made = MqttSink::Create(cfg, ctx);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  Sink& sink = **made;
+  ASSERT_TRUE(sink.Write(Alerts(1, 0)).ok());
+  ASSERT_TRUE(WaitFor([&] {
+    (void)sink.Tick(0);
+    return MetricOf(sink, "unconfirmed") == 0;
+  }));
+  // The broker goes away; the sink does not notice until a send fails: the
+  // first message of the batch goes into the closed socket, a later one
+  // fails in the middle of the batch.
+  broker.Stop();
+  Status st = sink.Write(Alerts(50, 1));
+  ASSERT_FALSE(st.ok()) << "no send failed on a closed connection";
+  EXPECT_TRUE(st.retryable()) << st.ToString();
+  const double held = MetricOf(sink, "unconfirmed");
+  EXPECT_GE(held, 2) << "the message whose send failed is still the library's, as those before it";
+  broker.Start();
+  testing::TestClient sub(broker.port(), "midsend-sub");
+  ASSERT_TRUE(sub.Subscribe("alerts/#"));
+  // Reconnected: the library sends what it holds again, and each PUBACK
+  // confirms one.
+  ASSERT_TRUE(WaitFor([&] {
+    (void)sink.Tick(0);
+    sub.Pump();
+    return MetricOf(sink, "unconfirmed") <= 0 && MetricOf(sink, "connected") == 1;
+  }, std::chrono::seconds(20)));
+  for (int i = 0; i < 20; ++i) {
+    (void)sink.Tick(0);
+    sub.Pump();
+  }
+  EXPECT_EQ(MetricOf(sink, "unconfirmed"), 0) << "held " << held;
+  EXPECT_EQ(static_cast<double>(sub.messages().size()), held) << "every held message arrives after the reconnect";
+  EXPECT_TRUE(sink.Flush().ok());
+  EXPECT_EQ(MetricOf(sink, "lost_in_transit"), 0);
+}
+
 // With a persistent session the broker keeps the subscription of a client
 // that is away (a restart, a reload, a network cut) and delivers the QoS 1
 // messages sent meanwhile when it is back; with the default clean session
