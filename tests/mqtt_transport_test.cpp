@@ -316,6 +316,32 @@ Batch Alerts(int n, int first) {
   return b;
 }
 
+// A QoS 1 mqtt sink publishing alerts to alerts/{sensor} on the broker at `port`.
+MqttSinkConfig Qos1Sink(int port) {
+  MqttSinkConfig cfg;
+  MqttSinkSchema().SetDefaults(cfg);
+  cfg.broker = BrokerAt(port, 16);
+  cfg.qos = 1;
+  cfg.topic = "alerts/{sensor}";
+  return cfg;
+}
+
+std::unique_ptr<Sink> MakeSink(const MqttSinkConfig& cfg, const std::string& id) {
+  BuildContext ctx;
+  ctx.component_id = id;
+  auto made = MqttSink::Create(cfg, ctx);
+  EXPECT_TRUE(made.ok()) << made.status().ToString();
+  return made.ok() ? std::move(made).value() : nullptr;
+}
+
+// Serves the sink's connection until the broker has confirmed everything.
+bool AllConfirmed(Sink& sink) {
+  return WaitFor([&] {
+    (void)sink.Tick(0);
+    return MetricOf(sink, "unconfirmed") == 0;
+  });
+}
+
 // libmosquitto accepts publishes without limit while the broker takes
 // nothing (QoS 1 beyond the in-flight window). The sink refuses, retryably,
 // once 1000 are unacknowledged, so that its own bounded queue and when_full
@@ -326,22 +352,13 @@ TEST(MqttTransport, SinkBacklogIsBoundedAndUnacknowledgedMessagesAreCountedLostA
   Broker broker(dir.path());
   testing::TestClient sub(broker.port(), "backlog-sub");
   ASSERT_TRUE(sub.Subscribe("alerts/#"));
-  MqttSinkConfig cfg;
-  MqttSinkSchema().SetDefaults(cfg);
-  cfg.broker = BrokerAt(broker.port(), 16);
+  MqttSinkConfig cfg = Qos1Sink(broker.port());
   cfg.broker.max_inflight = 100;
-  cfg.qos = 1;
-  cfg.topic = "alerts/{sensor}";
-  BuildContext ctx;
-  ctx.component_id = "backlog";
-  auto made = MqttSink::Create(cfg, ctx);
-  ASSERT_TRUE(made.ok()) << made.status().ToString();
-  Sink& sink = **made;
+  auto made = MakeSink(cfg, "backlog");
+  ASSERT_NE(made, nullptr);
+  Sink& sink = *made;
   ASSERT_TRUE(sink.Write(Alerts(10, 0)).ok());
-  ASSERT_TRUE(WaitFor([&] {
-    (void)sink.Tick(0);
-    return MetricOf(sink, "unconfirmed") == 0;
-  }));
+  ASSERT_TRUE(AllConfirmed(sink));
 
   broker.Pause();
   int64_t published = 10;
@@ -361,10 +378,7 @@ TEST(MqttTransport, SinkBacklogIsBoundedAndUnacknowledgedMessagesAreCountedLostA
   EXPECT_FALSE(sink.CanWriteDirectly()) << "no direct write while the backlog is full";
 
   broker.Resume();
-  ASSERT_TRUE(WaitFor([&] {
-    (void)sink.Tick(0);
-    return MetricOf(sink, "unconfirmed") == 0;
-  }, std::chrono::seconds(20)));
+  ASSERT_TRUE(AllConfirmed(sink));
   EXPECT_TRUE(sink.Write(Alerts(1, static_cast<int>(published))).ok());
   ++published;
   ASSERT_TRUE(WaitFor([&] {
@@ -396,23 +410,14 @@ TEST(MqttTransport, SinkBacklogIsBoundedAndUnacknowledgedMessagesAreCountedLostA
 TEST(MqttTransport, SinkCountsAQos1MessageCaughtByADisconnectUntilItsAcknowledgement) {
   TempDir dir;
   Broker broker(dir.path());
-  MqttSinkConfig cfg;
-  MqttSinkSchema().SetDefaults(cfg);
-  cfg.broker = BrokerAt(broker.port(), 16);
+  MqttSinkConfig cfg = Qos1Sink(broker.port());
   cfg.broker.reconnect_min_secs = 0.05;
   cfg.broker.reconnect_max_secs = 0.2;
-  cfg.qos = 1;
-  cfg.topic = "alerts/{sensor}";
-  BuildContext ctx;
-  ctx.component_id = "midsend";
-  auto made = MqttSink::Create(cfg, ctx);
-  ASSERT_TRUE(made.ok()) << made.status().ToString();
-  Sink& sink = **made;
+  auto made = MakeSink(cfg, "midsend");
+  ASSERT_NE(made, nullptr);
+  Sink& sink = *made;
   ASSERT_TRUE(sink.Write(Alerts(1, 0)).ok());
-  ASSERT_TRUE(WaitFor([&] {
-    (void)sink.Tick(0);
-    return MetricOf(sink, "unconfirmed") == 0;
-  }));
+  ASSERT_TRUE(AllConfirmed(sink));
   // The broker goes away; the sink does not notice until a send fails: the
   // first message of the batch goes into the closed socket, a later one
   // fails in the middle of the batch.
