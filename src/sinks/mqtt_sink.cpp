@@ -171,13 +171,15 @@ Status MqttSink::Write(const Batch& b) {
   // CanWriteDirectly), serving the connection all the while. One that takes
   // nothing for a second fails the write, retryably: the engine keeps the
   // batch in the sink's bounded queue.
-  for (int i = 0; i < 200 && unconfirmed_.load(std::memory_order_relaxed) >= max_unconfirmed_ && conn_->connected(); ++i)
-    conn_->Loop(5, never_);
-  Settle();
-  if (unconfirmed_.load(std::memory_order_relaxed) >= max_unconfirmed_)
-    return Status::Unavailable("MQTT broker " + conn_->endpoint() + " is not keeping up: " +
-                               std::to_string(unconfirmed_.load(std::memory_order_relaxed)) +
-                               " messages not yet " + (cfg_.qos > 0 ? "acknowledged" : "sent"));
+  if (unconfirmed_.load(std::memory_order_relaxed) >= max_unconfirmed_) {
+    for (int i = 0; i < 200 && unconfirmed_.load(std::memory_order_relaxed) >= max_unconfirmed_ && conn_->connected(); ++i)
+      conn_->Loop(5, never_);
+    Settle();
+    if (unconfirmed_.load(std::memory_order_relaxed) >= max_unconfirmed_)
+      return Status::Unavailable("MQTT broker " + conn_->endpoint() + " is not keeping up: " +
+                                 std::to_string(unconfirmed_.load(std::memory_order_relaxed)) + " messages not yet " +
+                                 (cfg_.qos > 0 ? "acknowledged" : "sent"));
+  }
   const TsFormat tf = cfg_.ts_format;
   if (what_.readings) {
     for (const auto& r : b.readings) {
