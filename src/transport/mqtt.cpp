@@ -112,6 +112,7 @@ Result<std::unique_ptr<MqttConnection>> MqttConnection::Create(const MqttBrokerC
   c->tls_ = !cfg.tls.ca_file.empty();
   c->buffered_ = !c->tls_ && cfg.read_buffer_kb > 0 && SocketReadBuffer::Interposed();
   c->WatchTlsErrors(true);
+  c->async_lookup_ = !IsNumericHost(cfg.host) && LookupInterposed();
   return c;
 }
 
@@ -232,25 +233,16 @@ void MqttConnection::ScheduleRetry(const std::string& why) {
 void MqttConnection::Loop(int timeout_ms, StopToken& stop) {
   if (stop.stop_requested()) return;
   if (!connected_ && !connecting_) {
-    const TimeUs now = clock_.now();
-    if (now < next_attempt_) {
-      const TimeUs wait = std::min<TimeUs>(next_attempt_ - now, static_cast<TimeUs>(timeout_ms) * 1000);
-      if (wait > 0) clock_.sleep_until(now + wait, stop);
-      return;
+    if (!lookup_.started()) {
+      const TimeUs now = clock_.now();
+      if (now < next_attempt_) {
+        const TimeUs wait = std::min<TimeUs>(next_attempt_ - now, static_cast<TimeUs>(timeout_ms) * 1000);
+        if (wait > 0) clock_.sleep_until(now + wait, stop);
+        return;
+      }
     }
-    // Bytes buffered from the old connection must never reach the new one
-    // (its socket may get the same number): every attempt starts empty.
-    rbuf_.Reset();
-    const int rc = ever_attempted_ ? mosquitto_reconnect_async(m_)
-                                   : mosquitto_connect_async(m_, cfg_.host.c_str(), static_cast<int>(cfg_.port),
-                                                             static_cast<int>(cfg_.keepalive_secs));
-    ever_attempted_ = true;
-    if (rc != MOSQ_ERR_SUCCESS) {
-      ScheduleRetry(std::string("connect failed: ") + (rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc)));
-      return;
-    }
-    connecting_ = true;
-    connect_started_ = now;
+    Connect(timeout_ms);
+    if (!connecting_) return;
   }
   // The clock is read only while (re)connecting: on the message path every
   // system call counts.
@@ -275,6 +267,33 @@ void MqttConnection::Loop(int timeout_ms, StopToken& stop) {
     connecting_ = false;
     ScheduleRetry("no CONNACK within 10 s");
   }
+}
+
+void MqttConnection::Connect(int timeout_ms) {
+  if (async_lookup_ && !lookup_.started()) {
+    if (Status st = lookup_.Start(cfg_.host); !st.ok()) return ScheduleRetry(st.message());
+  }
+  HostLookup::Answer found;
+  if (lookup_.started()) {
+    if (!lookup_.Wait(std::chrono::milliseconds(timeout_ms))) return;  // still waiting for the DNS server
+    found = lookup_.Take();
+    if (!found.error.empty()) return ScheduleRetry("cannot resolve '" + cfg_.host + "': " + found.error);
+  }
+  // The library looks the name up again inside the call: the handoff answers it.
+  LookupHandoff handoff(cfg_.host, found.addresses);
+  // Bytes buffered from the old connection must never reach the new one
+  // (its socket may get the same number): every attempt starts empty.
+  rbuf_.Reset();
+  const int rc = ever_attempted_ ? mosquitto_reconnect_async(m_)
+                                 : mosquitto_connect_async(m_, cfg_.host.c_str(), static_cast<int>(cfg_.port),
+                                                           static_cast<int>(cfg_.keepalive_secs));
+  ever_attempted_ = true;
+  if (rc != MOSQ_ERR_SUCCESS) {
+    ScheduleRetry(std::string("connect failed: ") + (rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc)));
+    return;
+  }
+  connecting_ = true;
+  connect_started_ = clock_.now();
 }
 
 // One round of network work: read (at most one packet), write what is

@@ -18,6 +18,7 @@
 #include "config/schema.h"
 #include "core/clock.h"
 #include "core/status.h"
+#include "transport/host_lookup.h"
 #include "transport/socket_read_buffer.h"
 
 namespace edgeflow {
@@ -83,7 +84,8 @@ class MqttConnection {
   // (re)connects when due. Returns at once when `stop` is requested.
   void Loop(int timeout_ms, StopToken& stop);
   bool connected() const { return connected_; }
-  bool connecting() const { return connecting_; }
+  // Looking the broker up, or waiting for its CONNACK.
+  bool connecting() const { return connecting_ || lookup_.started(); }
   // Bytes of queued packets are still waiting for the socket.
   bool want_write() const;
 
@@ -108,6 +110,9 @@ class MqttConnection {
   MqttConnection(const MqttBrokerConfig& cfg, Clock& clock)
       : cfg_(cfg), clock_(clock), rng_(std::random_device{}()), rbuf_(static_cast<size_t>(cfg.read_buffer_kb) * 1024) {}
   int Service(int timeout_ms);
+  // Starts or polls the broker's name lookup (waiting up to `timeout_ms`), then
+  // starts the connection. See host_lookup.h.
+  void Connect(int timeout_ms);
   void ScheduleRetry(const std::string& why);
   // An established connection is gone: counted, said, and retried after the backoff.
   void ConnectionLost(const std::string& why);
@@ -138,6 +143,9 @@ class MqttConnection {
   std::string tls_detail_;
   std::map<int, std::string> subscribing_;  // SUBSCRIBE message id -> topic filter, until the SUBACK
   bool tls_ = false;
+  // The broker's name is looked up on a thread of our own (see host_lookup.h).
+  bool async_lookup_ = false;
+  HostLookup lookup_;
   bool buffered_ = false;
   SocketReadBuffer rbuf_;
 };
