@@ -4,6 +4,9 @@
 // the routes the server answers.
 #include <fmt/format.h>
 #include <httplib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
@@ -139,6 +142,66 @@ TEST(Api, FailedAuthenticationIsRateLimited) {
   EXPECT_EQ(res->get_header_value("Retry-After"), "60");
   EXPECT_EQ(node.Client().Get("/api/v1/status")->status, 429) << "the address is blocked for the window";
   EXPECT_EQ(node.Client(false).Get("/healthz")->status, 200);
+}
+
+// Sends `head` and then up to `body_bytes` in 64 KiB writes (stopping when the
+// server no longer reads) on a fresh connection; returns the status line.
+std::string RawRequest(int port, const std::string& head, size_t body_bytes, const std::string& chunk_prefix = "") {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return "no connection";
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+  const std::string chunk = chunk_prefix + std::string(65536, 'x') + (chunk_prefix.empty() ? "" : "\r\n");
+  for (size_t sent = 0; sent < body_bytes; sent += 65536)
+    if (::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL) <= 0) break;
+  char buf[256] = {};
+  const ssize_t n = ::recv(fd, buf, sizeof buf - 1, 0);
+  ::close(fd);
+  const std::string reply(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  return reply.substr(0, reply.find("\r\n"));
+}
+
+// The body size limit holds for every body: one sent in chunks, or without a
+// length, or compressed would be read (or unpacked) whole before it, and the
+// open routes are reached without a token. Those take no body at all.
+TEST(Api, BodiesComeWithTheirLengthUncompressedAndOpenRoutesTakeNone) {
+  Node node;  // max_body_bytes: 65536
+  ASSERT_GT(node.port, 0) << node.daemon->err();
+  const std::string host = "Host: 127.0.0.1\r\n";
+  // 4 MiB in chunks to the sign-in route, which needs no token.
+  EXPECT_EQ(RawRequest(node.port,
+                       "POST /api/v1/session HTTP/1.1\r\n" + host +
+                           "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+                       4 << 20, "10000\r\n"),
+            "HTTP/1.1 411 Length Required");
+  // No length: read until the connection ends.
+  EXPECT_EQ(RawRequest(node.port, "POST /api/v1/ingest HTTP/1.1\r\n" + host + "Authorization: Bearer " + node.token +
+                                      "\r\nContent-Type: application/json\r\n\r\n",
+                       1 << 20),
+            "HTTP/1.1 411 Length Required");
+  // Compressed: 900 KB of readings in a gzip body of 1 KB.
+  EXPECT_EQ(RawRequest(node.port, "POST /api/v1/ingest HTTP/1.1\r\n" + host + "Authorization: Bearer " + node.token +
+                                      "\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                                      "Content-Length: 1000\r\n\r\n" + std::string(1000, 'x'),
+                       0),
+            "HTTP/1.1 415 Unsupported Media Type");
+  // The open routes only serve.
+  EXPECT_EQ(RawRequest(node.port, "POST /healthz HTTP/1.1\r\n" + host + "Content-Length: 10\r\n\r\n0123456789", 0),
+            "HTTP/1.1 405 Method Not Allowed");
+  auto anon = node.Client(false);
+  EXPECT_EQ(anon.Put("/ui/app.js", "x", "text/plain")->status, 405);
+  EXPECT_EQ(anon.Get("/healthz")->status, 200);
+  // A body with its length still goes, up to the limit.
+  auto c = node.Client();
+  EXPECT_EQ(c.Post("/api/v1/ingest", R"([{"sensor":"s","value":1}])", "application/json")->status, 200);
+  EXPECT_EQ(c.Post("/api/v1/ingest", std::string(70000, ' '), "application/json")->status, 413);
+  EXPECT_TRUE(node.daemon->running()) << node.daemon->err();
 }
 
 // The dashboard's session: signing in with the token sets an HttpOnly cookie

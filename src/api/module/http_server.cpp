@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -95,6 +96,18 @@ void Reply(httplib::Response& res, int status, const json& body) {
 
 void Error(httplib::Response& res, int status, const std::string& message) {
   Reply(res, status, json{{"error", message}});
+}
+
+// Why the request's body cannot be taken (nullptr: it can). See the
+// pre-routing handler.
+const char* UnacceptableBody(const httplib::Request& req) {
+  const std::string te = req.get_header_value("Transfer-Encoding");
+  if (!te.empty() && te != "identity") return "send the body with a Content-Length (chunked bodies are not accepted)";
+  const std::string ce = req.get_header_value("Content-Encoding");
+  if (!ce.empty() && ce != "identity") return "compressed request bodies are not accepted";
+  const bool has_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+  if (has_body && !req.has_header("Content-Length")) return "send the body with a Content-Length";
+  return nullptr;
 }
 
 // A failed status as a reply: 400 with every error line for invalid input.
@@ -216,10 +229,25 @@ void HttpApiServer::Routes() {
   });
   h.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     SecurityHeaders(res);
+    // Bodies are read after this handler, and the size limit holds only for a
+    // body with a Content-Length: a chunked one, or one read to the end of the
+    // connection, could be of any size, and a compressed one unpacks to any
+    // size. So a body must come with its length, uncompressed. For every
+    // route: the open ones take bodies too.
+    if (const char* why = UnacceptableBody(req)) {
+      Error(res, std::strstr(why, "compressed") ? 415 : 411, why);
+      res.set_header("Connection", "close");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     // Open: health, the dashboard's static files (they hold no data), logging in.
-    if (req.path == "/healthz" || req.path == "/" || req.path.rfind("/ui/", 0) == 0 ||
-        (req.path == "/api/v1/session" && req.method == "POST"))
-      return httplib::Server::HandlerResponse::Unhandled;
+    const bool reading = req.method == "GET" || req.method == "HEAD";
+    if (req.path == "/healthz" || req.path == "/" || req.path.rfind("/ui/", 0) == 0) {
+      if (reading) return httplib::Server::HandlerResponse::Unhandled;
+      res.set_header("Allow", "GET, HEAD");
+      Error(res, 405, req.method + " is not allowed on " + req.path);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (req.path == "/api/v1/session" && req.method == "POST") return httplib::Server::HandlerResponse::Unhandled;
     const TimeUs now = clock_->now();
     if (limiter_->Blocked(req.remote_addr, now)) {
       res.set_header("Retry-After", "60");
