@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "broker.h"
 #include "process.h"
@@ -257,6 +258,62 @@ TEST(Uplink, AMessageLargerThanTheBandwidthBucketStillGoes) {
   size_t biggest = 0;
   for (const auto& p : receiver.payloads()) biggest = std::max(biggest, p.size());
   EXPECT_GT(biggest, 65536u) << "the message was larger than the bucket";
+  node.Stop();
+}
+
+// A message the broker can never take (larger than the maximum packet size it
+// announces to MQTT 5 clients) is dropped and counted: it used to be tried
+// again every millisecond for ever, silently, and nothing behind it went.
+TEST(Uplink, AMessageTheBrokerCannotTakeDoesNotHoldUpTheRest) {
+  TempDir dir;
+  fs::create_directories(dir / "cloud");
+  Broker cloud(dir / "cloud", CloudBrokerConf(dir / "cloud") + "max_packet_size 20000\n");
+  CloudReceiver receiver(cloud.port());
+  ASSERT_TRUE(testing::WaitFor([&] { return receiver.subscribed(); })) << cloud.log();
+  Node node(dir / "node", cloud.port(), "", 0.5, false, /*batch_max=*/2000);
+  std::string conf = testing::ReadFile(node.dir + "/c.yaml");
+  const std::string broker_end = "reconnect_max_secs: 0.75}";
+  ASSERT_NE(conf.find(broker_end), std::string::npos) << conf;
+  conf.replace(conf.find(broker_end), broker_end.size(), "reconnect_max_secs: 0.75, protocol: '5'}");
+  std::ofstream(node.dir + "/c.yaml") << conf;
+  ASSERT_TRUE(node.Start()) << node.daemon->err();
+  ASSERT_TRUE(node.Post(0, 2000)) << node.daemon->err();     // one message of ~100 KB
+  ASSERT_TRUE(node.Post(2000, 2010)) << node.daemon->err();  // one of 10 readings
+  Check c;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    c = Analyse(receiver.payloads());
+    return c.values.size() == 10 && node.Metric("outbox_messages") == 0;
+  }, std::chrono::seconds(20))) << c.values.size() << " values arrived\n" << node.daemon->err();
+  EXPECT_EQ(*c.values.begin(), 2000) << "the small message went; the big one did not";
+  EXPECT_EQ(node.Metric("rejected_messages"), 1);
+  EXPECT_NE(node.daemon->err().find("cannot be sent"), std::string::npos) << node.daemon->err();
+  node.Stop();
+}
+
+// A broker that takes no QoS 1 message at all: nothing is dropped, the reason
+// is said once, and the drain pauses between tries instead of spinning.
+TEST(Uplink, ABrokerThatTakesNoQos1MessageDropsNothing) {
+  TempDir dir;
+  fs::create_directories(dir / "cloud");
+  Broker cloud(dir / "cloud", CloudBrokerConf(dir / "cloud") + "max_qos 0\n");
+  Node node(dir / "node", cloud.port());
+  std::string conf = testing::ReadFile(node.dir + "/c.yaml");
+  const std::string broker_end = "reconnect_max_secs: 0.75}";
+  ASSERT_NE(conf.find(broker_end), std::string::npos) << conf;
+  conf.replace(conf.find(broker_end), broker_end.size(), "reconnect_max_secs: 0.75, protocol: '5'}");
+  std::ofstream(node.dir + "/c.yaml") << conf;
+  ASSERT_TRUE(node.Start()) << node.daemon->err();
+  ASSERT_TRUE(node.Post(0, 10)) << node.daemon->err();
+  ASSERT_TRUE(testing::WaitFor([&] { return node.daemon->err().find("sending again in 5 s") != std::string::npos; }))
+      << node.daemon->err();
+  ASSERT_TRUE(node.Post(10, 20)) << node.daemon->err();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a pause the drain must keep
+  EXPECT_EQ(node.Metric("outbox_messages"), 2);
+  EXPECT_EQ(node.Metric("rejected_messages"), 0);
+  EXPECT_LE(node.Metric("sent_messages"), 0);
+  const std::string err = node.daemon->err();
+  const size_t first = err.find("sending again in 5 s");
+  EXPECT_EQ(err.find("sending again in 5 s", first + 1), std::string::npos) << "said once\n" << err;
   node.Stop();
 }
 

@@ -151,6 +151,7 @@ void UplinkSink::OnLost() {
 // Publishes what the in-flight window and the bandwidth cap allow, highest
 // priority first. Returns true when more is waiting.
 bool UplinkSink::Fill(TimeUs now) {
+  if (now < hold_until_) return false;
   // The bandwidth cap is a token bucket of one second of the cap (64 KB at
   // least). A message larger than the bucket goes when the bucket is full and
   // leaves it in debt, so the average rate still holds.
@@ -176,7 +177,24 @@ bool UplinkSink::Fill(TimeUs now) {
         tokens_ -= static_cast<double>(m.bytes());
       }
       int mid = 0;
-      if (!conn_->Publish(m.topic, m.payload.data(), m.payload.size(), 1, false, &mid).ok()) return true;
+      Status ps = conn_->Publish(m.topic, m.payload.data(), m.payload.size(), 1, false, &mid);
+      if (ps.code() == StatusCode::kInvalidArgument) {
+        // This message can never go (larger than the broker's maximum packet
+        // size): it must not hold up everything behind it. Removed and counted.
+        ++rejected_;
+        spdlog::error("uplink '{}': message {} of stream {} ({} events, {} bytes) cannot be sent: {}; dropped",
+                      component_, m.seq, m.stream, m.events, m.payload.size(), ps.message());
+        done_.emplace_back(m.stream, m.seq);
+        cursor = m.seq;
+        continue;
+      }
+      if (!ps.ok()) {
+        // Unavailable: the connection is gone, the loop sees it. Otherwise no
+        // message goes now (a broker that does not take QoS 1): said, and
+        // tried again in a while rather than at once.
+        if (!ps.retryable()) Hold(now, ps.message());
+        return true;
+      }
       inflight_[mid] = InFlight{m.stream, m.seq, m.events};
       cursor = m.seq;
       ++sent_;
@@ -190,7 +208,6 @@ void UplinkSink::Drain() {
   bool more = true;
   bool was_connected = false;
   TimeUs next_enforce = 0;
-  std::vector<std::pair<int64_t, int64_t>> done;
   while (!stop_.stop_requested()) {
     const bool idle = inflight_.empty() && !more;
     conn_->Loop(idle ? 20 : 1, stop_);
@@ -213,25 +230,32 @@ void UplinkSink::Drain() {
     for (const auto& [mid, reason] : acked_) {
       auto it = inflight_.find(mid);
       if (it == inflight_.end()) continue;
+      const InFlight f = it->second;
+      inflight_.erase(it);
       if (reason >= 128) {
         ++rejected_;
-        spdlog::error("uplink '{}': the broker refused message {} of stream {} (reason {}); dropped", component_,
-                      it->second.seq, it->second.stream, reason);
+        spdlog::error("uplink '{}': the broker refused message {} of stream {} (reason {}); dropped", component_, f.seq,
+                      f.stream, reason);
       } else {
         ++acked_messages_;
-        acked_events_ += static_cast<uint64_t>(it->second.events);
+        acked_events_ += static_cast<uint64_t>(f.events);
       }
-      done.emplace_back(it->second.stream, it->second.seq);
-      inflight_.erase(it);
+      done_.emplace_back(f.stream, f.seq);
     }
     acked_.clear();
-    if (!done.empty()) {
-      Status st = outbox_->Remove(done);
-      if (!st.ok()) spdlog::warn("uplink '{}': {}", component_, st.ToString());
-      done.clear();
-    }
     more = Fill(now);
+    if (!done_.empty()) {
+      Status st = outbox_->Remove(done_);
+      if (!st.ok()) spdlog::warn("uplink '{}': {}", component_, st.ToString());
+      done_.clear();
+    }
   }
+}
+
+void UplinkSink::Hold(TimeUs now, const std::string& why) {
+  hold_until_ = now + kHoldUs;
+  if (why != hold_reason_) spdlog::warn("uplink '{}': {}; sending again in {} s", component_, why, kHoldUs / kUsPerSec);
+  hold_reason_ = why;
 }
 
 void UplinkSink::Metrics(std::vector<std::pair<std::string, double>>& out) const {

@@ -69,6 +69,9 @@ class UplinkSink final : public Sink {
   void OnLost();
   void Listen();
   bool Fill(TimeUs now);
+  // Sends nothing for kHoldUs: the broker takes nothing now (said once per reason).
+  void Hold(TimeUs now, const std::string& why);
+  static constexpr TimeUs kHoldUs = 5 * kUsPerSec;
   template <class E>
   void Encode(const std::vector<E>& events, Kind& kind, TimeUs now, std::vector<OutboxMessage>& out);
   std::unique_ptr<UplinkEncoder> encoder_;
@@ -84,6 +87,9 @@ class UplinkSink final : public Sink {
   std::map<int, InFlight> inflight_;      // by MQTT message id
   std::map<int64_t, int64_t> cursor_;     // stream -> last seq sent on this connection
   std::vector<std::pair<int, int>> acked_;
+  std::vector<std::pair<int64_t, int64_t>> done_;  // (stream, seq) to remove: acknowledged, refused or unsendable
+  TimeUs hold_until_ = 0;
+  std::string hold_reason_;
   double tokens_ = 0;
   TimeUs last_refill_ = 0;
   StopToken stop_;

@@ -331,14 +331,19 @@ Status MqttConnection::Publish(const std::string& topic, const void* payload, si
     ++counters_.messages_out;
     return Status::Ok();
   }
-  if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO || rc == MOSQ_ERR_OVERSIZE_PACKET) {
+  if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO) {
     // Lost while writing: counted and retried like any other loss.
-    if (rc != MOSQ_ERR_OVERSIZE_PACKET && connected_)
-      ConnectionLost(rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc));
-    return Status(rc == MOSQ_ERR_OVERSIZE_PACKET ? StatusCode::kInvalidArgument : StatusCode::kUnavailable,
-                  "publish " + topic + ": " + mosquitto_strerror(rc));
+    if (connected_) ConnectionLost(rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc));
+    return Status::Unavailable("publish " + topic + ": " + mosquitto_strerror(rc));
   }
-  return Status::Invalid("publish " + topic + ": " + mosquitto_strerror(rc));
+  // This message can never go (larger than the broker takes, a topic that is
+  // not valid UTF-8): InvalidArgument. Anything else is the broker's or the
+  // connection's (QoS 1 or retain not supported by the broker, no memory):
+  // no message would go now.
+  const bool this_message = rc == MOSQ_ERR_OVERSIZE_PACKET || rc == MOSQ_ERR_PAYLOAD_SIZE ||
+                            rc == MOSQ_ERR_MALFORMED_UTF8 || rc == MOSQ_ERR_INVAL;
+  return Status(this_message ? StatusCode::kInvalidArgument : StatusCode::kFailedPrecondition,
+                "publish " + topic + ": " + mosquitto_strerror(rc));
 }
 
 Result<TopicMap> TopicMap::Compile(const std::string& pattern) {

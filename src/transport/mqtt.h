@@ -92,6 +92,9 @@ class MqttConnection {
   Status Subscribe(const std::string& topic, int qos);
   // Publishes; Unavailable when not connected (the caller keeps the data).
   // `mid` (optional) receives the message id reported to on_published.
+  // InvalidArgument: this message can never go (e.g. larger than the broker
+  // takes); FailedPrecondition: no message can go now (e.g. the broker does not
+  // take QoS 1).
   Status Publish(const std::string& topic, const void* payload, size_t len, int qos, bool retain, int* mid = nullptr);
 
   const MqttCounters& counters() const { return counters_; }
