@@ -225,6 +225,13 @@ TEST(Remote, ModelsAreDeployedShadowedPromotedAndRolledBackByCommand) {
                 SignCommand(Command("m-6", {{"name", "pump"}, {"action", "retrain"}}, Now(), "model"), kKey));
   r = Reply(cloud, "m-6", &seen);
   EXPECT_NE(r["errors"][0].get<std::string>().find("live, shadow, promote or rollback"), std::string::npos) << r;
+  // Fields of the wrong type are refused like any bad command (an action of 5
+  // ended the process: the JSON library throws, and nothing caught it).
+  cloud.Publish("edgeflow/n1/commands", SignCommand(Command("m-6b", {{"name", "pump"}, {"action", 5}}, Now(), "model"), kKey));
+  r = Reply(cloud, "m-6b", &seen);
+  EXPECT_EQ(r["status"], "rejected") << r;
+  EXPECT_NE(r.dump().find("action"), std::string::npos) << r;
+  ASSERT_TRUE(node.daemon->running()) << node.daemon->err();
   // A name is a directory under the models folder: one that climbs out of it is refused
   // (it was written to <data_dir>/../x/<version>/).
   {

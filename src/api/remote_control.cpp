@@ -167,9 +167,16 @@ void RemoteControl::Handle(const std::string& payload) {
         errors.push_back("a config command's body is {\"yaml\": \"<the whole configuration file>\"}");
       } else {
         std::string detail;
-        Status st = model ? hooks_.model(cmd->body)
-                    : rules ? hooks_.put_rules(cmd->body.dump(), &detail)
-                            : hooks_.put_config(cmd->body["yaml"].get<std::string>(), &detail);
+        Status st;
+        // A command is input from the network: whatever a handler missed in
+        // it (a JSON type error) refuses the command, never ends the process.
+        try {
+          st = model ? hooks_.model(cmd->body)
+               : rules ? hooks_.put_rules(cmd->body.dump(), &detail)
+                       : hooks_.put_config(cmd->body["yaml"].get<std::string>(), &detail);
+        } catch (const std::exception& e) {
+          st = Status::Invalid(std::string("the command could not be carried out: ") + e.what());
+        }
         if (!st.ok()) {
           std::stringstream lines(detail.empty() ? st.message() : detail);
           for (std::string line; std::getline(lines, line);)

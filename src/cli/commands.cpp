@@ -292,6 +292,8 @@ class Daemon {
       return Status::Invalid("a model command's body has the model's \"name\"");
     if (!ml::ValidModelName(b["name"].get<std::string>()))
       return Status::Invalid("a model's name is a letter or digit, then letters, digits, '.', '_' or '-' (64 at most)");
+    if (b.contains("action") && !b["action"].is_string())
+      return Status::Invalid("a model command's action is live, shadow, promote or rollback (a string)");
     const std::string action = b.value("action", "live");
     auto slot = ml::Slot(dir, b["name"].get<std::string>());
     (void)slot->EnsureLoaded();  // the live version from disk, so that it can be rolled back to
