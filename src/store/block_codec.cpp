@@ -32,7 +32,8 @@ Status DecodeBlock(const uint8_t* data, size_t size, std::vector<BlockPoint>& ou
   uint8_t version = 0;
   uint64_t n = 0;
   if (!r.Bytes(&version, 1) || version != 1) return Status::Invalid("reading block: unknown version");
-  if (!r.Varint(&n) || n > size * 8) return Status::Invalid("reading block: bad count");
+  // Every point takes at least 10 bytes: a timestamp varint, 8 value bytes, a sequence varint.
+  if (!r.Varint(&n) || n > size / 10) return Status::Invalid("reading block: bad count");
   const size_t base = out.size();
   out.resize(base + n);
   int64_t ts = 0;

@@ -55,5 +55,20 @@ TEST(BlockCodec, RejectsCorruptData) {
   EXPECT_FALSE(DecodeBlock(reinterpret_cast<const uint8_t*>(bad.data()), bad.size(), out).ok());
 }
 
+// A point takes at least 10 bytes (a timestamp and a sequence varint, 8 value
+// bytes): a count beyond size / 10 is refused before anything is allocated
+// (8 x size was allowed: 24 bytes of output per claimed point, ~200 MB for a
+// 1 MB block).
+TEST(BlockCodec, ACountTheBlockCannotHoldAllocatesNothing) {
+  std::string blob(1 << 20, '\0');
+  blob[0] = 1;  // version
+  std::string count;
+  PutVarint(count, static_cast<uint64_t>(blob.size()) * 4);
+  blob.replace(1, count.size(), count);
+  std::vector<BlockPoint> out;
+  EXPECT_FALSE(DecodeBlock(reinterpret_cast<const uint8_t*>(blob.data()), blob.size(), out).ok());
+  EXPECT_EQ(out.capacity(), 0u);
+}
+
 }  // namespace
 }  // namespace edgeflow
