@@ -113,6 +113,9 @@ Status DecodeUplinkPayload(std::string_view payload, DecodedMessage* out) {
   }
   out->header = nlohmann::json::parse(payload.substr(0, nl), nullptr, false);
   if (out->header.is_discarded() || !out->header.is_object()) return Status::Invalid("uplink message: bad header line");
+  for (const char* field : {"compression", "encoding"})
+    if (out->header.contains(field) && !out->header[field].is_string())
+      return Status::Invalid(std::string("uplink message: header field '") + field + "' is not a string");
   std::string_view body = payload.substr(nl + 1);
   std::string inflated;
   if (out->header.value("compression", "none") == "zstd") {

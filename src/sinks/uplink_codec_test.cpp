@@ -64,7 +64,10 @@ TEST(UplinkCodec, MalformedPayloadsAreRejected) {
   DecodedMessage m;
   for (std::string bad : {std::string("nope"), std::string("{\"seq\":1}"),
                           std::string("{\"encoding\":\"binary\",\"compression\":\"none\"}\n\x01\x05"),
-                          std::string("{\"encoding\":\"json\",\"compression\":\"zstd\"}\n\x28\xb5\x2f\xfd garbage")}) {
+                          std::string("{\"encoding\":\"json\",\"compression\":\"zstd\"}\n\x28\xb5\x2f\xfd garbage"),
+                          // Header fields of the wrong type (these threw).
+                          std::string("{\"encoding\":\"json\",\"compression\":1}\n[]"),
+                          std::string("{\"encoding\":[],\"compression\":\"none\"}\n[]")}) {
     DecodedMessage fresh;
     EXPECT_FALSE(DecodeUplinkPayload(bad, &fresh).ok()) << bad;
   }
