@@ -612,6 +612,23 @@ TEST(Api, PortInUseIsAClearStartupError) {
 
 // The HTTP server and its library (which initialises OpenSSL's tables when
 // loaded) are a module: a node without an api section never maps them.
+// A start-up step after the API fails (a remote-control key others can read):
+// the API server, stopped moments after it started, ends, and so does the
+// daemon. Its stop did nothing before its loop ran, and the daemon hung.
+TEST(Api, AStartThatFailsRightAfterTheApiEnds) {
+  TempDir dir;
+  std::ofstream(dir / "key") << "0123456789abcdef0123456789abcdef\n";
+  ::chmod((dir / "key").c_str(), 0644);
+  std::ofstream(dir / "c.yaml") << Config(dir.path())
+                                << "remote: {key_file: " << (dir / "key") << ", broker: {port: 1}}\n";
+  for (int i = 0; i < 10; ++i) {
+    SCOPED_TRACE(i);
+    Child daemon({kBin, "run", "-c", dir / "c.yaml"}, dir / "out", dir / "err");
+    ASSERT_EQ(daemon.Wait(std::chrono::seconds(10)), 1) << daemon.err();
+    EXPECT_NE(daemon.err().find("chmod 600"), std::string::npos) << daemon.err();
+  }
+}
+
 TEST(Api, HttpModuleIsLoadedOnlyWithAnApiSection) {
   Node with_api;
   ASSERT_GT(with_api.port, 0) << with_api.daemon->err();

@@ -64,6 +64,7 @@ class HttpApiServer final : public ApiServer {
   // threads, so they are bounded; stopping wakes them.
   std::atomic<int> streams_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> listen_ended_{false};
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
 };
@@ -195,7 +196,15 @@ Result<std::unique_ptr<HttpApiServer>> HttpApiServer::Start(const ApiConfig& cfg
     s->port_ = static_cast<int>(cfg.port);
   }
   HttpApiServer* raw = s.get();
-  s->thread_ = std::thread([raw] { raw->http_->listen_after_bind(); });
+  s->thread_ = std::thread([raw] {
+    raw->http_->listen_after_bind();
+    raw->listen_ended_ = true;
+  });
+  // The server's stop() does nothing until its loop runs: a server stopped
+  // right after starting (a later start-up step failed, an early SIGTERM)
+  // would never end. Ready when Start returns.
+  for (int i = 0; i < 5000 && !h.is_running() && !s->listen_ended_; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return s;
 }
 
@@ -205,7 +214,11 @@ HttpApiServer::~HttpApiServer() {
     stopping_ = true;
   }
   stop_cv_.notify_all();
-  if (http_) http_->stop();
+  if (http_) {
+    while (thread_.joinable() && !http_->is_running() && !listen_ended_)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    http_->stop();
+  }
   if (thread_.joinable()) thread_.join();
 }
 
