@@ -361,6 +361,14 @@ TEST(Api, IngestSensorsReadingsAlertsAndMetrics) {
                "application/json");
   EXPECT_EQ(res->status, 207) << res->body;
   EXPECT_EQ(json::parse(res->body)["rejected"], 1);
+  // Many rejected: all counted, the first 16 listed, then one entry for the rest.
+  json bad = json::array();
+  for (int i = 0; i < 100; ++i) bad.push_back({{"sensor", "hall"}, {"value", "wet"}});
+  res = c.Post("/api/v1/ingest", bad.dump(), "application/json");
+  EXPECT_EQ(res->status, 400) << res->body;
+  EXPECT_EQ(json::parse(res->body)["rejected"], 100) << res->body;
+  EXPECT_EQ(json::parse(res->body)["errors"].size(), 17u) << res->body;
+  EXPECT_TRUE(json::parse(res->body).contains("error")) << res->body;
   EXPECT_EQ(c.Post("/api/v1/ingest", "{nope", "application/json")->status, 400);
   EXPECT_EQ(c.Post("/api/v1/ingest", std::string(70000, ' '), "application/json")->status, 413);
 
@@ -411,7 +419,8 @@ TEST(Api, IngestSensorsReadingsAlertsAndMetrics) {
 
   res = c.Get("/metrics");
   ASSERT_EQ(res->status, 200);
-  EXPECT_NE(res->body.find("edgeflow_component_out_events_total{component=\"in\",kind=\"source\"} 123"), std::string::npos)
+  // 122 readings and 18 dead letters (1, then 16 and one that counts 84 more).
+  EXPECT_NE(res->body.find("edgeflow_component_out_events_total{component=\"in\",kind=\"source\"} 140"), std::string::npos)
       << res->body;
   EXPECT_NE(res->body.find("edgeflow_created_events_total{component=\"hot\",event=\"alerts\"} 1"), std::string::npos);
   EXPECT_NE(res->body.find("# TYPE edgeflow_queue_depth gauge"), std::string::npos);

@@ -79,6 +79,7 @@ Result<IngestSource::Outcome> IngestSource::Submit(std::string_view body, TimeUs
     batch_.clear();
     decoder_->Decode("", payload.data(), payload.size(), now, &seq_, batch_);
     o.accepted = batch_.readings.size();
+    o.rejected_count = items.size() - std::min(items.size(), o.accepted);
     for (const auto& d : batch_.dead_letters) o.rejected.push_back(std::string(d.reason) + ": " + d.detail);
     batch_.deliveries.push_back(std::make_shared<DeliveryToken>(delivery));
     emit_(batch_);

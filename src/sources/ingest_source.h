@@ -29,7 +29,10 @@ class IngestSource final : public Source {
 
   struct Outcome {
     size_t accepted = 0;
-    std::vector<std::string> rejected;  // one reason per rejected reading
+    size_t rejected_count = 0;
+    // The reasons: one per rejected reading, up to PayloadDecoder::kMaxDeadPerMessage,
+    // then one that counts the rest.
+    std::vector<std::string> rejected;
   };
   // Called from HTTP threads. A request that arrives while the pipeline is
   // (re)starting waits up to 2 s for the source; then Unavailable. Returns

@@ -784,8 +784,9 @@ void HttpApiServer::Routes() {
                        : out.status().code() == StatusCode::kUnavailable ? 503 : 400;
       return Error(res, code, out.status().message());
     }
-    Reply(res, out->rejected.empty() ? 200 : (out->accepted > 0 ? 207 : 400),
-          json{{"accepted", out->accepted}, {"rejected", out->rejected.size()}, {"errors", out->rejected}});
+    json body{{"accepted", out->accepted}, {"rejected", out->rejected_count}, {"errors", out->rejected}};
+    if (out->rejected_count > 0 && out->accepted == 0) body["error"] = "no reading was accepted";
+    Reply(res, out->rejected_count == 0 ? 200 : (out->accepted > 0 ? 207 : 400), body);
   });
 }
 
