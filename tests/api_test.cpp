@@ -460,6 +460,24 @@ TEST(Api, RulesAreReplacedAtomicallyAfterValidationAndPersist) {
   EXPECT_EQ(json::parse(node.Client().Get("/api/v1/rules")->body)["hot"][0]["id"], "warm") << "kept across restarts";
 }
 
+// Valid rules whose pipeline cannot start (its database became a directory
+// under it): refused, and the rules file keeps the rules in force, so the next
+// start does not bring the refused ones back. It kept the refused rules.
+TEST(Api, RulesThatCannotStartAreNotKept) {
+  Node node;
+  auto c = node.Client();
+  ASSERT_EQ(c.Put("/api/v1/rules", R"({"hot": [{"id": "warm", "when": "value > 50"}]})", "application/json")->status, 200);
+  const std::string kept = testing::ReadFile(node.dir / "rules-override.json");
+  ASSERT_NE(kept.find("warm"), std::string::npos) << kept;
+  fs::rename(node.dir / "edgeflow.db", node.dir / "moved.db");
+  fs::create_directory(node.dir / "edgeflow.db");
+  auto res = c.Put("/api/v1/rules", R"({"hot": [{"id": "refused", "when": "value > 60"}]})", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_GE(res->status, 500) << res->body;
+  EXPECT_EQ(testing::ReadFile(node.dir / "rules-override.json"), kept);
+  node.Stop();
+}
+
 TEST(Api, ConcurrentRuleChangesAreAllKeptAndIngestRunsThroughThem) {
   Node node;
   node.Stop();

@@ -480,9 +480,24 @@ class Daemon {
     const nlohmann::json replaced = RulesJson(next);
     const YAML::Node doc = YAML::Load(body);  // parsed successfully above
     for (auto it = doc.begin(); it != doc.end(); ++it) merged[it->first.Scalar()] = replaced[it->first.Scalar()];
+    const bool had_override = std::filesystem::exists(path);
+    auto old_override = ReadWholeFile(path);
+    if (had_override && !old_override.ok()) return old_override.status();
     EF_RETURN_IF_ERROR(WriteFileAtomically(path, merged.dump(2) + "\n"));
     spdlog::info("rules change: valid, replacing the rules (pipeline drained first)");
-    return Replace(next, false);
+    Status st = Replace(next, false);
+    if (st.ok()) return st;
+    // The new rules did not start: the old pipeline runs again, and the
+    // override file must not bring the refused rules back at the next start.
+    std::error_code rm;
+    Status back = had_override ? WriteFileAtomically(path, *old_override) : Status::Ok();
+    if (!had_override) std::filesystem::remove(path, rm);
+    if (!back.ok() || rm)
+      spdlog::error("rules change: cannot put the previous rules file back: {}", back.ok() ? rm.message() : back.ToString());
+    // Not a validation error (those were reported above): the request was
+    // valid, the node could not run it.
+    return Status(st.code() == StatusCode::kInvalidArgument ? StatusCode::kFailedPrecondition : st.code(),
+                  st.message() + "; the previous rules run again");
   }
 
   std::string path_;
