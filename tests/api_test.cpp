@@ -442,6 +442,12 @@ TEST(Api, RulesAreReplacedAtomicallyAfterValidationAndPersist) {
   EXPECT_EQ(err["errors"].size(), 4u) << res->body;
   EXPECT_EQ(json::parse(c.Get("/api/v1/rules")->body), before);
 
+  // No anchors or aliases: a 1 MB body could expand to billions of strings.
+  res = c.Put("/api/v1/rules", "big: &L [s1, s2, s3]\nhot:\n  - {id: a, when: value > 1, sensors: *L}\n", "application/yaml");
+  ASSERT_EQ(res->status, 400) << res->body;
+  EXPECT_NE(res->body.find("anchors and aliases"), std::string::npos) << res->body;
+  EXPECT_EQ(json::parse(c.Get("/api/v1/rules")->body), before);
+
   // A rule's window must be a window stage, through the API too (it never fired).
   res = c.Put("/api/v1/rules", R"({"hot": [{"id": "x", "on": "aggregates", "window": "w1n", "when": "mean > 1"}]})",
               "application/json");

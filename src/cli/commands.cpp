@@ -221,7 +221,7 @@ std::string RulesOverridePath(const PipelineConfig& cfg) {
 // the result is true.
 bool ApplyRules(const PipelineConfig& cfg, const std::string& body, PipelineConfig* out, config::Diagnostics& diag) {
   YAML::Node doc;
-  if (!config::LoadYaml(body, &doc, diag, "syntax error")) return false;
+  if (!config::LoadUntrustedYaml(body, &doc, diag, "syntax error")) return false;
   if (!doc.IsMap()) {
     diag.Error(doc, "expected an object: {\"<rules processor id>\": [rules...]}");
     return false;

@@ -40,4 +40,10 @@ class Diagnostics {
 // column as "<prefix>: <what yaml-cpp says>" and gives false.
 bool LoadYaml(const std::string& text, YAML::Node* out, Diagnostics& d, const char* prefix = "YAML syntax error");
 
+// LoadYaml for documents from the network (API and remote bodies): anchors and
+// aliases are refused. An alias shares a node, which the configuration then
+// copies wherever it is used: a 1 MB body of a long list, used by 15,000
+// rules, becomes billions of strings.
+bool LoadUntrustedYaml(const std::string& text, YAML::Node* out, Diagnostics& d, const char* prefix = "YAML syntax error");
+
 }  // namespace edgeflow::config

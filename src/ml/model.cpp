@@ -70,7 +70,7 @@ const Schema<ModelManifest>& ManifestSchema() {
 Result<ModelManifest> ParseManifest(const std::string& text, const std::string& where) {
   Diagnostics d(where);
   YAML::Node root;
-  if (!config::LoadYaml(text, &root, d)) return Status::Invalid(d.Format());
+  if (!config::LoadUntrustedYaml(text, &root, d)) return Status::Invalid(d.Format());
   ModelManifest m;
   ManifestSchema().Parse(root, m, d);
   if (!d.ok()) return Status::Invalid(d.Format());
