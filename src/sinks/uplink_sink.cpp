@@ -211,10 +211,14 @@ void UplinkSink::Drain() {
   while (!stop_.stop_requested()) {
     const bool idle = inflight_.empty() && !more;
     conn_->Loop(idle ? 20 : 1, stop_);
-    const TimeUs now = clock_->now();
+    // Pacing (the once-a-second limits, the bandwidth cap, pauses) runs on the
+    // monotonic clock: a wall clock set back by an hour stopped the limits and
+    // the drain for that hour. The outbox's age limit is about wall time.
+    const TimeUs now = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now().time_since_epoch()).count();
     if (now >= next_enforce) {
       next_enforce = now + kUsPerSec;
-      auto evicted = outbox_->Enforce(now);
+      auto evicted = outbox_->Enforce(clock_->now());
       if (!evicted.ok()) spdlog::warn("uplink '{}': {}", component_, evicted.status().ToString());
       else if (*evicted > 0) spdlog::warn("uplink '{}': outbox limits evicted {} messages", component_, *evicted);
     }
