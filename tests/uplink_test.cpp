@@ -317,6 +317,72 @@ TEST(Uplink, ABrokerThatTakesNoQos1MessageDropsNothing) {
   node.Stop();
 }
 
+// A reload replaces the uplink with the next pipeline's: the old drain ends
+// with its pipeline, so the broker never sees two clients with the node's id
+// (they took the session from each other and sent the outbox twice).
+TEST(Uplink, AReloadHandsTheSessionOverWithoutATakeover) {
+  TempDir dir;
+  fs::create_directories(dir / "cloud");
+  Broker cloud(dir / "cloud", CloudBrokerConf(dir / "cloud"));
+  CloudReceiver receiver(cloud.port());
+  ASSERT_TRUE(testing::WaitFor([&] { return receiver.subscribed(); })) << cloud.log();
+  Node node(dir / "node", cloud.port(), "", 0.05);
+  ASSERT_TRUE(node.Start()) << node.daemon->err();
+  int64_t next = 0;
+  for (int reload = 1; reload <= 3; ++reload) {
+    ASSERT_TRUE(node.Post(next, next + 100)) << node.daemon->err();
+    next += 100;
+    Check c;
+    ASSERT_TRUE(testing::WaitFor([&] {
+      c = Analyse(receiver.payloads());
+      return static_cast<int64_t>(c.values.size()) == next;
+    })) << c.values.size() << " of " << next << "\n" << node.daemon->err();
+    node.daemon->Signal(SIGHUP);
+    ASSERT_TRUE(testing::WaitFor([&] {
+      const std::string err = node.daemon->err();
+      size_t n = 0;
+      for (size_t at = err.find("configuration reloaded"); at != std::string::npos; at = err.find("configuration reloaded", at + 1)) ++n;
+      return n == static_cast<size_t>(reload);
+    })) << node.daemon->err();
+  }
+  ASSERT_TRUE(node.Post(next, next + 100)) << node.daemon->err();
+  Check c;
+  ASSERT_TRUE(testing::WaitFor([&] {
+    c = Analyse(receiver.payloads());
+    return static_cast<int64_t>(c.values.size()) == next + 100;
+  })) << node.daemon->err();
+  EXPECT_EQ(c.duplicates, 0u);
+  EXPECT_EQ(cloud.log().find("already connected"), std::string::npos) << cloud.log();
+  node.Stop();
+}
+
+// Two nodes given the same id (a cloned SD card): each takes the broker session
+// from the other, and each lost connection waits for its backoff before the
+// next attempt (a new client used to reconnect at once, hundreds of times a second).
+TEST(Uplink, TwinNodesBackOff) {
+  TempDir dir;
+  fs::create_directories(dir / "cloud");
+  Broker cloud(dir / "cloud", CloudBrokerConf(dir / "cloud"));
+  Node a(dir / "a", cloud.port(), "", 0.2), b(dir / "b", cloud.port(), "", 0.2);
+  ASSERT_TRUE(a.Start()) << a.daemon->err();
+  ASSERT_TRUE(b.Start()) << b.daemon->err();
+  auto takeovers = [&] {
+    const std::string log = cloud.log();
+    size_t n = 0;
+    for (size_t at = log.find("already connected"); at != std::string::npos; at = log.find("already connected", at + 1)) ++n;
+    return n;
+  };
+  ASSERT_TRUE(testing::WaitFor([&] { return takeovers() > 0; })) << cloud.log();
+  const size_t first = takeovers();
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < until && a.daemon->running() && b.daemon->running())
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // With backoff from 0.2 s (doubling to 0.3 s), each node tries at most ~15 times in 3 s.
+  EXPECT_LE(takeovers() - first, 40u) << a.daemon->err();
+  a.Stop();
+  b.Stop();
+}
+
 // (b) SIGKILL every ~2 s while readings are posted and the cloud is down: no
 // reading that got a 200 is lost.
 TEST(Uplink, KillNineDuringIngestLosesNoAcceptedReading) {

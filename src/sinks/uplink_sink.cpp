@@ -101,9 +101,19 @@ Result<std::unique_ptr<Sink>> UplinkSink::Create(const UplinkConfig& cfg, const 
   return std::unique_ptr<Sink>(std::move(s));
 }
 
-UplinkSink::~UplinkSink() {
+UplinkSink::~UplinkSink() { (void)Flush(); }
+
+// At a reload the next pipeline's uplink starts before this one is destroyed:
+// two drains with one client id took the broker session from each other, and
+// sent the same outbox twice. So the drain ends when the pipeline stops, and
+// its connection closes. What it had in flight stays in the outbox and goes
+// again from the next drain.
+Status UplinkSink::Flush() {
   stop_.request_stop();
   if (thread_.joinable()) thread_.join();
+  conn_.reset();
+  connected_ = false;
+  return Status::Ok();
 }
 
 template <class E>
@@ -143,7 +153,12 @@ void UplinkSink::OnLost() {
   cursor_.clear();
   acked_.clear();
   auto c = MqttConnection::Create(cfg_.broker, node_ + "-" + component_, *clock_);
-  if (c.ok()) conn_ = std::move(c).value();
+  if (c.ok()) {
+    // Not at once: a broker that drops the client on every message, or a twin
+    // with its client id, made this a reconnect loop.
+    (*c)->ContinueBackoff(*conn_);
+    conn_ = std::move(c).value();
+  }
   Listen();
   connected_ = false;
 }

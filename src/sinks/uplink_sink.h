@@ -54,6 +54,8 @@ class UplinkSink final : public Sink {
   Status Write(const Batch& batch) override;
   EventMask wants() const override { return what_; }
   void Metrics(std::vector<std::pair<std::string, double>>& out) const override;
+  // The pipeline stops (shutdown, reload): the drain ends with it.
+  Status Flush() override;
 
  private:
   struct Kind {

@@ -76,6 +76,13 @@ class MqttConnection {
   MqttConnection(const MqttConnection&) = delete;
   MqttConnection& operator=(const MqttConnection&) = delete;
 
+  // A connection made to replace `lost` waits for the retry `lost` scheduled,
+  // and goes on doubling from there.
+  void ContinueBackoff(const MqttConnection& lost) {
+    attempt_ = lost.attempt_;
+    next_attempt_ = lost.next_attempt_;
+  }
+
   void on_message(MessageFn fn) { on_message_ = std::move(fn); }
   void on_connect(ConnectFn fn) { on_connect_ = std::move(fn); }
   void on_published(PublishedFn fn) { on_published_ = std::move(fn); }
