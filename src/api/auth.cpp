@@ -39,30 +39,54 @@ bool ConstantTimeEqual(std::string_view a, std::string_view b) {
 
 Result<std::string> LoadOrCreateToken(const std::string& path, bool* created) {
   *created = false;
-  if (std::filesystem::exists(path)) {
+  // The file is opened without following a symbolic link, and must be ours
+  // and private: in a shared directory, a link to a file someone else wrote
+  // would hand them the token.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == ELOOP) return Status::FailedPrecondition("API token file " + path + " is a symbolic link");
+  if (fd >= 0) {
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0)
+    const bool stat_ok = ::fstat(fd, &st) == 0;
+    std::string t(256, '\0');
+    const ssize_t n = stat_ok && S_ISREG(st.st_mode) ? ::read(fd, t.data(), t.size()) : -1;
+    ::close(fd);
+    if (!stat_ok || !S_ISREG(st.st_mode)) return Status::FailedPrecondition("API token file " + path + " is not a file");
+    if (st.st_uid != ::geteuid())
+      return Status::FailedPrecondition("API token file " + path + " belongs to another user");
+    if ((st.st_mode & 0077) != 0)
       return Status::FailedPrecondition("API token file " + path + " is readable by others; chmod 600 it");
-    std::ifstream f(path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    std::string t = ss.str();
+    t.resize(n > 0 ? static_cast<size_t>(n) : 0);
     while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
     if (t.size() < 16) return Status::Invalid("API token in " + path + " is too short (16 characters at least)");
     return t;
   }
+  if (errno != ENOENT) return Status::Io("cannot read API token file " + path + ": " + std::strerror(errno));
   const std::string t = RandomHex();
   if (t.empty()) return Status::Internal("no random bytes for the API token");
   std::error_code ec;
   auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::Io("cannot create API token file " + path + ": " + std::strerror(errno));
+  // Written whole under another name, then linked into place: a crash leaves
+  // no token file or a complete one (an empty one refused every later start).
+  // link() fails if the name exists, as O_EXCL would.
+  const std::string tmp = path + ".new-" + std::to_string(::getpid());
+  ::unlink(tmp.c_str());
+  fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::Io("cannot create API token file " + tmp + ": " + std::strerror(errno));
   std::string line = t + "\n";
   bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
   ok = ::fsync(fd) == 0 && ok;
   ::close(fd);
-  if (!ok) return Status::Io("cannot write API token file " + path);
+  const int linked = ok ? ::link(tmp.c_str(), path.c_str()) : -1;
+  const int link_errno = errno;
+  ::unlink(tmp.c_str());
+  if (!ok) return Status::Io("cannot write API token file " + tmp);
+  if (linked != 0)
+    return Status::Io("cannot create API token file " + path + ": " + std::strerror(link_errno));
+  if (int d = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); d >= 0) {
+    (void)::fsync(d);
+    ::close(d);
+  }
   *created = true;
   return t;
 }

@@ -1,6 +1,13 @@
 #include "api/auth.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/testing.h"
 
 namespace edgeflow {
 namespace {
@@ -27,6 +34,40 @@ TEST(Auth, SessionsExpireAndAreBounded) {
   EXPECT_FALSE(s.Valid(c, 3));
   EXPECT_FALSE(s.Valid(d.substr(0, 63) + "x", 3));
   EXPECT_FALSE(s.Valid("", 3));
+}
+
+TEST(Auth, TheTokenFileIsCreatedWholeAndPrivate) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/sub/api-token";
+  bool created = false;
+  auto t = LoadOrCreateToken(path, &created);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_TRUE(created);
+  EXPECT_EQ(t->size(), 64u);
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir / "sub"), std::filesystem::directory_iterator()), 1)
+      << "no temporary file is left";
+  auto again = LoadOrCreateToken(path, &created);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(created);
+  EXPECT_EQ(*again, *t);
+}
+
+TEST(Auth, ATokenFileThatIsALinkOrSharedIsRefused) {
+  testing::TempDir dir;
+  std::ofstream(dir / "elsewhere") << "0123456789abcdef0123456789abcdef\n";
+  ::chmod((dir / "elsewhere").c_str(), 0600);
+  std::filesystem::create_symlink(dir / "elsewhere", dir / "api-token");
+  bool created = false;
+  auto t = LoadOrCreateToken(dir / "api-token", &created);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("symbolic link"), std::string::npos) << t.status().ToString();
+  ::chmod((dir / "elsewhere").c_str(), 0644);
+  t = LoadOrCreateToken(dir / "elsewhere", &created);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("chmod 600"), std::string::npos) << t.status().ToString();
 }
 
 }  // namespace
