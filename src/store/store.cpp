@@ -292,18 +292,38 @@ Status Store::EnforceRetention(TimeUs now, TimeUs max_age, TimeUs event_max_age,
     }
     EF_RETURN_IF_ERROR(exec_bound("DELETE FROM dead_letters WHERE received_at < ?", now - event_max_age));
     deleted |= sqlite3_changes(db_->get()) > 0;
+    // The audit of output writes ages like the events (it grew for ever).
+    EF_RETURN_IF_ERROR(exec_bound("DELETE FROM writes WHERE ts < ?", now - event_max_age));
+    deleted |= sqlite3_changes(db_->get()) > 0;
   }
   if (max_bytes > 0) {
-    // Delete the oldest tenth of the reading blocks (and aggregates) per round until under the limit.
+    // Over the limit: the oldest tenth per round, dead letters first (a
+    // device sending bad data must not push the good readings out), then
+    // reading blocks, aggregates and the write audit together. Alerts stay:
+    // they go by age only.
+    auto trim = [&](const char* table) -> Result<bool> {
+      auto n = Count(table);
+      if (!n.ok()) return n.status();
+      if (*n == 0) return false;
+      const std::string sql = std::string("DELETE FROM ") + table + " WHERE rowid IN (SELECT rowid FROM " + table +
+                              " ORDER BY rowid LIMIT ?)";
+      EF_RETURN_IF_ERROR(exec_bound(sql.c_str(), std::max<int64_t>(1, *n / 10)));
+      return true;
+    };
     for (int round = 0; round < 50 && SizeBytes() > max_bytes; ++round) {
-      auto n = Count("reading_blocks");
-      if (!n.ok() || *n == 0) break;
-      const int64_t chunk = std::max<int64_t>(1, *n / 10);
-      EF_RETURN_IF_ERROR(exec_bound("DELETE FROM reading_blocks WHERE id IN (SELECT id FROM reading_blocks ORDER BY id LIMIT ?)", chunk));
-      auto na = Count("aggregates");
-      if (na.ok() && *na > 0)
-        EF_RETURN_IF_ERROR(exec_bound("DELETE FROM aggregates WHERE rowid IN (SELECT rowid FROM aggregates ORDER BY rowid LIMIT ?)",
-                                      std::max<int64_t>(1, *na / 10)));
+      auto any = trim("dead_letters");
+      if (!any.ok()) return any.status();
+      if (!*any) break;
+      deleted = true;
+    }
+    for (int round = 0; round < 50 && SizeBytes() > max_bytes; ++round) {
+      bool any = false;
+      for (const char* table : {"reading_blocks", "aggregates", "writes"}) {
+        auto r = trim(table);
+        if (!r.ok()) return r.status();
+        any |= *r;
+      }
+      if (!any) break;
       deleted = true;
     }
   }

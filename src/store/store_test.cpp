@@ -116,6 +116,33 @@ TEST(Store, RetentionBySizeDeletesOldestFirstAndShrinksFile) {
   EXPECT_EQ(rows->front().ts, At(100000 - static_cast<double>(n))) << "the newest readings are the ones kept";
 }
 
+// Dead letters (a device sending bad data) fill most of the file: they go
+// first, the readings stay. The readings went instead, 99.5 % of them, with
+// the file still over the limit.
+TEST(Store, RetentionBySizeDropsDeadLettersBeforeReadings) {
+  TempDir dir;
+  auto s = Store::Open(dir / "e.db");
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->Write(Readings(5000, At(0)), StoreWhat{}, At(0)).ok());
+  const int64_t readings_only = (*s)->SizeBytes();
+  Batch bad;
+  for (int i = 0; i < 2000; ++i) {
+    DeadLetter d;
+    d.reading.ts = At(i);
+    d.reason = "invalid_json";
+    d.detail = std::string(1000, 'x');
+    bad.dead_letters.push_back(d);
+  }
+  ASSERT_TRUE((*s)->Write(bad, StoreWhat{}, At(1)).ok());
+  ASSERT_GT((*s)->SizeBytes(), readings_only + 1'500'000);
+  const int64_t cap = readings_only + 500'000;
+  ASSERT_TRUE((*s)->EnforceRetention(At(2), 0, 0, cap).ok());
+  EXPECT_LE((*s)->SizeBytes(), cap);
+  EXPECT_EQ(*(*s)->Count("readings"), 5000);
+  EXPECT_GT(*(*s)->Count("dead_letters"), 0);
+  EXPECT_LT(*(*s)->Count("dead_letters"), 2000);
+}
+
 TEST(Store, ConcurrentReaderSeesCommittedData) {
   TempDir dir;
   auto w = Store::Open(dir / "e.db");
