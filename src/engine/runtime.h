@@ -68,8 +68,12 @@ class Runtime {
   StopToken sink_stop_;  // only for abandoning retries at shutdown
   // When Stop() was called (steady clock, µs; 0: not yet). A sink whose writes
   // still fail kStopGrace later retries a few times only, so that it does not
-  // hold a producer blocked on its full queue (and the stop) for ever; a sink
-  // that recovers within the grace (a broker restarting during a reload) loses nothing.
+  // hold a producer blocked on its full queue (and the stop) for ever. Once
+  // the sink's queue is closed (the sources have finished) a failing batch
+  // gets three tries (0.1, 0.2, 0.4 s apart) and later ones one each: a sink
+  // that is down at a stop or reload (a cloud link out) holds it up for less
+  // than a second, and what it still had queued is counted lost. Sinks that
+  // must lose nothing across that keep their data durably (uplink, sqlite).
   std::atomic<int64_t> stop_called_us_{0};
   Notifier engine_wake_;
   std::vector<std::unique_ptr<BatchQueue>> source_queues_;
