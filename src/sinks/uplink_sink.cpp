@@ -264,9 +264,17 @@ void UplinkSink::Drain() {
     acked_.clear();
     more = Fill(now);
     if (!done_.empty()) {
+      // A removal that fails (the disk, a busy database) is tried again on
+      // the next round: the messages were delivered, and would otherwise
+      // stay in the outbox, counted against its limits, until sent again.
       Status st = outbox_->Remove(done_);
-      if (!st.ok()) spdlog::warn("uplink '{}': {}", component_, st.ToString());
-      done_.clear();
+      if (st.ok()) {
+        done_.clear();
+        remove_error_.clear();
+      } else if (st.ToString() != remove_error_) {
+        remove_error_ = st.ToString();
+        spdlog::warn("uplink '{}': {} (tried again)", component_, remove_error_);
+      }
     }
   }
 }

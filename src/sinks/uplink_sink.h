@@ -92,6 +92,7 @@ class UplinkSink final : public Sink {
   std::vector<std::pair<int64_t, int64_t>> done_;  // (stream, seq) to remove: acknowledged, refused or unsendable
   TimeUs hold_until_ = 0;
   std::string hold_reason_;
+  std::string remove_error_;  // the last failed removal's reason, said once
   double tokens_ = 0;
   TimeUs last_refill_ = 0;
   StopToken stop_;
