@@ -39,22 +39,23 @@ bool ConstantTimeEqual(std::string_view a, std::string_view b) {
 
 Result<std::string> LoadOrCreateToken(const std::string& path, bool* created) {
   *created = false;
-  // The file is opened without following a symbolic link, and must be ours
-  // and private: in a shared directory, a link to a file someone else wrote
-  // would hand them the token.
-  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0 && errno == ELOOP) return Status::FailedPrecondition("API token file " + path + " is a symbolic link");
+  // The file must belong to the daemon's user (or root: a secret mounted by
+  // the system) and be private: in a shared directory, a file someone else
+  // wrote would hand them the token. O_NONBLOCK: a FIFO in its place must
+  // not hang the start.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd >= 0) {
     struct stat st {};
     const bool stat_ok = ::fstat(fd, &st) == 0;
-    std::string t(256, '\0');
+    std::string t(4097, '\0');
     const ssize_t n = stat_ok && S_ISREG(st.st_mode) ? ::read(fd, t.data(), t.size()) : -1;
     ::close(fd);
     if (!stat_ok || !S_ISREG(st.st_mode)) return Status::FailedPrecondition("API token file " + path + " is not a file");
-    if (st.st_uid != ::geteuid())
+    if (st.st_uid != ::geteuid() && st.st_uid != 0)
       return Status::FailedPrecondition("API token file " + path + " belongs to another user");
     if ((st.st_mode & 0077) != 0)
       return Status::FailedPrecondition("API token file " + path + " is readable by others; chmod 600 it");
+    if (n > 4096) return Status::Invalid("API token in " + path + " is too long (4096 bytes at most)");
     t.resize(n > 0 ? static_cast<size_t>(n) : 0);
     while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
     if (t.size() < 16) return Status::Invalid("API token in " + path + " is too short (16 characters at least)");
@@ -77,8 +78,14 @@ Result<std::string> LoadOrCreateToken(const std::string& path, bool* created) {
   bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
   ok = ::fsync(fd) == 0 && ok;
   ::close(fd);
-  const int linked = ok ? ::link(tmp.c_str(), path.c_str()) : -1;
-  const int link_errno = errno;
+  int linked = ok ? ::link(tmp.c_str(), path.c_str()) : -1;
+  int link_errno = errno;
+  if (ok && linked != 0 && (link_errno == EPERM || link_errno == ENOTSUP || link_errno == EOPNOTSUPP)) {
+    // A file system without hard links (vfat on an SD card): renamed into
+    // place instead, unless a token file appeared meanwhile.
+    linked = std::filesystem::exists(path) ? -1 : ::rename(tmp.c_str(), path.c_str());
+    link_errno = linked != 0 && std::filesystem::exists(path) ? EEXIST : errno;
+  }
   ::unlink(tmp.c_str());
   if (!ok) return Status::Io("cannot write API token file " + tmp);
   if (linked != 0)

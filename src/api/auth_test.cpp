@@ -55,19 +55,25 @@ TEST(Auth, TheTokenFileIsCreatedWholeAndPrivate) {
   EXPECT_EQ(*again, *t);
 }
 
-TEST(Auth, ATokenFileThatIsALinkOrSharedIsRefused) {
+TEST(Auth, ATokenFileOthersCanReadOrThatIsNotAFileIsRefused) {
   testing::TempDir dir;
-  std::ofstream(dir / "elsewhere") << "0123456789abcdef0123456789abcdef\n";
-  ::chmod((dir / "elsewhere").c_str(), 0600);
-  std::filesystem::create_symlink(dir / "elsewhere", dir / "api-token");
+  std::ofstream(dir / "shared") << "0123456789abcdef0123456789abcdef\n";
+  ::chmod((dir / "shared").c_str(), 0644);
   bool created = false;
-  auto t = LoadOrCreateToken(dir / "api-token", &created);
-  ASSERT_FALSE(t.ok());
-  EXPECT_NE(t.status().message().find("symbolic link"), std::string::npos) << t.status().ToString();
-  ::chmod((dir / "elsewhere").c_str(), 0644);
-  t = LoadOrCreateToken(dir / "elsewhere", &created);
+  auto t = LoadOrCreateToken(dir / "shared", &created);
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find("chmod 600"), std::string::npos) << t.status().ToString();
+  // A FIFO in its place is refused at once (opening it for reading waited for a writer).
+  ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0600), 0);
+  t = LoadOrCreateToken(dir / "fifo", &created);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("not a file"), std::string::npos) << t.status().ToString();
+  // A link to a private file of ours is followed (secrets are often mounted so).
+  ::chmod((dir / "shared").c_str(), 0600);
+  std::filesystem::create_symlink(dir / "shared", dir / "api-token");
+  t = LoadOrCreateToken(dir / "api-token", &created);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(*t, "0123456789abcdef0123456789abcdef");
 }
 
 }  // namespace
