@@ -116,7 +116,24 @@ std::string MqttBroker(const std::string& host, int port) {
 // that does not exist is said plainly.
 TEST(Dns, AnUnansweredLookupHoldsUpNeitherStartNorLocalWorkNorStop) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root (a DNS server on port 53, a mount namespace)";
+  // Lookups must go through /etc/resolv.conf: not through a cache daemon or
+  // systemd-resolved, which would not see the test's server.
+  if (std::filesystem::exists("/var/run/nscd/socket")) GTEST_SKIP() << "nscd answers lookups here";
+  for (std::ifstream ns("/etc/nsswitch.conf"); ns;) {
+    std::string line;
+    if (!std::getline(ns, line)) break;
+    if (line.rfind("hosts:", 0) == 0 && line.find("resolve") != std::string::npos)
+      GTEST_SKIP() << "lookups go to systemd-resolved here: " << line;
+  }
   TempDir dir;
+  // A mount namespace is needed for a resolv.conf of the test's own.
+  std::ofstream(dir / "probe") << "probe\n";
+  {
+    Child probe({"/usr/bin/unshare", "-m", "/bin/sh", "-c", "mount --bind \"$1\" /etc/resolv.conf", "sh", dir / "probe"},
+                dir / "probe.out", dir / "probe.err");
+    if (probe.Wait(std::chrono::seconds(10)) != 0)
+      GTEST_SKIP() << "no mount namespace here (unshare -m): " << testing::ReadFile(dir / "probe.err");
+  }
   TestDns dns;
   if (!dns.Start()) GTEST_SKIP() << "127.0.0.1:53 is taken";
   // With the default 5 s the failing case would take 10 s; 10 s makes a
@@ -162,7 +179,9 @@ TEST(Dns, AnUnansweredLookupHoldsUpNeitherStartNorLocalWorkNorStop) {
       << daemon.err();
   // Each connection asked once (A and AAAA), though the library looks the name
   // up again when it connects: it was given the answer.
-  EXPECT_EQ(dns.Queries(kBrokerName, 1), 2);
+  // Two connections, one lookup each; without the handoff each asked twice.
+  EXPECT_GE(dns.Queries(kBrokerName, 1), 2);
+  EXPECT_LE(dns.Queries(kBrokerName, 1), 3) << "at most one reconnect in the test";
   EXPECT_GE(dns.Queries(kSilentName, 1), 1) << "the unanswered name was asked for";
 
   const auto stopping = std::chrono::steady_clock::now();
