@@ -180,6 +180,12 @@ TEST(Api, BodiesComeWithTheirLengthUncompressedAndOpenRoutesTakeNone) {
                            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
                        4 << 20, "10000\r\n"),
             "HTTP/1.1 411 Length Required");
+  // Asking first (Expect: 100-continue): told at once, before sending anything.
+  EXPECT_EQ(RawRequest(node.port,
+                       "POST /api/v1/session HTTP/1.1\r\n" + host +
+                           "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
+                       0),
+            "HTTP/1.1 411 Length Required");
   // No length: read until the connection ends.
   EXPECT_EQ(RawRequest(node.port, "POST /api/v1/ingest HTTP/1.1\r\n" + host + "Authorization: Bearer " + node.token +
                                       "\r\nContent-Type: application/json\r\n\r\n",

@@ -71,9 +71,10 @@ class Runtime {
   // hold a producer blocked on its full queue (and the stop) for ever. Once
   // the sink's queue is closed (the sources have finished) a failing batch
   // gets three tries (0.1, 0.2, 0.4 s apart) and later ones one each: a sink
-  // that is down at a stop or reload (a cloud link out) holds it up for less
-  // than a second, and what it still had queued is counted lost. Sinks that
-  // must lose nothing across that keep their data durably (uplink, sqlite).
+  // that is down at a stop or reload (a cloud link out) holds it up for the
+  // rest of the retry wait it is in (at most 5 s, after many failures) and
+  // about a second more, and what it still had queued is counted lost. Sinks
+  // that must lose nothing across that keep their data durably (uplink, sqlite).
   std::atomic<int64_t> stop_called_us_{0};
   Notifier engine_wake_;
   std::vector<std::unique_ptr<BatchQueue>> source_queues_;

@@ -150,6 +150,7 @@ void UplinkSink::Listen() {
 void UplinkSink::OnLost() {
   resends_ += inflight_.size();
   inflight_.clear();
+  hold_until_ = 0;  // a new connection may take what the old one refused
   cursor_.clear();
   acked_.clear();
   auto c = MqttConnection::Create(cfg_.broker, node_ + "-" + component_, *clock_);
@@ -193,6 +194,7 @@ bool UplinkSink::Fill(TimeUs now) {
       }
       int mid = 0;
       Status ps = conn_->Publish(m.topic, m.payload.data(), m.payload.size(), 1, false, &mid);
+      if (!ps.ok() && cfg_.max_bytes_per_sec > 0) tokens_ += static_cast<double>(m.bytes());  // nothing went
       if (ps.code() == StatusCode::kInvalidArgument) {
         // This message can never go (larger than the broker's maximum packet
         // size): it must not hold up everything behind it. Removed and counted.
@@ -210,6 +212,7 @@ bool UplinkSink::Fill(TimeUs now) {
         if (!ps.retryable()) Hold(now, ps.message());
         return true;
       }
+      hold_reason_.clear();  // sending again: a later refusal is said again
       inflight_[mid] = InFlight{m.stream, m.seq, m.events};
       cursor = m.seq;
       ++sent_;

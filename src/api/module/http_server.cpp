@@ -247,6 +247,17 @@ void HttpApiServer::Routes() {
     else if (res.status == 404) Error(res, 404, "no such route");
     else Error(res, res.status, "request failed");
   });
+  // A client that asks before sending its body (Expect: 100-continue) is
+  // told at once when the body cannot be taken, instead of sending it first.
+  h.set_expect_100_continue_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (const char* why = UnacceptableBody(req)) {
+      SecurityHeaders(res);
+      Error(res, std::strstr(why, "compressed") ? 415 : 411, why);
+      res.set_header("Connection", "close");
+      return res.status;
+    }
+    return 100;
+  });
   h.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     SecurityHeaders(res);
     // Bodies are read after this handler, and the size limit holds only for a
@@ -264,6 +275,7 @@ void HttpApiServer::Routes() {
     if (req.path == "/healthz" || req.path == "/" || req.path.rfind("/ui/", 0) == 0) {
       if (reading) return httplib::Server::HandlerResponse::Unhandled;
       res.set_header("Allow", "GET, HEAD");
+      res.set_header("Connection", "close");  // its body, if any, is not read
       Error(res, 405, req.method + " is not allowed on " + req.path);
       return httplib::Server::HandlerResponse::Handled;
     }
