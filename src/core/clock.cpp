@@ -15,6 +15,11 @@ void StopToken::notify() {
   cv_.notify_all();
 }
 
+TimeUs MonotonicUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 TimeUs SystemClock::now() const {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())

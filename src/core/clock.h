@@ -34,6 +34,10 @@ class StopToken {
   std::condition_variable cv_;
 };
 
+// Microseconds on the monotonic clock (any origin): for timeouts, pacing and
+// rate limits, which must not move when the wall clock is set.
+TimeUs MonotonicUs();
+
 class Clock {
  public:
   virtual ~Clock() = default;

@@ -13,11 +13,6 @@ namespace {
 // How long a stopping pipeline's sinks keep retrying as usual (see stop_called_us_).
 constexpr int64_t kStopGraceUs = 5 * kUsPerSec;
 
-int64_t SteadyUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 struct Runtime::SinkWorker {
@@ -191,7 +186,7 @@ void Runtime::SinkLoop(SinkWorker& w) {
         // tries (the producer may be blocked on this sink's full queue: only
         // the sink can make room, and the stop waits for the producer).
         const int64_t stop_at = stop_called_us_.load(std::memory_order_relaxed);
-        const bool shutting_down = w.queue->closed() || (stop_at > 0 && SteadyUs() - stop_at > kStopGraceUs);
+        const bool shutting_down = w.queue->closed() || (stop_at > 0 && MonotonicUs() - stop_at > kStopGraceUs);
         if (!st.retryable() || (shutting_down && (attempt >= 3 || gave_up_at_stop)) || attempt >= 1000) {
           gave_up_at_stop |= shutting_down;
           spdlog::error("sink '{}': write failed, {} events lost: {}", id, batch.events(), st.ToString());
@@ -243,7 +238,7 @@ bool Runtime::WaitFinished(std::chrono::milliseconds timeout) {
 void Runtime::Stop() {
   if (!started_ || stopped_) return;
   stopped_ = true;
-  stop_called_us_ = SteadyUs();
+  stop_called_us_ = MonotonicUs();
   source_stop_.request_stop();
   for (auto& t : source_threads_) t.join();
   if (engine_thread_.joinable()) engine_thread_.join();

@@ -232,8 +232,7 @@ void UplinkSink::Drain() {
     // Pacing (the once-a-second limits, the bandwidth cap, pauses) runs on the
     // monotonic clock: a wall clock set back by an hour stopped the limits and
     // the drain for that hour. The outbox's age limit is about wall time.
-    const TimeUs now = std::chrono::duration_cast<std::chrono::microseconds>(
-                           std::chrono::steady_clock::now().time_since_epoch()).count();
+    const TimeUs now = MonotonicUs();
     if (now >= next_enforce) {
       next_enforce = now + kUsPerSec;
       auto evicted = outbox_->Enforce(clock_->now());

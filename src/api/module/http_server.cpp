@@ -11,7 +11,6 @@
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -102,20 +101,24 @@ void Error(httplib::Response& res, int status, const std::string& message) {
 // The time of the failed-authentication limiter and of sessions: monotonic.
 // On the wall clock, a node without a real-time clock whose time NTP sets
 // back by a day would keep an address blocked, and sessions open, a day longer.
-TimeUs AuthNow() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+TimeUs AuthNow() { return MonotonicUs(); }
 
-// Why the request's body cannot be taken (nullptr: it can). See the
-// pre-routing handler.
-const char* UnacceptableBody(const httplib::Request& req) {
+// Refuses a request whose body cannot be taken, and says so (411 or 415);
+// false when it can be taken. See the pre-routing handler.
+bool RefusedBody(const httplib::Request& req, httplib::Response& res) {
   const std::string te = req.get_header_value("Transfer-Encoding");
-  if (!te.empty() && te != "identity") return "send the body with a Content-Length (chunked bodies are not accepted)";
   const std::string ce = req.get_header_value("Content-Encoding");
-  if (!ce.empty() && ce != "identity") return "compressed request bodies are not accepted";
   const bool has_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
-  if (has_body && !req.has_header("Content-Length")) return "send the body with a Content-Length";
-  return nullptr;
+  if (!te.empty() && te != "identity")
+    Error(res, 411, "send the body with a Content-Length (chunked bodies are not accepted)");
+  else if (!ce.empty() && ce != "identity")
+    Error(res, 415, "compressed request bodies are not accepted");
+  else if (has_body && !req.has_header("Content-Length"))
+    Error(res, 411, "send the body with a Content-Length");
+  else
+    return false;
+  res.set_header("Connection", "close");
+  return true;
 }
 
 // A failed status as a reply: 400 with every error line for invalid input.
@@ -250,13 +253,9 @@ void HttpApiServer::Routes() {
   // A client that asks before sending its body (Expect: 100-continue) is
   // told at once when the body cannot be taken, instead of sending it first.
   h.set_expect_100_continue_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (const char* why = UnacceptableBody(req)) {
-      SecurityHeaders(res);
-      Error(res, std::strstr(why, "compressed") ? 415 : 411, why);
-      res.set_header("Connection", "close");
-      return res.status;
-    }
-    return 100;
+    if (!RefusedBody(req, res)) return 100;
+    SecurityHeaders(res);
+    return res.status;
   });
   h.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     SecurityHeaders(res);
@@ -265,11 +264,7 @@ void HttpApiServer::Routes() {
     // connection, could be of any size, and a compressed one unpacks to any
     // size. So a body must come with its length, uncompressed. For every
     // route: the open ones take bodies too.
-    if (const char* why = UnacceptableBody(req)) {
-      Error(res, std::strstr(why, "compressed") ? 415 : 411, why);
-      res.set_header("Connection", "close");
-      return httplib::Server::HandlerResponse::Handled;
-    }
+    if (RefusedBody(req, res)) return httplib::Server::HandlerResponse::Handled;
     // Open: health, the dashboard's static files (they hold no data), logging in.
     const bool reading = req.method == "GET" || req.method == "HEAD";
     if (req.path == "/healthz" || req.path == "/" || req.path.rfind("/ui/", 0) == 0) {
