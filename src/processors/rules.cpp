@@ -1,6 +1,7 @@
 #include "config/selector_options.h"
 #include "processors/rules.h"
 
+#include <bit>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -156,6 +157,7 @@ Result<std::unique_ptr<Processor>> RulesProcessor::Create(const RulesConfig& cfg
            !rc.clear_when.empty(),
            RuleState::Params{SecondsToUs(rc.for_secs), SecondsToUs(rc.clear_for_secs), SecondsToUs(rc.cooldown_secs)},
            rc.severity, rc.emit, {}};
+    r.fields_used = r.when.fields_used() | (r.has_clear ? r.clear.fields_used() : 0);
     p->rules_.push_back(std::move(r));
   }
   return std::unique_ptr<Processor>(std::move(p));
@@ -169,6 +171,12 @@ std::vector<ComponentReference> RulesReferences(const std::any& cfg) {
 }
 
 void RulesProcessor::Evaluate(Rule& rule, TimeUs ts, Symbol sensor, Symbol metric, const double* vars, Batch& out) {
+  // A value that is not a number (a failed Modbus poll) says nothing about the
+  // condition: every comparison with it is false, so it cleared open alerts
+  // and they opened again on the next reading. Such a reading changes no state
+  // of a rule that uses the value; a rule on `quality` alone still sees it.
+  for (uint64_t m = rule.fields_used; m != 0; m &= m - 1)
+    if (!std::isfinite(vars[std::countr_zero(m)])) return;
   const bool when = rule.when.Test(vars);
   int change = when ? +1 : 0;
   TimeUs opened_at = ts;

@@ -87,6 +87,7 @@ class RulesProcessor final : public Processor {
     Severity severity;
     RuleEmit emit;
     std::unordered_map<uint64_t, RuleState> states;
+    uint64_t fields_used = 0;  // of `when` and `clear`: bit i for field i
   };
   void Evaluate(Rule& rule, TimeUs ts, Symbol sensor, Symbol metric, const double* vars, Batch& out);
 

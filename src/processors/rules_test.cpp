@@ -101,6 +101,29 @@ TEST(Rules, DefaultClearIsNegationOfWhen) {
   EXPECT_EQ(Trace(*p, {81, 80, 81}), "OCO");
 }
 
+// A reading that is not a number (a failed poll) neither clears nor opens:
+// every comparison with NaN is false, so it cleared the alert and the next
+// reading opened it again.
+TEST(Rules, ANonFiniteValueChangesNoState) {
+  auto p = MakeRules({Rule("value > 80")});
+  EXPECT_EQ(Trace(*p, {90, NAN, 90, INFINITY, -INFINITY, 70}), "O....C");
+  auto q = MakeRules({Rule("value > 80", "value < 70")});
+  EXPECT_EQ(Trace(*q, {NAN, 90, NAN, 60}), ".O.C");
+  // A rule on quality alone still sees such readings.
+  auto bad = MakeRules({Rule("quality != 0")});
+  Batch in, out;
+  Reading r;
+  r.sensor = Intern("s");
+  r.metric = Intern("m");
+  r.ts = 1;
+  r.value = NAN;
+  r.quality = Quality::kBad;
+  in.readings.push_back(r);
+  bad->Process(in, out);
+  ASSERT_EQ(out.alerts.size(), 1u);
+  EXPECT_EQ(out.alerts[0].state, AlertState::kOpen);
+}
+
 TEST(Rules, MinimumDuration) {
   RuleConfig r = Rule("value > 80");
   r.for_secs = 3;
