@@ -48,9 +48,14 @@ void DeadbandProcessor::Process(const Batch& in, Batch& out) {
     if (!fresh) {
       Last& l = it->second;
       const double diff = std::fabs(r.value - l.value);
-      pass = (cfg_.absolute > 0 && diff >= cfg_.absolute) ||
-             (cfg_.percent > 0 && diff > 0 && diff >= std::fabs(l.value) * cfg_.percent / 100.0) ||
-             (max_silence_ > 0 && r.ts - l.ts >= max_silence_) || r.quality != l.quality;
+      // A value that is not a number is a change from a number and back, and
+      // no change from another one (after a NaN every difference is NaN: the
+      // series stayed silent for good).
+      const bool was = std::isfinite(l.value), is = std::isfinite(r.value);
+      const bool changed = was && is ? (cfg_.absolute > 0 && diff >= cfg_.absolute) ||
+                                           (cfg_.percent > 0 && diff > 0 && diff >= std::fabs(l.value) * cfg_.percent / 100.0)
+                                     : was != is;
+      pass = changed || (max_silence_ > 0 && r.ts - l.ts >= max_silence_) || r.quality != l.quality;
       if (pass) l = Last{r.value, r.ts, r.quality};
     }
     if (pass) out.readings.push_back(r);

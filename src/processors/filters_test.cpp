@@ -38,6 +38,24 @@ TEST(Deadband, AbsoluteAndHeartbeat) {
   EXPECT_EQ(Values(out), (std::vector<double>{20, 21.0, 20.6}));
 }
 
+// A reading that is not a number passes once and is a change back to a
+// number: a series whose first reading was NaN passed nothing ever after.
+TEST(Deadband, NonFiniteValuesPassOnceAndDoNotSilenceTheSeries) {
+  DeadbandConfig c;
+  DeadbandSchema().SetDefaults(c);
+  c.absolute = 1.0;
+  auto p = std::move(DeadbandProcessor::Create(c, BuildContext{})).value();
+  Batch out = Feed(*p, {R("s", "m", At(0), NAN), R("s", "m", At(1), NAN), R("s", "m", At(2), 10), R("s", "m", At(3), 10.5),
+                        R("s", "m", At(4), 50), R("s", "m", At(5), NAN), R("s", "m", At(6), 50)});
+  const std::vector<double> v = Values(out);
+  ASSERT_EQ(v.size(), 5u);
+  EXPECT_TRUE(std::isnan(v[0]));
+  EXPECT_EQ(v[1], 10);
+  EXPECT_EQ(v[2], 50);
+  EXPECT_TRUE(std::isnan(v[3]));
+  EXPECT_EQ(v[4], 50);
+}
+
 TEST(Deadband, PercentAndQualityChange) {
   DeadbandConfig c;
   DeadbandSchema().SetDefaults(c);
