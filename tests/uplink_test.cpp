@@ -261,6 +261,17 @@ TEST(Uplink, AMessageLargerThanTheBandwidthBucketStillGoes) {
   node.Stop();
 }
 
+// Switches a node's uplink (made with reconnect_secs 0.5) to MQTT 5.
+bool UseMqtt5(const Node& node) {
+  std::string conf = testing::ReadFile(node.dir + "/c.yaml");
+  const std::string broker_end = "reconnect_max_secs: 0.75}";
+  const size_t at = conf.find(broker_end);
+  if (at == std::string::npos) return false;
+  conf.replace(at, broker_end.size(), "reconnect_max_secs: 0.75, protocol: '5'}");
+  std::ofstream(node.dir + "/c.yaml") << conf;
+  return true;
+}
+
 // A message the broker can never take (larger than the maximum packet size it
 // announces to MQTT 5 clients) is dropped and counted: it used to be tried
 // again every millisecond for ever, silently, and nothing behind it went.
@@ -271,11 +282,7 @@ TEST(Uplink, AMessageTheBrokerCannotTakeDoesNotHoldUpTheRest) {
   CloudReceiver receiver(cloud.port());
   ASSERT_TRUE(testing::WaitFor([&] { return receiver.subscribed(); })) << cloud.log();
   Node node(dir / "node", cloud.port(), "", 0.5, false, /*batch_max=*/2000);
-  std::string conf = testing::ReadFile(node.dir + "/c.yaml");
-  const std::string broker_end = "reconnect_max_secs: 0.75}";
-  ASSERT_NE(conf.find(broker_end), std::string::npos) << conf;
-  conf.replace(conf.find(broker_end), broker_end.size(), "reconnect_max_secs: 0.75, protocol: '5'}");
-  std::ofstream(node.dir + "/c.yaml") << conf;
+  ASSERT_TRUE(UseMqtt5(node));
   ASSERT_TRUE(node.Start()) << node.daemon->err();
   ASSERT_TRUE(node.Post(0, 2000)) << node.daemon->err();     // one message of ~100 KB
   ASSERT_TRUE(node.Post(2000, 2010)) << node.daemon->err();  // one of 10 readings
@@ -297,11 +304,7 @@ TEST(Uplink, ABrokerThatTakesNoQos1MessageDropsNothing) {
   fs::create_directories(dir / "cloud");
   Broker cloud(dir / "cloud", CloudBrokerConf(dir / "cloud") + "max_qos 0\n");
   Node node(dir / "node", cloud.port());
-  std::string conf = testing::ReadFile(node.dir + "/c.yaml");
-  const std::string broker_end = "reconnect_max_secs: 0.75}";
-  ASSERT_NE(conf.find(broker_end), std::string::npos) << conf;
-  conf.replace(conf.find(broker_end), broker_end.size(), "reconnect_max_secs: 0.75, protocol: '5'}");
-  std::ofstream(node.dir + "/c.yaml") << conf;
+  ASSERT_TRUE(UseMqtt5(node));
   ASSERT_TRUE(node.Start()) << node.daemon->err();
   ASSERT_TRUE(node.Post(0, 10)) << node.daemon->err();
   ASSERT_TRUE(testing::WaitFor([&] { return node.daemon->err().find("sending again in 5 s") != std::string::npos; }))
