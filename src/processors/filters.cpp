@@ -80,9 +80,10 @@ const Schema<DownsampleConfig>& DownsampleSchema() {
   return *s;
 }
 
-Result<std::unique_ptr<Processor>> DownsampleProcessor::Create(const DownsampleConfig& cfg, const BuildContext&) {
+Result<std::unique_ptr<Processor>> DownsampleProcessor::Create(const DownsampleConfig& cfg, const BuildContext& ctx) {
   auto p = std::make_unique<DownsampleProcessor>();
   p->cfg_ = cfg;
+  p->origin_ = ctx.component;
   p->sel_ = Selector(cfg.sensors, cfg.metrics);
   p->interval_ = std::max<TimeUs>(1, SecondsToUs(cfg.interval_secs));
   return std::unique_ptr<Processor>(std::move(p));
@@ -106,6 +107,19 @@ void DownsampleProcessor::Process(const Batch& in, Batch& out) {
     }
     TimeUs start = r.ts - ((r.ts % interval_) + interval_) % interval_;
     Bucket& b = buckets_[SeriesKey(r.sensor, r.metric)];
+    // A reading of an interval already emitted is late, and said so (it was
+    // dropped without a trace); one of the current interval that is not kept
+    // is what downsampling is for.
+    if (start < b.start) {
+      out.dead_letters.push_back({r, origin_, "late", {}});
+      continue;
+    }
+    // A value that is not a number (a failed poll) goes on as it is, and is
+    // left out of the interval: one NaN made its mean NaN.
+    if (!std::isfinite(r.value)) {
+      out.readings.push_back(r);
+      continue;
+    }
     if (cfg_.mode == DownsampleMode::kFirst) {
       if (start > b.start) {
         b.start = start;
@@ -113,7 +127,6 @@ void DownsampleProcessor::Process(const Batch& in, Batch& out) {
       }
       continue;
     }
-    if (start < b.start) continue;  // older interval already emitted: dropped by design
     if (start > b.start) {
       Emit(b, out);
       b.start = start;

@@ -61,6 +61,7 @@ class DownsampleProcessor final : public Processor {
   void Emit(Bucket& b, Batch& out);
   DownsampleConfig cfg_;
   Selector sel_;
+  Symbol origin_ = kNoSymbol;
   TimeUs interval_ = 0;
   std::unordered_map<uint64_t, Bucket> buckets_;
 };

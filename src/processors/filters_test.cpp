@@ -88,6 +88,26 @@ TEST(Downsample, FirstIsARateLimit) {
   EXPECT_EQ(Values(Feed(*p, rs)), (std::vector<double>{0, 10, 20, 30}));
 }
 
+// A late reading (of an interval already emitted) is dead-lettered as late,
+// and a NaN goes on as it is without spoiling its interval's mean; the first
+// was dropped without a trace, the second made the mean NaN.
+TEST(Downsample, LateReadingsAreCountedAndNaNsLeftOutOfTheMean) {
+  DownsampleConfig c;
+  DownsampleSchema().SetDefaults(c);
+  c.interval_secs = 10;
+  c.mode = DownsampleMode::kMean;
+  auto p = std::move(DownsampleProcessor::Create(c, BuildContext{})).value();
+  Batch out = Feed(*p, {R("s", "m", At(11), 10), R("s", "m", At(12), NAN), R("s", "m", At(13), 20), R("s", "m", At(25), 1),
+                        R("s", "m", At(5), 99)});
+  ASSERT_EQ(out.dead_letters.size(), 1u);
+  EXPECT_STREQ(out.dead_letters[0].reason, "late");
+  EXPECT_EQ(out.dead_letters[0].reading.value, 99);
+  const std::vector<double> v = Values(out);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_TRUE(std::isnan(v[0])) << "the NaN went on as it is";
+  EXPECT_EQ(v[1], 15) << "the mean of 10 and 20";
+}
+
 TEST(Downsample, MeanPerIntervalStampedAtStart) {
   DownsampleConfig c;
   DownsampleSchema().SetDefaults(c);
