@@ -474,15 +474,15 @@ class Daemon {
     const std::string path = RulesOverridePath(next);
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-    nlohmann::json merged = std::filesystem::exists(path) ? nlohmann::json::parse(std::ifstream(path), nullptr, false)
-                                                          : nlohmann::json::object();
+    // The file as it is: merged with the change, and put back if the change does not start.
+    const bool had_override = std::filesystem::exists(path);
+    auto old_override = ReadWholeFile(path);
+    if (had_override && !old_override.ok()) return old_override.status();
+    nlohmann::json merged = had_override ? nlohmann::json::parse(*old_override, nullptr, false) : nlohmann::json::object();
     if (!merged.is_object()) merged = nlohmann::json::object();
     const nlohmann::json replaced = RulesJson(next);
     const YAML::Node doc = YAML::Load(body);  // parsed successfully above
     for (auto it = doc.begin(); it != doc.end(); ++it) merged[it->first.Scalar()] = replaced[it->first.Scalar()];
-    const bool had_override = std::filesystem::exists(path);
-    auto old_override = ReadWholeFile(path);
-    if (had_override && !old_override.ok()) return old_override.status();
     EF_RETURN_IF_ERROR(WriteFileAtomically(path, merged.dump(2) + "\n"));
     spdlog::info("rules change: valid, replacing the rules (pipeline drained first)");
     Status st = Replace(next, false);
