@@ -64,6 +64,13 @@ class HttpApiServer final : public ApiServer {
   std::atomic<int> streams_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> listen_ended_{false};
+  // The server's stop() does nothing until its loop runs: a server stopped
+  // right after starting (a later start-up step failed, an early SIGTERM)
+  // would never end. Waits until the loop runs or has returned.
+  void AwaitListenLoop() const {
+    while (thread_.joinable() && !http_->is_running() && !listen_ended_)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
 };
@@ -97,11 +104,6 @@ void Reply(httplib::Response& res, int status, const json& body) {
 void Error(httplib::Response& res, int status, const std::string& message) {
   Reply(res, status, json{{"error", message}});
 }
-
-// The time of the failed-authentication limiter and of sessions: monotonic.
-// On the wall clock, a node without a real-time clock whose time NTP sets
-// back by a day would keep an address blocked, and sessions open, a day longer.
-TimeUs AuthNow() { return MonotonicUs(); }
 
 // Refuses a request whose body cannot be taken, and says so (411 or 415);
 // false when it can be taken. See the pre-routing handler.
@@ -210,11 +212,7 @@ Result<std::unique_ptr<HttpApiServer>> HttpApiServer::Start(const ApiConfig& cfg
     raw->http_->listen_after_bind();
     raw->listen_ended_ = true;
   });
-  // The server's stop() does nothing until its loop runs: a server stopped
-  // right after starting (a later start-up step failed, an early SIGTERM)
-  // would never end. Ready when Start returns.
-  for (int i = 0; i < 5000 && !h.is_running() && !s->listen_ended_; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  s->AwaitListenLoop();  // ready when Start returns
   return s;
 }
 
@@ -225,8 +223,7 @@ HttpApiServer::~HttpApiServer() {
   }
   stop_cv_.notify_all();
   if (http_) {
-    while (thread_.joinable() && !http_->is_running() && !listen_ended_)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    AwaitListenLoop();
     http_->stop();
   }
   if (thread_.joinable()) thread_.join();
@@ -275,7 +272,10 @@ void HttpApiServer::Routes() {
       return httplib::Server::HandlerResponse::Handled;
     }
     if (req.path == "/api/v1/session" && req.method == "POST") return httplib::Server::HandlerResponse::Unhandled;
-    const TimeUs now = AuthNow();
+    // The failed-authentication limiter and sessions count monotonic time: on
+    // the wall clock, a node whose time NTP sets back by a day would keep an
+    // address blocked, and sessions open, a day longer.
+    const TimeUs now = MonotonicUs();
     if (limiter_->Blocked(req.remote_addr, now)) {
       res.set_header("Retry-After", "60");
       Error(res, 429, "too many failed authentication attempts; retry later");
@@ -322,7 +322,7 @@ void HttpApiServer::Routes() {
   });
 
   h.Post("/api/v1/session", [this](const httplib::Request& req, httplib::Response& res) {
-    const TimeUs now = AuthNow();
+    const TimeUs now = MonotonicUs();
     if (limiter_->Blocked(req.remote_addr, now)) {
       res.set_header("Retry-After", "60");
       return Error(res, 429, "too many failed authentication attempts; retry later");
@@ -572,7 +572,7 @@ void HttpApiServer::Routes() {
                ? std::string()
                : CookieValue(req.get_header_value("Cookie"), kSessionCookie);
   };
-  auto session_ended = [this](const std::string& sid) { return !sid.empty() && !sessions_.Valid(sid, AuthNow()); };
+  auto session_ended = [this](const std::string& sid) { return !sid.empty() && !sessions_.Valid(sid, MonotonicUs()); };
 
   // Live updates for the dashboard as server-sent events: `status` every
   // second, `readings` (the latest value of each series that changed) and
